@@ -1,0 +1,52 @@
+"""`python -m sustain`: one benchmark run, or a sweep with `-m`.
+
+The Hydra entry point sits under the `__main__` guard because vLLM spawns processes that re-import
+this module.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from sustain.config import register
+from sustain.errors import SustainError
+
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+
+register()
+log = logging.getLogger("sustain")
+
+
+def job(cfg: DictConfig) -> float | None:
+    """One Hydra job. A failure is recorded as a FAILED MLflow run; a sweep goes on to the next job."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    from sustain import pipeline
+    from sustain.report.summary import format_summary
+
+    hc = HydraConfig.get()
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    typed = OmegaConf.to_object(cfg)
+    try:
+        summary = pipeline.run(typed, resolved, Path(hc.runtime.output_dir))
+    except SustainError as exc:
+        print(f"sustain: error: {exc}", file=sys.stderr, flush=True)
+        if hc.mode == RunMode.MULTIRUN:
+            return None
+        sys.exit(2)
+    print(format_summary(summary), flush=True)
+    return summary["metrics"].get("energy_per_request_j_mean")
+
+
+def main() -> None:
+    hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")(job)()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,149 @@
+"""Typed configuration: the schema every Hydra config of sustain is checked against.
+
+Each group's YAML in `conf/` extends the dataclass registered here, so a misspelt key or a wrong type
+fails at composition with Hydra's message naming the key, before any work starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+
+@dataclass
+class ModelConfig:
+    """A model as vLLM takes it: a Hugging Face id, a local folder, or `embedded` for the default."""
+
+    name: str = MISSING  # short name used in run names and tables
+    path: str = MISSING  # HF id, local folder, or "embedded"
+    dtype: str = "auto"
+    max_model_len: Optional[int] = None
+    trust_remote_code: bool = False
+    paper_gpus: Optional[int] = None  # GPU count the paper used (its Table 2)
+    family: Optional[str] = None
+    params_b: Optional[float] = None  # parameters, billions
+    chat_template_kwargs: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class QuantizationConfig:
+    """`method` is vLLM's `quantization` argument; `model_path` swaps in a pre-quantized checkpoint."""
+
+    name: str = "none"
+    method: Optional[str] = None
+    model_path: Optional[str] = None
+
+
+@dataclass
+class TaskConfig:
+    name: str = "hallucination"
+    dataset: str = "embedded"  # "embedded" or a path to a JSONL file
+    limit: Optional[int] = None  # first N examples; None = all
+    decoding: str = "free"  # "free" (the paper) or "json_schema" (vLLM structured outputs)
+    max_tokens: int = 256
+    temperature: float = 0.0
+    top_p: float = 1.0
+
+
+@dataclass
+class EstimateConfig:
+    """Linear CPU-utilisation power model, used only where no energy counter can be read."""
+
+    idle_w: float = 10.0
+    per_core_w: float = 12.0
+
+
+@dataclass
+class EnergyConfig:
+    meter: str = "auto"  # auto | zeus_gpu | zeus_rapl | estimate
+    interval_s: float = 0.1
+    window_rule: str = "mlenergy"  # mlenergy | queue_empty
+    min_window_s: float = 1.0
+    estimate: EstimateConfig = field(default_factory=EstimateConfig)
+
+
+@dataclass
+class CarbonConfig:
+    grid: str = "world"  # a region preset (see sustain.metrics.carbon) or gCO2e/kWh as a number
+    pue: float = 1.0
+
+
+@dataclass
+class ReferenceConfig:
+    """The comparison point for the Overall Metric: the paper's GPT-4o estimate, or none."""
+
+    name: str = "gpt4o_estimate"
+    output_tokens: Optional[float] = 66.0  # None: use the run's own mean output tokens
+    tokens_per_s: float = 113.7
+    prefill_s: float = 0.5
+    power_kw: float = 7.7
+    pue: float = 0.18
+    quality: float = 0.978
+
+
+@dataclass
+class OverallConfig:
+    quality_metric: str = "auto"  # auto (judge when present, else macro_f1) | macro_f1 | judge
+    weights: List[float] = field(default_factory=lambda: [1 / 3, 1 / 3, 1 / 3])  # wQ, wL, wE
+    scenarios: bool = True  # also log OM for every scenario of sustain.metrics.overall
+
+
+@dataclass
+class JudgeConfig:
+    name: str = "none"
+
+
+@dataclass
+class EngineConfig:
+    """vLLM engine. `args` passes any EngineArgs field through unchanged (e.g. `+engine.args.swap_space=4`)."""
+
+    name: str = "vllm"
+    enforce_eager: Optional[bool] = None  # None: True on CPU (35 s start instead of 120 s), vLLM's default on GPU
+    cpu_memory_fraction: float = 0.4  # CPU backend only: share of RAM for weights + KV cache
+    seed: int = 0
+    args: Dict[str, Any] = field(default_factory=dict)
+    timeout_s: float = 3600.0  # a run with no progress for this long is stopped
+
+
+@dataclass
+class TrackingConfig:
+    uri: str = MISSING
+    artifact_root: str = MISSING
+    experiment: str = "sustain"
+
+
+@dataclass
+class SustainConfig:
+    model: ModelConfig = MISSING
+    quantization: QuantizationConfig = MISSING
+    task: TaskConfig = MISSING
+    energy: EnergyConfig = MISSING
+    judge: JudgeConfig = MISSING
+    reference: ReferenceConfig = MISSING
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    carbon: CarbonConfig = field(default_factory=CarbonConfig)
+    overall: OverallConfig = field(default_factory=OverallConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    batch_size: int = 8  # vLLM max_num_seqs
+    gpus: int = 1  # tensor-parallel size
+    run_name: str = MISSING
+
+
+GROUPS = {
+    "model": ModelConfig,
+    "quantization": QuantizationConfig,
+    "task": TaskConfig,
+    "energy": EnergyConfig,
+    "judge": JudgeConfig,
+    "reference": ReferenceConfig,
+}
+
+
+def register() -> None:
+    cs = ConfigStore.instance()
+    cs.store(name="sustain_schema", node=SustainConfig)
+    for group, node in GROUPS.items():
+        cs.store(group=group, name=f"{group}_schema", node=node)

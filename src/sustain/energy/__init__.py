@@ -1,0 +1,1 @@
+"""Energy: meters that sample cumulative counters on a timeline, and steady-state attribution."""

@@ -1,0 +1,1 @@
+"""Inference engines. Each run's engine lives in its own process (see `runner`)."""

@@ -1,0 +1,128 @@
+"""The engine process: builds a vLLM engine, submits every request at once, streams records back.
+
+It runs in a fresh spawned process per job (see `runner`), so a sweep never inherits a previous
+engine's memory, and vLLM's own worker processes hang off it. Everything it sends is plain data.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+import traceback
+from typing import Any
+
+
+def main(spec: dict[str, Any], queue: Any) -> None:
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", spec.get("log_level", "WARNING"))
+    try:
+        _run(spec, queue)
+    except BaseException as exc:  # the parent turns this into a FAILED run with its kind
+        queue.put(("error", {"kind": classify(exc), "message": f"{type(exc).__name__}: {exc}",
+                             "traceback": traceback.format_exc()}))
+
+
+def classify(exc: BaseException) -> str:
+    text = f"{type(exc).__name__} {exc}".lower()
+    if "out of memory" in text or "outofmemory" in text or "kv cache" in text or "memory utilization" in text:
+        return "out_of_memory"
+    if "repository not found" in text or "does not appear to have" in text or "not a valid model" in text:
+        return "model_not_found"
+    return "engine_error"
+
+
+def _run(spec: dict[str, Any], queue: Any) -> None:
+    t0 = time.monotonic()
+    import torch
+    import vllm
+    from vllm import EngineArgs, SamplingParams
+    from vllm.platforms import current_platform
+    from vllm.sampling_params import StructuredOutputsParams
+    from vllm.v1.engine.llm_engine import LLMEngine
+
+    on_cpu = current_platform.is_cpu()
+    args: dict[str, Any] = dict(spec["engine_args"])
+    if on_cpu:
+        args.setdefault("gpu_memory_utilization", spec["cpu_memory_fraction"])
+    if spec.get("enforce_eager") is not None:
+        args.setdefault("enforce_eager", spec["enforce_eager"])
+    elif on_cpu:
+        args.setdefault("enforce_eager", True)
+    engine = LLMEngine.from_engine_args(EngineArgs(**args))
+    load_s = time.monotonic() - t0
+
+    if on_cpu:
+        devices = [platform.processor() or platform.machine()]
+        try:
+            import cpuinfo
+
+            devices = [cpuinfo.get_cpu_info().get("brand_raw", devices[0])]
+        except Exception:
+            pass
+    else:
+        devices = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    queue.put(("loaded", {
+        "load_s": load_s,
+        "info": {
+            "vllm_version": vllm.__version__,
+            "torch_version": torch.__version__,
+            "platform": "cpu" if on_cpu else current_platform.device_name,
+            "devices": devices,
+            "device_count_visible": 0 if on_cpu else torch.cuda.device_count(),
+            "engine_args": {k: v for k, v in args.items() if isinstance(v, (str, int, float, bool, type(None)))},
+        },
+    }))
+
+    sampling = dict(spec["sampling"])
+    if spec.get("json_schema") is not None:
+        sampling["structured_outputs"] = StructuredOutputsParams(json=spec["json_schema"])
+    params = SamplingParams(**sampling)
+    tokenizer = engine.get_tokenizer()
+    prompts = [
+        (rid, tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True,
+                                            **spec.get("chat_template_kwargs", {})))
+        for rid, messages in spec["requests"]
+    ]
+
+    arrivals: dict[str, float] = {}
+    start_s = time.monotonic()
+    for rid, prompt in prompts:
+        arrivals[rid] = time.monotonic()
+        try:
+            engine.add_request(rid, prompt, params)
+        except Exception as exc:  # e.g. a prompt longer than max_model_len: that request fails alone
+            queue.put(("record", _failed(rid, arrivals[rid], f"{type(exc).__name__}: {exc}")))
+
+    while engine.has_unfinished_requests():
+        for out in engine.step():
+            if out.finished:
+                queue.put(("record", _record(out, arrivals[out.request_id])))
+    queue.put(("done", {"start_s": start_s, "end_s": time.monotonic()}))
+    del engine
+
+
+def _record(out: Any, arrival_s: float) -> dict[str, Any]:
+    completion = out.outputs[0]
+    m = out.metrics
+
+    def ts(value: float | None) -> float | None:
+        return value if value else None
+
+    return {
+        "id": out.request_id,
+        "prompt_tokens": len(out.prompt_token_ids or []),
+        "output_tokens": len(completion.token_ids),
+        "output_text": completion.text,
+        "finish_reason": completion.finish_reason,
+        "arrival_s": arrival_s,
+        "scheduled_s": ts(getattr(m, "scheduled_ts", None)),
+        "first_token_s": ts(getattr(m, "first_token_ts", None)),
+        "last_token_s": ts(getattr(m, "last_token_ts", None)),
+        "error": None,
+    }
+
+
+def _failed(rid: str, arrival_s: float, message: str) -> dict[str, Any]:
+    return {"id": rid, "prompt_tokens": 0, "output_tokens": 0, "output_text": "", "finish_reason": None,
+            "arrival_s": arrival_s, "scheduled_s": None, "first_token_s": None, "last_token_s": None,
+            "error": message}

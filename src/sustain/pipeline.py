@@ -1,0 +1,324 @@
+"""One benchmark job, in the order the data flows:
+config → engine run (own process, energy meter beside it) → measurements → metrics → tracking → report.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import socket
+import subprocess
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from sustain.config import SustainConfig
+from sustain.engines.records import EngineRun, RequestRecord
+from sustain.errors import SustainError
+
+log = logging.getLogger(__name__)
+
+SHORT_WINDOW_S = 20.0  # ML.ENERGY wants a steady state of at least 20-30 s
+MAX_TRUNCATED_SHARE = 0.05
+
+
+def run(cfg: SustainConfig, resolved: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    """Benchmark one configuration; returns the summary. Raises SustainError after recording a FAILED run."""
+    from sustain.tracking.mlflow_tracker import Tracker, flatten
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tracker = Tracker(cfg.tracking.uri, cfg.tracking.artifact_root, cfg.tracking.experiment)
+    run_id = tracker.start(cfg.run_name, tags=_tags(cfg), params=flatten(resolved))
+    (out_dir / "config.json").write_text(json.dumps(resolved, indent=2))
+    print(f"sustain: run '{cfg.run_name}' (MLflow run {run_id}) → {out_dir}", flush=True)
+    try:
+        summary = _benchmark(cfg, out_dir, tracker)
+    except SustainError as exc:
+        tracker.fail(getattr(exc, "kind", "input"), str(exc))
+        _log_files(tracker, out_dir)
+        raise
+    except KeyboardInterrupt:
+        tracker.fail("interrupted", "stopped by the user")
+        _log_files(tracker, out_dir)
+        raise
+    except Exception as exc:
+        tracker.fail("internal", f"{type(exc).__name__}: {exc}")
+        _log_files(tracker, out_dir)
+        raise
+    summary["run"].update(run_id=run_id, tracking_uri=tracker.uri, experiment=cfg.tracking.experiment)
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    _log_files(tracker, out_dir)
+    tracker.finish()
+    return summary
+
+
+def _log_files(tracker: Any, out_dir: Path) -> None:
+    for name in ("config.json", "predictions.jsonl", "requests.csv", "summary.json", "timeline.csv", "timeline.png"):
+        if (out_dir / name).is_file():
+            tracker.log_artifact(out_dir / name)
+
+
+def _benchmark(cfg: SustainConfig, out_dir: Path, tracker: Any) -> dict[str, Any]:
+    from tqdm import tqdm
+
+    from sustain.energy.attribution import attribute
+    from sustain.energy.meters import make_meter
+    from sustain.engines.runner import run_engine
+    from sustain.models.resolve import resolve
+    from sustain.tasks import hallucination
+
+    dataset = hallucination.load(cfg.task.dataset, cfg.task.limit)
+    examples = {ex.id: ex for ex in dataset.examples}
+    model_path = resolve(cfg.quantization.model_path or cfg.model.path)
+    meter, meter_notes = make_meter(
+        cfg.energy.meter, cfg.gpus, asdict(cfg.energy.estimate), cfg.energy.interval_s
+    )
+
+    from sustain.metrics.quality import parse_output
+
+    predictions = (out_dir / "predictions.jsonl").open("w", encoding="utf-8")
+    bar = tqdm(total=len(examples), desc=f"{cfg.run_name}: loading engine", unit="req", dynamic_ncols=True)
+
+    def on_loaded(payload: dict[str, Any]) -> None:
+        bar.set_description(f"{cfg.run_name}: generating")
+        bar.reset()
+
+    def on_record(record: RequestRecord) -> None:
+        parsed = parse_output(record.output_text) if record.error is None else None
+        row = {
+            "id": record.id,
+            "output": record.output_text,
+            "label": parsed.label if parsed else "Error",
+            "parse_error": parsed.error if parsed else record.error,
+            "reference": examples[record.id].label,
+            **{k: v for k, v in record.to_dict().items() if k not in ("id", "output_text")},
+            "ttft_s": record.ttft_s,
+            "decode_s": record.decode_s,
+        }
+        predictions.write(json.dumps(row, ensure_ascii=False) + "\n")
+        predictions.flush()
+        bar.update(1)
+
+    spec = _engine_spec(cfg, model_path, dataset)
+    meter.start()
+    try:
+        engine_run = run_engine(spec, on_loaded, on_record, cfg.engine.timeout_s)
+    finally:
+        timeline = meter.stop()
+        bar.close()
+        predictions.close()
+        _write_timeline(timeline, out_dir)
+
+    attribution = attribute(
+        engine_run.records, timeline, cfg.batch_size, cfg.energy.window_rule, cfg.energy.min_window_s
+    )
+    summary = _metrics(cfg, dataset, engine_run, attribution, timeline, meter_notes, model_path)
+    _write_requests(engine_run.records, examples, attribution, out_dir)
+    _plot(timeline, attribution, engine_run, out_dir)
+    tracker.log_metrics(summary["metrics"])
+    tracker.set_tags(summary["tags"])
+    return summary
+
+
+def _engine_spec(cfg: SustainConfig, model_path: str, dataset: Any) -> dict[str, Any]:
+    from sustain.tasks.hallucination import OUTPUT_SCHEMA
+
+    if cfg.task.decoding not in ("free", "json_schema"):
+        raise SustainError(f"task.decoding={cfg.task.decoding} is unknown: use free or json_schema.")
+    engine_args: dict[str, Any] = {
+        "model": model_path,
+        "max_num_seqs": cfg.batch_size,
+        "tensor_parallel_size": cfg.gpus,
+        "dtype": cfg.model.dtype,
+        "seed": cfg.engine.seed,
+        "disable_log_stats": False,
+        "trust_remote_code": cfg.model.trust_remote_code,
+    }
+    if cfg.model.max_model_len is not None:
+        engine_args["max_model_len"] = cfg.model.max_model_len
+    if cfg.quantization.method is not None:
+        engine_args["quantization"] = cfg.quantization.method
+    engine_args.update(cfg.engine.args)
+    return {
+        "engine_args": engine_args,
+        "enforce_eager": cfg.engine.enforce_eager,
+        "cpu_memory_fraction": cfg.engine.cpu_memory_fraction,
+        "sampling": {
+            "max_tokens": cfg.task.max_tokens,
+            "temperature": cfg.task.temperature,
+            "top_p": cfg.task.top_p,
+            "seed": cfg.engine.seed,
+        },
+        "json_schema": OUTPUT_SCHEMA if cfg.task.decoding == "json_schema" else None,
+        "chat_template_kwargs": dict(cfg.model.chat_template_kwargs),
+        "requests": [(ex.id, ex.messages()) for ex in dataset.examples],
+        "log_level": os.environ.get("VLLM_LOGGING_LEVEL", "WARNING"),
+    }
+
+
+def _metrics(cfg, dataset, engine_run: EngineRun, attribution, timeline, meter_notes, model_path) -> dict[str, Any]:
+    import statistics
+
+    from sustain.metrics import carbon, latency
+    from sustain.metrics.overall import WEIGHT_SCENARIOS, overall_metric
+    from sustain.metrics.quality import classification_report, parse_output
+    from sustain.metrics.reference import gpt4o_estimate
+
+    records = engine_run.records
+    refs = {ex.id: ex.label for ex in dataset.examples}
+    preds = [parse_output(r.output_text).label if r.error is None else "Error" for r in records]
+    quality = classification_report([refs[r.id] for r in records], preds)
+    lat = latency.latency_stats(records)
+    thr = latency.throughput(records, engine_run.end_s - engine_run.start_s)
+    energy = attribution.to_metrics()
+
+    grid, grid_source = carbon.grid_intensity(cfg.carbon.grid)
+    per_req = attribution.mean_j
+    carbon_metrics = {
+        "gco2e_per_request": carbon.carbon_g(per_req, grid, cfg.carbon.pue),
+        "gco2e_run": carbon.carbon_g(attribution.whole_run_energy_j, grid, cfg.carbon.pue),
+        **carbon.per_thousand(per_req, grid, cfg.carbon.pue),
+    }
+
+    metrics: dict[str, float] = {**quality.to_metrics(), **lat, **thr, **energy, **carbon_metrics}
+    decodes = [r.decode_s for r in records if r.decode_s is not None]
+    if decodes:
+        metrics["decode_latency_s_mean"] = statistics.fmean(decodes)
+        metrics["decode_latency_s_std"] = statistics.pstdev(decodes)
+
+    overall: dict[str, Any] = {}
+    if cfg.reference.name == "gpt4o_estimate" and decodes:
+        ref_tokens = cfg.reference.output_tokens or thr.get("mean_output_tokens", 0.0)
+        ref = gpt4o_estimate(ref_tokens, cfg.reference.tokens_per_s, cfg.reference.prefill_s,
+                             cfg.reference.power_kw, cfg.reference.pue, cfg.reference.quality)
+        quality_name = "macro_f1" if cfg.overall.quality_metric in ("auto", "macro_f1") else cfg.overall.quality_metric
+        q_e = metrics.get(quality_name)
+        if q_e is None:
+            raise SustainError(f"overall.quality_metric={quality_name} was not measured in this run: use macro_f1.")
+        args = (q_e, metrics["decode_latency_s_mean"], per_req, ref.quality, ref.decode_latency_s, ref.energy_j)
+        metrics["om"] = overall_metric(*args, *cfg.overall.weights)
+        if cfg.overall.scenarios:
+            for name, weights in WEIGHT_SCENARIOS.items():
+                metrics[f"om_{name}"] = overall_metric(*args, *weights)
+        metrics.update(reference_energy_j=ref.energy_j, reference_decode_latency_s=ref.decode_latency_s)
+        overall = {"reference": asdict(ref), "quality_metric": quality_name, "weights": list(cfg.overall.weights)}
+
+    flags = list(attribution.warnings)
+    window_s = attribution.span_s[1] - attribution.span_s[0]
+    if attribution.mode == "steady_state" and window_s < SHORT_WINDOW_S:
+        flags.append(f"steady-state window is {window_s:.1f} s, shorter than the {SHORT_WINDOW_S:.0f} s ML.ENERGY asks for")
+    if attribution.mode != "steady_state":
+        flags.append(f"energy attributed over the whole run: {attribution.reason}")
+    if attribution.batch_fill < 0.85:
+        flags.append(f"batch_size={max(1, round(attribution.avg_running_batch))} would have filled")
+    truncated = sum(r.finish_reason == "length" for r in records) / len(records)
+    failed = sum(r.error is not None for r in records)
+    visible = engine_run.info.get("device_count_visible", 0)
+    if engine_run.info.get("platform") != "cpu" and visible < cfg.gpus:
+        flags.append(f"the engine saw {visible} GPU(s) but gpus={cfg.gpus}")
+    metrics.update(truncated_share=truncated, failed_requests=float(failed), engine_load_s=engine_run.load_s,
+                   run_duration_s=engine_run.end_s - engine_run.start_s, n_requests=float(len(records)))
+
+    source = attribution.source
+    tags = {
+        "energy.source": source,
+        "energy.measured": str(attribution.measured).lower(),
+        "energy.attribution": attribution.mode,
+        "energy.notes": " | ".join(meter_notes),
+        "carbon.grid_source": grid_source,
+        "validity.flags": " | ".join(flags) or "none",
+        "validity.ok": str(not flags).lower(),
+        "engine.devices": ", ".join(engine_run.info.get("devices", [])),
+        "engine.platform": str(engine_run.info.get("platform")),
+        "model.resolved_path": model_path,
+    }
+    return {
+        "run": {
+            "name": cfg.run_name, "model": cfg.model.name, "quantization": cfg.quantization.name,
+            "batch_size": cfg.batch_size, "gpus": cfg.gpus, "task": cfg.task.name,
+            "dataset": dataset.source, "n_requests": len(records),
+        },
+        "metrics": metrics,
+        "quality": {"confusion": quality.confusion, "per_class": quality.per_class},
+        "energy": {
+            "source": source, "measured": attribution.measured, "mode": attribution.mode,
+            "reason": attribution.reason, "notes": meter_notes, "model": timeline.model,
+            "window": asdict(attribution.window),
+        },
+        "carbon": {"grid_g_per_kwh": grid, "grid_source": grid_source, "pue": cfg.carbon.pue},
+        "overall": overall,
+        "validity": {"flags": flags},
+        "engine": engine_run.info,
+        "tags": tags,
+    }
+
+
+def _write_timeline(timeline: Any, out_dir: Path) -> None:
+    import csv
+
+    with (out_dir / "timeline.csv").open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["t_s", "energy_j", "power_w"])
+        writer.writeheader()
+        writer.writerows(timeline.to_rows())
+
+
+def _write_requests(records: list[RequestRecord], examples: dict[str, Any], attribution: Any, out_dir: Path) -> None:
+    import pandas as pd
+
+    from sustain.metrics.quality import parse_output
+
+    rows = []
+    for r in records:
+        rows.append({
+            "id": r.id, "reference": examples[r.id].label,
+            "label": parse_output(r.output_text).label if r.error is None else "Error",
+            "prompt_tokens": r.prompt_tokens, "output_tokens": r.output_tokens, "finish_reason": r.finish_reason,
+            "ttft_s": r.ttft_s, "decode_s": r.decode_s, "tpot_s": r.tpot_s, "e2e_s": r.e2e_s,
+            "energy_j": attribution.per_request_j.get(r.id), "error": r.error,
+        })
+    pd.DataFrame(rows).to_csv(out_dir / "requests.csv", index=False)
+
+
+def _plot(timeline: Any, attribution: Any, engine_run: EngineRun, out_dir: Path) -> None:
+    from sustain.report.plots import plot_timeline
+
+    plot_timeline(timeline, attribution, engine_run.start_s, engine_run.end_s, out_dir / "timeline.png")
+
+
+def _tags(cfg: SustainConfig) -> dict[str, str]:
+    import importlib.metadata as md
+
+    def version(dist: str) -> str:
+        for name in (dist, f"{dist}-cpu"):
+            try:
+                return md.version(name)
+            except md.PackageNotFoundError:
+                continue
+        return "absent"
+
+    return {
+        "model": cfg.model.name,
+        "quantization": cfg.quantization.name,
+        "gpus": str(cfg.gpus),
+        "batch_size": str(cfg.batch_size),
+        "task": cfg.task.name,
+        "judge": cfg.judge.name,
+        "git_commit": _git_commit(),
+        "host": socket.gethostname(),
+        "python": platform.python_version(),
+        "vllm_version": version("vllm"),
+        "torch_version": version("torch"),
+        "sustain_version": version("sustain"),
+        "mlflow.source.name": "sustain",
+    }
+
+
+def _git_commit() -> str:
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True, timeout=5)
+        return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"

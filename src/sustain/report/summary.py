@@ -1,0 +1,39 @@
+"""The short table a run prints at its end: the three objectives, and where each figure came from."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    m = summary["metrics"]
+    run = summary["run"]
+    energy = summary["energy"]
+
+    def num(key: str, fmt: str = "{:.3f}") -> str:
+        return fmt.format(m[key]) if key in m else "n/a"
+
+    window = "steady state" if energy["mode"] == "steady_state" else "whole run"
+    rows = [
+        ("model", f"{run['model']} ({run['quantization']}), batch_size={run['batch_size']}, gpus={run['gpus']}"),
+        ("requests", f"{run['n_requests']} from {run['dataset']}"),
+        ("macro F1", num("macro_f1")),
+        ("error rate", num("error_rate", "{:.1%}")),
+        ("energy / request", f"{num('energy_per_request_j_mean', '{:.2f}')} ± {num('energy_per_request_j_std', '{:.2f}')} J "
+                             f"({window}; whole run {num('energy_whole_run_per_request_j', '{:.2f}')} J)"),
+        ("energy source", energy["source"]),
+        ("carbon", f"{num('gco2e_per_request', '{:.4f}')} gCO2e / request, {num('kwh_per_1k_requests', '{:.5f}')} kWh / 1k requests"),
+        ("decode latency", f"mean {num('mean_decode_ms', '{:.0f}')} ms, p50 {num('p50_decode_ms', '{:.0f}')}, "
+                           f"p90 {num('p90_decode_ms', '{:.0f}')}, p99 {num('p99_decode_ms', '{:.0f}')} ms"),
+        ("TTFT", f"mean {num('mean_ttft_ms', '{:.0f}')} ms, p99 {num('p99_ttft_ms', '{:.0f}')} ms"),
+        ("output tokens", f"{num('mean_output_tokens', '{:.1f}')} / request, {num('output_throughput_tok_s', '{:.1f}')} tok/s"),
+    ]
+    if "om" in m:
+        rows.append(("overall metric", f"{m['om']:.3f} vs {summary['overall']['reference']['name']}"))
+    flags = summary["validity"]["flags"]
+    rows.append(("validity", "ok" if not flags else f"{len(flags)} flag(s): " + "; ".join(flags)))
+    rows.append(("MLflow run", f"{run.get('run_id')} in {run.get('tracking_uri')}"))
+    width = max(len(k) for k, _ in rows)
+    line = "─" * (width + 60)
+    body = "\n".join(f"  {k:<{width}}  {v}" for k, v in rows)
+    return f"{line}\n  sustain · {run['name']}\n{line}\n{body}\n{line}"

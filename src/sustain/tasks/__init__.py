@@ -1,0 +1,1 @@
+"""Tasks: datasets, prompts and the expected output of each benchmark."""

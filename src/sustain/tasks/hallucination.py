@@ -1,0 +1,172 @@
+"""The paper's validation agent: decide whether an agent's response is grounded in its resources.
+
+A dataset is JSONL, one example per line:
+`{"id", "context": [str], "functions": [{"name", "arguments", "result"}],
+  "conversation_history": [{"role", "content"}], "response", "label"}` and optionally `reference`
+(the reference answer object, used by an LLM judge). Every line is checked before any engine starts,
+so a bad file fails in a second with the file, line and field named.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from sustain.errors import SustainError
+from sustain.metrics.quality import LABELS
+
+EMBEDDED = "embedded"
+
+SYSTEM_PROMPT = """You are the validation agent of a customer-service assistant. You receive a JSON \
+object with the context documents ("context"), the function calls the assistant made with their \
+results ("functions"), the conversation so far ("conversation_history") and the assistant's new \
+response ("response").
+
+Decide whether the response is grounded:
+- GROUNDED: every factual claim in the response is supported by the context, the function results \
+or the conversation history.
+- UNGROUNDED: the response states something that these resources do not support or contradict.
+- SMALL_TALK: the response makes no factual claim (greetings, thanks, goodbyes, offers to help).
+
+Answer with one JSON object and nothing else:
+{"result": "GROUNDED" | "UNGROUNDED" | "SMALL_TALK", "sources": ["context[i]" or "functions[j]", ...], \
+"reason": "one sentence"}"""
+
+OUTPUT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "result": {"type": "string", "enum": list(LABELS)},
+        "sources": {"type": "array", "items": {"type": "string"}},
+        "reason": {"type": "string"},
+    },
+    "required": ["result", "sources", "reason"],
+    "additionalProperties": False,
+}
+
+
+@dataclass
+class Example:
+    id: str
+    context: list[str]
+    functions: list[dict[str, Any]]
+    conversation_history: list[dict[str, str]]
+    response: str
+    label: str
+    reference: dict[str, Any] | None = None
+
+    def agent_input(self) -> dict[str, Any]:
+        """What the validation agent sees: everything but the label and the reference answer."""
+        return {
+            "context": self.context,
+            "functions": self.functions,
+            "conversation_history": self.conversation_history,
+            "response": self.response,
+        }
+
+    def messages(self) -> list[dict[str, str]]:
+        return [
+            {"role": "system", "content": SYSTEM_PROMPT},
+            {"role": "user", "content": json.dumps(self.agent_input(), ensure_ascii=False, indent=1)},
+        ]
+
+
+@dataclass
+class Dataset:
+    source: str
+    examples: list[Example] = field(default_factory=list)
+
+    def label_counts(self) -> dict[str, int]:
+        counts = {label: 0 for label in LABELS}
+        for ex in self.examples:
+            counts[ex.label] += 1
+        return counts
+
+
+def embedded_path() -> Path:
+    return Path(str(resources.files("sustain.tasks") / "data" / "hallucination.jsonl"))
+
+
+def load(dataset: str, limit: int | None = None) -> Dataset:
+    path = embedded_path() if dataset == EMBEDDED else Path(dataset).expanduser()
+    if not path.is_file():
+        raise SustainError(
+            f"Dataset file {path} does not exist: pass an existing JSONL file as "
+            f"task.dataset=path/to/file.jsonl, or task.dataset=embedded for the built-in one."
+        )
+    if limit is not None and limit < 1:
+        raise SustainError(f"task.limit={limit} selects no example: use a positive number or null.")
+    examples: list[Example] = []
+    seen: dict[str, int] = {}
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            ex = parse_line(line, path, lineno)
+            if ex.id in seen:
+                raise SustainError(
+                    f"{path}, line {lineno}: field 'id' repeats '{ex.id}' from line {seen[ex.id]}; "
+                    f"give every example a unique id."
+                )
+            seen[ex.id] = lineno
+            examples.append(ex)
+            if limit is not None and len(examples) >= limit:
+                break
+    if not examples:
+        raise SustainError(f"Dataset file {path} holds no example: add one JSON object per line.")
+    return Dataset(source=str(path), examples=examples)
+
+
+def parse_line(line: str, path: Path | str, lineno: int) -> Example:
+    where = f"{path}, line {lineno}"
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise SustainError(f"{where} is not valid JSON ({exc.msg} at column {exc.colno}): fix or remove it.") from None
+    if not isinstance(obj, dict):
+        raise SustainError(f"{where} is a JSON {type(obj).__name__}, not an object: write one object per line.")
+
+    def need(name: str, kind: type | tuple[type, ...], kind_name: str) -> Any:
+        if name not in obj:
+            raise SustainError(f"{where}: field '{name}' is missing; every example needs it (see README, dataset schema).")
+        if not isinstance(obj[name], kind):
+            raise SustainError(f"{where}: field '{name}' must be {kind_name}, got {type(obj[name]).__name__}.")
+        return obj[name]
+
+    ex_id = need("id", (str, int), "a string")
+    context = need("context", list, "a list of strings")
+    functions = need("functions", list, "a list of objects")
+    history = need("conversation_history", list, "a list of objects")
+    response = need("response", str, "a string")
+    label = need("label", str, "a string")
+
+    for i, doc in enumerate(context):
+        if not isinstance(doc, str):
+            raise SustainError(f"{where}: field 'context[{i}]' must be a string, got {type(doc).__name__}.")
+    for i, fn in enumerate(functions):
+        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or "result" not in fn:
+            raise SustainError(
+                f"{where}: field 'functions[{i}]' must be an object with 'name', 'arguments' and 'result'."
+            )
+    for i, turn in enumerate(history):
+        if not isinstance(turn, dict) or not isinstance(turn.get("role"), str) or not isinstance(turn.get("content"), str):
+            raise SustainError(
+                f"{where}: field 'conversation_history[{i}]' must be an object with string 'role' and 'content'."
+            )
+    normalised = label.strip().upper().replace(" ", "_")
+    if normalised not in LABELS:
+        raise SustainError(f"{where}: field 'label' is '{label}'; use one of {', '.join(LABELS)}.")
+    reference = obj.get("reference")
+    if reference is not None and not isinstance(reference, dict):
+        raise SustainError(f"{where}: field 'reference' must be an object like the expected output, or absent.")
+    return Example(
+        id=str(ex_id),
+        context=context,
+        functions=functions,
+        conversation_history=history,
+        response=response,
+        label=normalised,
+        reference=reference,
+    )

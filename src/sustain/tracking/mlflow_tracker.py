@@ -1,0 +1,103 @@
+"""One MLflow run per job, through MlflowClient so parallel jobs never share fluent global state."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from sustain.errors import SustainError
+
+MAX_PARAM_LEN = 6000
+
+
+def flatten(tree: Any, prefix: str = "") -> dict[str, str]:
+    """Nested config → `a.b.c` keys with string values, the shape MLflow params take."""
+    out: dict[str, str] = {}
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            out.update(flatten(value, f"{prefix}{key}."))
+    elif isinstance(tree, (list, tuple)) and tree and all(isinstance(v, dict) for v in tree):
+        for i, value in enumerate(tree):
+            out.update(flatten(value, f"{prefix}{i}."))
+    else:
+        out[prefix.rstrip(".")] = str(tree)[:MAX_PARAM_LEN]
+    return out
+
+
+class Tracker:
+    def __init__(self, uri: str, artifact_root: str, experiment: str) -> None:
+        import mlflow
+        from mlflow.tracking import MlflowClient
+
+        if uri.startswith("sqlite:///"):
+            Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        self.uri = uri
+        mlflow.set_tracking_uri(uri)
+        self.client = MlflowClient(tracking_uri=uri)
+        self.experiment_id = self._experiment(experiment, artifact_root)
+        self.run_id: str | None = None
+
+    def _experiment(self, name: str, artifact_root: str) -> str:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            found = self.client.get_experiment_by_name(name)
+            if found is not None:
+                return found.experiment_id
+            location = Path(artifact_root).expanduser().resolve() / name
+            return self.client.create_experiment(name, artifact_location=location.as_uri())
+        except MlflowException as exc:
+            found = self.client.get_experiment_by_name(name)  # another job created it meanwhile
+            if found is not None:
+                return found.experiment_id
+            raise SustainError(
+                f"MLflow store {self.uri} refused experiment '{name}' ({exc.message.splitlines()[0]}): "
+                f"check tracking.uri."
+            ) from None
+        except Exception as exc:
+            raise SustainError(
+                f"MLflow store {self.uri} cannot be reached ({type(exc).__name__}): start the tracking "
+                f"server or fix tracking.uri."
+            ) from None
+
+    def start(self, run_name: str, tags: dict[str, str], params: dict[str, str]) -> str:
+        from mlflow.entities import Param
+
+        run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
+        self.run_id = run.info.run_id
+        items = [Param(k, v) for k, v in sorted(params.items())]
+        for i in range(0, len(items), 100):
+            self.client.log_batch(self.run_id, params=items[i : i + 100])
+        return self.run_id
+
+    def log_metrics(self, metrics: dict[str, float]) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        items = [Metric(k, float(v), now, 0) for k, v in sorted(metrics.items()) if _finite(v)]
+        for i in range(0, len(items), 500):
+            self.client.log_batch(self.run_id, metrics=items[i : i + 500])
+
+    def set_tags(self, tags: dict[str, str]) -> None:
+        from mlflow.entities import RunTag
+
+        self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)[:5000]) for k, v in tags.items()])
+
+    def log_artifact(self, path: Path, folder: str | None = None) -> None:
+        self.client.log_artifact(self.run_id, str(path), artifact_path=folder)
+
+    def finish(self, status: str = "FINISHED") -> None:
+        self.client.set_terminated(self.run_id, status=status)
+
+    def fail(self, kind: str, message: str) -> None:
+        self.set_tags({"error.kind": kind, "error.message": message})
+        self.finish("FAILED")
+
+
+def _finite(value: Any) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False

@@ -1,0 +1,198 @@
+import os
+import time
+
+import pytest
+
+from sustain.energy.meters import EstimateMeter, MeterUnavailable, ZeusGpuMeter, make_meter
+from sustain.errors import SustainError
+
+ESTIMATE = {"idle_w": 6.0, "per_core_w": 12.0}
+
+
+def _nvml_works() -> bool:
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+    except Exception:
+        return False
+    pynvml.nvmlShutdown()
+    return True
+
+
+no_counters = pytest.mark.skipif(
+    _nvml_works() or os.path.exists("/sys/class/powercap"), reason="this machine has energy counters"
+)
+
+
+def _spin(seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
+
+
+def test_estimate_meter_labels_a_nonzero_estimate():
+    meter = EstimateMeter(idle_w=6.0, per_core_w=12.0, interval_s=0.05)
+    with meter:
+        _spin(0.5)
+    tl = meter.timeline
+    assert tl is meter.stop()
+    assert tl.validate() is None
+    assert not tl.measured
+    assert tl.source.startswith("estimate:") and "6.0 W idle" in tl.source and "12.0 W per busy core" in tl.source
+    assert tl.model["idle_w"] == 6.0 and tl.model["per_core_w"] == 12.0
+    assert len(tl.t) >= 8 and tl.duration_s == pytest.approx(0.5, abs=0.15)
+    cores = tl.model["logical_cores"]
+    mean_w = tl.energy_j[-1] / tl.duration_s
+    # the spinning thread keeps at least about one core busy on top of idle
+    assert 6.0 + 0.5 * 12.0 < mean_w <= 6.0 + 12.0 * cores + 1e-9
+    assert all(6.0 - 1e-9 <= p <= 6.0 + 12.0 * cores + 1e-9 for p in tl.power_w)
+
+
+def test_estimate_meter_rejects_constants_that_give_zero():
+    with pytest.raises(SustainError, match="idle_w"):
+        EstimateMeter(idle_w=0.0, per_core_w=0.0)
+
+
+@no_counters
+def test_auto_falls_back_to_the_estimate_with_notes():
+    meter, notes = make_meter("auto", gpus=1, estimate=ESTIMATE, interval_s=0.1)
+    assert isinstance(meter, EstimateMeter)
+    text = " ".join(notes)
+    assert "NVML" in text and "RAPL" in text and "using the estimate" in text
+
+
+@no_counters
+@pytest.mark.parametrize("kind", ["zeus_gpu", "zeus_rapl"])
+def test_explicit_zeus_meter_without_counters_raises(kind):
+    with pytest.raises(SustainError, match="use energy=auto or energy=estimate"):
+        make_meter(kind, gpus=1, estimate=ESTIMATE, interval_s=0.1)
+
+
+def test_make_meter_rejects_unknown_kind_and_bad_estimate_config():
+    with pytest.raises(SustainError, match="unknown energy meter"):
+        make_meter("rapl", gpus=0, estimate=ESTIMATE, interval_s=0.1)
+    with pytest.raises(SustainError, match="idle_w and per_core_w"):
+        make_meter("estimate", gpus=0, estimate={"idle_w": 6.0, "per_core": 12.0}, interval_s=0.1)
+    meter, notes = make_meter("estimate", gpus=0, estimate=ESTIMATE, interval_s=0.1)
+    assert isinstance(meter, EstimateMeter) and notes == []
+
+
+class _FakeGPU:
+    def __init__(self, gpu_index: int) -> None:
+        self.gpu_index = gpu_index
+
+
+class NVIDIAFakeGPUs:
+    """Stands in for zeus's NVIDIAGPUs: counters in mJ that grow at `watts` from `base_mj`."""
+
+    def __init__(self, watts: list[float], base_mj: float = 5e9, fail_after_s: float | None = None) -> None:
+        self.watts = watts
+        self.base_mj = base_mj
+        self.t0 = time.monotonic()
+        self.fail_after_s = fail_after_s
+        self.gpus = [_FakeGPU(i + 4) for i in range(len(watts))]
+
+    def __len__(self) -> int:
+        return len(self.watts)
+
+    def get_name(self, index: int) -> str:
+        return "Fake H100"
+
+    def supports_get_total_energy_consumption(self, index: int) -> bool:
+        return True
+
+    def get_total_energy_consumption(self, index: int) -> int:
+        from zeus.device.gpu.common import ZeusGPUUnknownError
+
+        elapsed = time.monotonic() - self.t0
+        if self.fail_after_s is not None and elapsed > self.fail_after_s:
+            raise ZeusGPUUnknownError("GPU is lost")
+        return int(self.base_mj + self.watts[index] * 1000.0 * elapsed) if self.base_mj else 0
+
+
+def _fake_gpus(monkeypatch, gpus: NVIDIAFakeGPUs) -> None:
+    import zeus.device
+
+    monkeypatch.setattr(zeus.device, "get_gpus", lambda: gpus)
+
+
+def test_gpu_meter_sums_the_counters_of_every_gpu(monkeypatch):
+    _fake_gpus(monkeypatch, NVIDIAFakeGPUs([100.0, 50.0]))
+    with ZeusGpuMeter([0, 1], interval_s=0.05) as meter:
+        time.sleep(0.4)
+    tl = meter.timeline
+    assert tl.validate() is None and tl.measured
+    assert tl.source == "measured: Zeus NVML energy counters, GPU 0+1"
+    assert tl.devices == ["GPU 0 (device 4, Fake H100)", "GPU 1 (device 5, Fake H100)"]
+    assert tl.energy_j[-1] == pytest.approx(150.0 * tl.duration_s, rel=0.02)
+    assert tl.device_energy_j["GPU 0 (device 4, Fake H100)"] == pytest.approx(100.0 * tl.duration_s, rel=0.02)
+    assert tl.mean_power_between(tl.t[0], tl.t[-1]) == pytest.approx(150.0, rel=0.02)
+
+
+def test_gpu_meter_refuses_counters_that_read_zero(monkeypatch):
+    _fake_gpus(monkeypatch, NVIDIAFakeGPUs([100.0], base_mj=0.0))
+    with pytest.raises(MeterUnavailable, match="reads 0"):
+        ZeusGpuMeter([0])
+
+
+def test_gpu_meter_refuses_gpus_that_are_not_visible(monkeypatch):
+    _fake_gpus(monkeypatch, NVIDIAFakeGPUs([100.0]))
+    with pytest.raises(MeterUnavailable, match="GPU index 1 requested but 1 GPU"):
+        ZeusGpuMeter([0, 1])
+
+
+def test_gpu_counter_that_never_advances_is_caught_after_the_run(monkeypatch):
+    _fake_gpus(monkeypatch, NVIDIAFakeGPUs([100.0, 0.0]))
+    with ZeusGpuMeter([0, 1], interval_s=0.05) as meter:
+        time.sleep(0.2)
+    problem = meter.timeline.validate()
+    assert problem is not None and "GPU 1" in problem and "did not advance" in problem
+
+
+def test_sampling_failure_surfaces_at_stop(monkeypatch):
+    _fake_gpus(monkeypatch, NVIDIAFakeGPUs([100.0], fail_after_s=0.1))
+    meter = ZeusGpuMeter([0], interval_s=0.02)
+    meter.start()
+    time.sleep(0.3)
+    with pytest.raises(SustainError, match="GPU is lost"):
+        meter.stop()
+
+
+class _FakeCPUs:
+    """Stands in for zeus's RAPLCPUs: package 0 with DRAM, package 1 without, 40/10/30 W."""
+
+    def __init__(self) -> None:
+        self.t0 = time.monotonic()
+
+    def __len__(self) -> int:
+        return 2
+
+    def supports_get_dram_energy_consumption(self, index: int) -> bool:
+        return index == 0
+
+    def get_total_energy_consumption(self, index: int):
+        from zeus.device.cpu.common import CpuDramMeasurement
+
+        ms = (time.monotonic() - self.t0) * 1000.0
+        if index == 0:
+            return CpuDramMeasurement(cpu_mj=1e6 + 40.0 * ms, dram_mj=2e6 + 10.0 * ms)
+        return CpuDramMeasurement(cpu_mj=3e6 + 30.0 * ms)
+
+
+def test_rapl_meter_sums_packages_and_dram(monkeypatch):
+    import zeus.device
+    import zeus.device.cpu.rapl
+
+    from sustain.energy.meters import ZeusRaplMeter
+
+    monkeypatch.setattr(zeus.device.cpu.rapl, "rapl_is_available", lambda: True)
+    monkeypatch.setattr(zeus.device, "get_cpus", _FakeCPUs)
+    with ZeusRaplMeter(interval_s=0.05) as meter:
+        time.sleep(0.3)
+    tl = meter.timeline
+    assert tl.validate() is None and tl.measured
+    assert tl.source == "measured: Zeus RAPL energy counters, CPU package 0+1 with DRAM"
+    assert tl.devices == ["CPU package 0", "DRAM 0", "CPU package 1"]
+    assert tl.energy_j[-1] == pytest.approx(80.0 * tl.duration_s, rel=0.02)
+    assert tl.device_energy_j["DRAM 0"] == pytest.approx(10.0 * tl.duration_s, rel=0.02)
