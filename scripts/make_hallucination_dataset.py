@@ -44,6 +44,10 @@ def fmt(d: date) -> str:
     return f"{MONTHS[d.month - 1]} {d.day}"
 
 
+def fmt_year(d: date) -> str:
+    return f"{fmt(d)}, {d.year}"
+
+
 def hm(minutes: int) -> str:
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
@@ -112,7 +116,7 @@ class Scenario:
 # --------------------------------------------------------------------------- e-commerce
 
 PRODUCTS = [
-    ("wireless headphones", True, 79, 249),
+    ("pair of wireless headphones", True, 79, 249),
     ("Bluetooth speaker", True, 39, 159),
     ("smartwatch", True, 129, 399),
     ("mechanical keyboard", True, 69, 189),
@@ -151,7 +155,7 @@ def shop_policy(rng: random.Random, brand: str, m: Callable[[float], str]) -> tu
         "changes": f"Order changes: An order can be cancelled or edited within {plural(p['cancel_h'], 'hour')} "
         "of being placed. After that it is released to the warehouse and can only be returned once delivered.",
         "loyalty": f"{brand} Rewards: Members earn 1 point per dollar spent and can redeem 500 points for a "
-        "$5 voucher. Points expire after 12 months without a purchase.",
+        "$5 voucher. Points expire after 12 months without a purchase and cannot be used to pay for shipping.",
     }
     return p, docs
 
@@ -338,7 +342,7 @@ def shop_refund(rng: random.Random, s: Setting) -> Scenario:
     card = f"{rng.choice(['Visa', 'Mastercard', 'Amex'])} ending {rng.randint(1000, 9999)}"
     history = [f"I sent back the {item} from order #{order} last week. When do I get my money?"]
     if rng.random() < 0.5:
-        history = [f"Hello, I returned a {item} and haven't seen a refund yet.",
+        history = [f"I returned a {item} and haven't seen a refund yet.",
                    "Sorry about the wait. Could you share the order number?", f"It's #{order}."]
     if rng.random() < 0.6:
         received = s.today - days(rng.randint(4, 8))
@@ -418,7 +422,7 @@ def shop_cancel(rng: random.Random, s: Setting) -> Scenario:
                   "payment method.", "fn1",
                   "The cancellation result <fn1> confirms the order is cancelled and the refund amount and "
                   "destination."),
-            claim(f"It was still within the {plural(p['cancel_h'], 'hour')} change window, so I've cancelled order "
+            claim(f"It was still within the {p['cancel_h']}-hour change window, so I've cancelled order "
                   f"#{order}. The {s.m(total)} goes back to your original payment method.", "fn0 fn1 changes",
                   "<changes> sets the cancellation window, <fn0> shows the order was still cancellable, and <fn1> "
                   "confirms the cancellation and refund."),
@@ -597,9 +601,10 @@ def air_baggage(rng: random.Random, s: Setting) -> Scenario:
     p = s.p
     fare = rng.choice(["Light", "Standard", "Flex"])
     dep = s.today + days(rng.randint(3, 40))
-    pnr, flight, booking = air_booking(rng, s, fare, dep, rng.randrange(6 * 60, 21 * 60, 5))
+    pnr, _, booking = air_booking(rng, s, fare, dep, rng.randrange(6 * 60, 21 * 60, 5))
     weight = rng.randint(25, 31)
-    history = [f"How much luggage can I take on booking {pnr}? I might need a second suitcase."]
+    history = [f"How much luggage can I take on booking {pnr}? My big suitcase is about {weight} kg, and I might "
+               "need a second one."]
     if rng.random() < 0.5:
         history = [f"I'm flying to {booking['destination']} on {fmt(dep)} and have a question about bags.",
                    "Sure! Could you give me your booking reference?",
@@ -647,14 +652,13 @@ def air_change(rng: random.Random, s: Setting) -> Scenario:
     p = s.p
     fare = rng.choice(["Light", "Standard", "Standard", "Flex"])
     dep = s.today + days(rng.randint(5, 30))
-    dep_min = rng.randrange(7 * 60, 12 * 60, 5)
-    pnr, flight, booking = air_booking(rng, s, fare, dep, dep_min)
+    pnr, _, booking = air_booking(rng, s, fare, dep, rng.randrange(7 * 60, 12 * 60, 5))
     new_date = dep + days(rng.randint(1, 3))
     history = [f"Can I move my flight on booking {pnr} to {fmt(new_date)}? Preferably the later one."]
     if rng.random() < 0.5:
         history = [f"My meeting moved, so I need to fly on {fmt(new_date)} instead of {fmt(dep)}.",
                    "I can look at that. What's your booking reference?",
-                   f"{pnr}. Is there an afternoon flight?"]
+                   f"{pnr}. Is there something in the afternoon or evening?"]
     functions = [call("get_booking", {"booking_reference": pnr}, booking)]
     if fare == "Light":
         grounded = [
@@ -710,7 +714,7 @@ def air_change(rng: random.Random, s: Setting) -> Scenario:
                   "fn0 fn1 changes",
                   "<fn0> shows a Flex fare, <changes> says Flex pays only the fare difference, and <fn1> gives "
                   "the flight and difference."),
-            claim(f"There are two afternoon options on {fmt(new_date)}: {options[0]['flight']} at "
+            claim(f"There are two options on {fmt(new_date)}: {options[0]['flight']} at "
                   f"{options[0]['departure']} and {pick['flight']} at {pick['departure']}.", "fn1",
                   "Both flights and times are listed in the search results <fn1>."),
         ]
@@ -788,11 +792,11 @@ def tel_policy(rng: random.Random, brand: str, m: Callable[[float], str]) -> tup
         "prorated. Downgrades take effect from the start of the next billing cycle. Leaving during the 24-month "
         f"minimum term costs {m(p['etf'])} for each remaining month.",
         "billing": "Billing: Bills are issued on the 1st of each month and are due 14 days later. A late-payment "
-        f"fee of {m(p['late'])} is added to overdue bills.",
+        f"fee of {m(p['late'])} is added to overdue bills. You can pay by Direct Debit, card or bank transfer.",
         "addons": f"Data add-ons: Extra data is available in 5 GB packs for {m(p['a5'])} or 20 GB packs for "
         f"{m(p['a20'])}. Add-ons expire at the end of the billing cycle in which they were bought.",
         "esim": "eSIM: Compatible phones can switch to eSIM from the app at no charge. The physical SIM stops "
-        "working within 15 minutes of the eSIM being activated.",
+        "working within 15 minutes of the eSIM being activated. Each line can have one active eSIM at a time.",
     }
     return p, docs
 
@@ -975,9 +979,10 @@ def bank_policy(rng: random.Random, brand: str, m: Callable[[float], str]) -> tu
         f"{p['dispute_days']} days of the transaction date. While we investigate, a provisional credit is "
         "applied within 10 business days; investigations take up to 45 days.",
         "atm": f"Cash withdrawals: Withdrawals at {brand} ATMs are free. Other banks' ATMs cost {m(p['atm'])} per "
-        f"withdrawal; Premium account holders get {p['free_atm']} free withdrawals per month.",
+        f"withdrawal; Premium account holders get {p['free_atm']} free withdrawals per month. Cash withdrawals "
+        f"are limited to {m(500)} per day.",
         "overdraft": "Arranged overdraft: Interest is charged at 15.9% EAR on overdrawn balances. There is no fee "
-        "for going overdrawn up to your arranged limit.",
+        "for going overdrawn up to your arranged limit. Payments that would take you past the limit are declined.",
     }
     return p, docs
 
@@ -1035,7 +1040,8 @@ def bank_transfer(rng: random.Random, s: Setting) -> Scenario:
     iban = f"{rng.choice(['DE', 'NL', 'FR', 'IE'])}** **** {rng.randint(1000, 9999)}"
     result = {"account": iban, "currency": "EUR", "available_balance": balance, "daily_limit": p["limit"],
               "sent_today": sent, "remaining_limit_today": remaining}
-    who = rng.choice(["my sister", "my landlord", "a friend", "my son"])
+    who, whom = rng.choice([("my sister", "your sister"), ("my landlord", "your landlord"),
+                            ("a friend", "your friend"), ("my son", "your son")])
     history = [f"Can I send {s.m(amount)} to {who} in {country} today?"]
     if rng.random() < 0.5:
         history = ["I need to make an international payment.", "Sure, where would you like to send money?",
@@ -1051,7 +1057,7 @@ def bank_transfer(rng: random.Random, s: Setting) -> Scenario:
                   "Fee, timing and the 16:00 cut-off are all in <transfers>."),
         ]
         ungrounded = [
-            claim(f"Yes, you have {s.m(balance)} available, and the money will reach {who} within minutes.",
+            claim(f"Yes, you have {s.m(balance)} available, and the money will reach {whom} within minutes.",
                   "fn0 transfers",
                   "<transfers> says SWIFT transfers take 1-3 business days; only SEPA and internal ones are "
                   "instant."),
@@ -1288,9 +1294,9 @@ def util_outage(rng: random.Random, s: Setting) -> Scenario:
     history = [f"My power's gone off at {postcode}. Is there a problem in the area?"]
     if rng.random() < 0.5:
         history = ["All the lights just went out in my flat.", "That's frustrating. What's your postcode?",
-                   f"{postcode}. When will it be back?"]
+                   f"{postcode}. Is it just me, and when will it be back?"]
     grounded = [
-        claim(f"Yes, there's an unplanned power cut affecting around {homes} homes in {postcode}, caused by "
+        claim(f"Yes, there's an unplanned power cut affecting around {homes:,} homes in {postcode}, caused by "
               f"{cause}. Engineers expect power to be back by {hm(restore)}.", "fn0",
               "The outage type, number affected, cause and restoration time are all in <fn0>."),
         claim(f"The outage started at {hm(start)} and power should be restored by {hm(restore)}. If it lasts more "
@@ -1331,9 +1337,10 @@ def saas_policy(rng: random.Random, brand: str, m: Callable[[float], str]) -> tu
         "trial": "Free trial: New workspaces get a 14-day trial of the Pro plan without a credit card. When the "
         "trial ends, the workspace moves to the Free plan and all data is kept.",
         "deletion": "Deleted workspaces: Workspace owners can restore a deleted workspace from the admin console "
-        f"for {p['retention']} days after deletion. After that, all data is permanently erased.",
+        f"for {p['retention']} days after deletion. After that, all data is permanently erased. Only workspace "
+        "owners can delete or restore a workspace.",
         "security": "Security: SAML single sign-on and audit logs are available on the Enterprise plan only. "
-        "Two-factor authentication is available on every plan.",
+        "Two-factor authentication is available on every plan, and admins can require it for all members.",
     }
     return p, docs
 
@@ -1383,7 +1390,7 @@ def saas_refund(rng: random.Random, s: Setting) -> Scenario:
     elif case == "monthly":
         grounded = [
             claim(f"I'm sorry, your {plan} plan is billed monthly, and monthly payments are non-refundable. If you "
-                  f"downgrade, the change applies at your next renewal on {fmt(renews)}.", "fn0 fn1 billing",
+                  f"downgrade, the change applies at your next renewal on {fmt_year(renews)}.", "fn0 fn1 billing",
                   "<fn0> shows monthly billing and the renewal date, <fn1> marks it non-refundable, and <billing> "
                   "says downgrades apply at renewal."),
             claim(f"Monthly payments like your {s.m(amount)} charge on {fmt(paid_on)} can't be refunded.",
@@ -1403,7 +1410,7 @@ def saas_refund(rng: random.Random, s: Setting) -> Scenario:
                   "it isn't refundable.", "fn1 billing",
                   "<fn1> gives the days since payment and ineligibility; the window is in <billing>."),
             claim(f"Annual plans can only be refunded within {p['refund_days']} days of purchase, and yours was "
-                  f"bought on {fmt(paid_on)}, so I can't refund it. It renews on {fmt(renews)}.",
+                  f"bought on {fmt_year(paid_on)}, so I can't refund it. It renews on {fmt_year(renews)}.",
                   "fn0 fn1 billing",
                   "The dates are in <fn0>, the ineligibility in <fn1>, and the window in <billing>."),
         ]
@@ -1530,9 +1537,9 @@ def hotel_policy(rng: random.Random, brand: str, m: Callable[[float], str]) -> t
         "amenities": f"Breakfast is served 06:30-10:30 and costs {m(p['bf'])} per adult when not included in your "
         f"rate; children under 6 eat free. Dogs up to 10 kg are welcome for {m(p['pet'])} per night.",
         "parking": f"Parking: On-site parking costs {m(p['park'])} per night and cannot be reserved in advance. "
-        "Electric-vehicle charging is available at 2 bays.",
+        "Electric-vehicle charging is available at 2 bays. The car park has a height limit of 2.1 m.",
         "facilities": "Wi-Fi is free throughout the hotel. The fitness room is open 24 hours; the spa is open "
-        "09:00-21:00 and is for guests aged 16 and over.",
+        "09:00-21:00 and is for guests aged 16 and over. Spa towels and robes are provided at reception.",
     }
     return p, docs
 
@@ -1654,7 +1661,7 @@ def hotel_amenities(rng: random.Random, s: Setting) -> Scenario:
     p = s.p
     conf, arrival, res = hotel_reservation(rng, s, rng.choice(["Flexible", "Non-refundable"]))
     dog = rng.choice(["a small dachshund", "a 7 kg terrier", "a little spaniel"])
-    history = [f"Does booking {conf} include breakfast? And I'll be travelling with {dog}."]
+    history = [f"Does booking {conf} include breakfast? I'll be travelling with {dog}, and I'll need parking too."]
     if rng.random() < 0.5:
         history = [f"A few questions before my stay on {fmt(arrival)}, ref {conf}.", "Of course, go ahead!",
                    f"Is breakfast included, and can I bring {dog}? Also, can I reserve parking?"]
@@ -1714,15 +1721,17 @@ def ins_policy(rng: random.Random, brand: str, m: Callable[[float], str]) -> tup
         f"Once we have all documents, we assess the claim within {p['assess']} business days, and approved "
         "payments are made within 5 business days.",
         "excess": "Excess: The policy excess is deducted from each approved claim. The standard excess on home "
-        f"contents cover is {m(p['excess'])}; adding a voluntary excess lowers your premium.",
+        f"contents cover is {m(p['excess'])}; adding a voluntary excess lowers your premium. Motor excesses are "
+        "shown on your policy schedule.",
         "travel": "Travel baggage cover: If your checked baggage is delayed for more than 12 hours, we pay up to "
         f"{m(p['delay'])} for essential purchases, with receipts. Lost or stolen baggage is covered up to "
         f"{m(p['lost'])} per trip, with a limit of {m(p['single'])} for any single item. Losses must be reported "
         "to the airline within 7 days.",
         "motor": "Windscreen cover: Windscreen repairs are covered with no excess. Replacements carry a "
-        f"{m(p['ws'])} excess and must be done by an approved repairer.",
+        f"{m(p['ws'])} excess and must be done by an approved repairer. Chips smaller than a {m(2)} coin can "
+        "usually be repaired rather than replaced.",
         "cooling": "Cooling-off: You can cancel a new policy within 14 days of purchase for a full refund, as long "
-        "as no claim has been made.",
+        f"as no claim has been made. After 14 days, cancelling costs a {m(25)} administration fee.",
     }
     return p, docs
 
@@ -1914,7 +1923,7 @@ DOMAINS = (
            (ins_status, ins_travel, ins_windscreen), ("Take care!", "Have a good day!"), 2, 3),
 )
 
-GREETINGS = ["Hi there", "Hello?", "Good morning!", "Hey, is anyone there?", "Hi, I have a quick question."]
+GREETINGS = ["Hi there!", "Hello?", "Good morning!", "Hey, is anyone there?", "Hi, I have a quick question."]
 GREETING_REPLIES = [
     "Hello, and welcome to {brand}! How can I help you today?",
     "Hi there! Thanks for contacting {brand} support. What can I do for you?",
@@ -1951,7 +1960,13 @@ EMPATHY = ["I completely understand, {name}, and I'm sorry this has been stressf
            "No need to apologise at all, {name}. That sounds like a tough week, so let's take it one step at a time.",
            "I'm sorry to hear that, {name}. Thank you for your patience with me.",
            "That's completely understandable. I appreciate you bearing with me, {name}."]
-TALK_KINDS = ("thanks", "anything_else", "greeting", "empathy")
+TALK_REASONS = {
+    "thanks": "The response only acknowledges the customer's thanks and says goodbye; it makes no factual claim.",
+    "anything_else": "The response only asks whether the customer needs anything else; it makes no factual claim.",
+    "greeting": "The response only greets the customer and offers help; it makes no factual claim.",
+    "empathy": "The response only expresses empathy for the customer's frustration; it makes no factual claim.",
+}
+TALK_KINDS = tuple(TALK_REASONS)
 TOKEN = re.compile(r"<(\w+)>")
 
 
@@ -2025,8 +2040,7 @@ def draw(rng: random.Random, domain: Domain, intent: Callable, label: str, kind:
             break
         keys.insert(rng.randint(0, len(keys)), spare.pop())
     if chosen is None:
-        reference = {"result": SMALL_TALK, "sources": [],
-                     "reason": "The response is a courtesy message with no factual claim to check."}
+        reference = {"result": SMALL_TALK, "sources": [], "reason": TALK_REASONS[kind]}
     else:
         def ref(token: str) -> str:
             return f"functions[{int(token[2:])}]" if token.startswith("fn") else f"context[{keys.index(token)}]"

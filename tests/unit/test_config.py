@@ -1,0 +1,68 @@
+"""Composition of the real conf/ tree against the typed schema."""
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import ConfigCompositionException
+from omegaconf import OmegaConf, open_dict
+from omegaconf.errors import ConfigAttributeError, ValidationError
+
+from sustain.config import SustainConfig, register
+from sustain.tracking.mlflow_tracker import flatten
+from tests.conftest import ROOT
+
+register()
+
+
+def load(*overrides):
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides), return_hydra_config=True)
+
+
+def typed(cfg):
+    """The job config as the job sees it: hydra's node set aside, `${hydra:...}` still resolvable."""
+    HydraConfig.instance().set_config(cfg)
+    cfg = cfg.copy()
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg
+
+
+def test_defaults_are_the_issue_defaults():
+    cfg = load()
+    assert cfg.model.name == "smollm2_135m" and cfg.model.path == "embedded"
+    assert cfg.quantization.name == "none"
+    assert cfg.task.name == "hallucination" and cfg.energy.meter == "auto" and cfg.judge.name == "none"
+    assert isinstance(OmegaConf.to_object(typed(cfg)), SustainConfig)
+
+
+def test_run_name_is_readable():
+    cfg = load("batch_size=64", "gpus=2")
+    assert cfg.run_name == "smollm2_135m-none-bs64-g2-hallucination"
+
+
+def test_misspelt_key_fails_at_composition():
+    with pytest.raises(ConfigCompositionException) as err:
+        load("batch_sizee=3")
+    assert isinstance(err.value.__cause__, ConfigAttributeError)
+    assert "batch_sizee" in str(err.value.__cause__)
+
+
+def test_wrong_type_fails_at_composition():
+    with pytest.raises(ConfigCompositionException) as err:
+        load("batch_size=many")
+    assert isinstance(err.value.__cause__, ValidationError)
+
+
+def test_misspelt_group_key_fails():
+    with pytest.raises(ConfigCompositionException):
+        load("task.decodng=free")
+
+
+def test_engine_args_pass_through_any_vllm_argument():
+    cfg = load("+engine.args.max_num_batched_tokens=4096", "+engine.args.swap_space=2")
+    assert OmegaConf.to_object(typed(cfg)).engine.args == {"max_num_batched_tokens": 4096, "swap_space": 2}
+
+
+def test_flatten_gives_dotted_params():
+    assert flatten({"a": {"b": 1, "c": [1, 2]}, "d": None}) == {"a.b": "1", "a.c": "[1, 2]", "d": "None"}
