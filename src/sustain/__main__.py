@@ -29,12 +29,13 @@ def job(cfg: DictConfig) -> float | None:
 
     from sustain import pipeline
     from sustain.report.summary import format_summary
+    from sustain.tracking.sweep import parent_run_id
 
     hc = HydraConfig.get()
     resolved = OmegaConf.to_container(cfg, resolve=True)
     typed = OmegaConf.to_object(cfg)
     try:
-        summary = pipeline.run(typed, resolved, Path(hc.runtime.output_dir))
+        summary = pipeline.run(typed, resolved, Path(hc.runtime.output_dir), parent_run_id(), _job_tags(hc))
     except SustainError as exc:
         print(f"sustain: error: {exc}", file=sys.stderr, flush=True)
         if hc.mode == RunMode.MULTIRUN:
@@ -42,6 +43,15 @@ def job(cfg: DictConfig) -> float | None:
         sys.exit(2)
     print(format_summary(summary), flush=True)
     return summary["metrics"].get("energy_per_request_j_mean")
+
+
+def _job_tags(hc) -> dict[str, str]:
+    from hydra.types import RunMode
+
+    tags = {"hydra.overrides": " ".join(hc.overrides.task)[:5000]}
+    if hc.mode == RunMode.MULTIRUN:
+        tags["sweep.job_num"] = str(hc.job.num)
+    return tags
 
 
 def main() -> None:

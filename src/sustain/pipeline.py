@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sustain.config import SustainConfig
+from sustain.engines.checkpoint import Checkpoint
 from sustain.engines.records import EngineRun, RequestRecord
 from sustain.errors import SustainError
 
@@ -24,17 +25,46 @@ SHORT_WINDOW_S = 20.0  # ML.ENERGY wants a steady state of at least 20-30 s
 MAX_TRUNCATED_SHARE = 0.05
 
 
-def run(cfg: SustainConfig, resolved: dict[str, Any], out_dir: Path) -> dict[str, Any]:
-    """Benchmark one configuration; returns the summary. Raises SustainError after recording a FAILED run."""
+def config_hash(resolved: dict[str, Any]) -> str:
+    """Identity of a job's measurement: the resolved config without where results go or what it is called."""
+    import hashlib
+
+    keep = {k: v for k, v in resolved.items() if k not in ("tracking", "run_name", "rerun", "checkpoint_dir")}
+    engine = dict(keep.get("engine", {}))
+    engine.pop("timeout_s", None)
+    keep["engine"] = engine
+    return hashlib.sha256(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def run(
+    cfg: SustainConfig, resolved: dict[str, Any], out_dir: Path, parent_run_id: str | None = None,
+    extra_tags: dict[str, str] | None = None,
+) -> dict[str, Any] | None:
+    """Benchmark one configuration; returns the summary, or None when an identical finished run exists.
+
+    Raises SustainError after recording a FAILED run. `parent_run_id` nests the run under a sweep.
+    """
     from sustain.tracking.mlflow_tracker import Tracker, flatten
 
     out_dir.mkdir(parents=True, exist_ok=True)
     tracker = Tracker(cfg.tracking.uri, cfg.tracking.artifact_root, cfg.tracking.experiment)
-    run_id = tracker.start(cfg.run_name, tags=_tags(cfg), params=flatten(resolved))
+    digest = config_hash(resolved)
+    if not cfg.rerun:
+        done = tracker.finished_run_with_tag("sustain.config_hash", digest)
+        if done is not None:
+            print(f"sustain: skipping '{cfg.run_name}': finished MLflow run {done} has the same config "
+                  f"(rerun=true runs it again)", flush=True)
+            (out_dir / "skipped.json").write_text(json.dumps({"run_name": cfg.run_name, "same_as": done}))
+            return None
+    tags = {**_tags(cfg), **(extra_tags or {}), "sustain.config_hash": digest}
+    if parent_run_id:
+        tags["mlflow.parentRunId"] = parent_run_id
+    run_id = tracker.start(cfg.run_name, tags=tags, params=flatten(resolved))
     (out_dir / "config.json").write_text(json.dumps(resolved, indent=2))
     print(f"sustain: run '{cfg.run_name}' (MLflow run {run_id}) → {out_dir}", flush=True)
+    checkpoint = Checkpoint(cfg.checkpoint_dir, digest)
     try:
-        summary = _benchmark(cfg, out_dir, tracker)
+        summary = _benchmark(cfg, out_dir, tracker, checkpoint)
     except SustainError as exc:
         tracker.fail(getattr(exc, "kind", "input"), str(exc))
         _log_files(tracker, out_dir)
@@ -47,10 +77,13 @@ def run(cfg: SustainConfig, resolved: dict[str, Any], out_dir: Path) -> dict[str
         tracker.fail("internal", f"{type(exc).__name__}: {exc}")
         _log_files(tracker, out_dir)
         raise
+    finally:
+        checkpoint.close()
     summary["run"].update(run_id=run_id, tracking_uri=tracker.uri, experiment=cfg.tracking.experiment)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     _log_files(tracker, out_dir)
     tracker.finish()
+    checkpoint.discard()
     return summary
 
 
@@ -60,12 +93,13 @@ def _log_files(tracker: Any, out_dir: Path) -> None:
             tracker.log_artifact(out_dir / name)
 
 
-def _benchmark(cfg: SustainConfig, out_dir: Path, tracker: Any) -> dict[str, Any]:
+def _benchmark(cfg: SustainConfig, out_dir: Path, tracker: Any, checkpoint: Checkpoint) -> dict[str, Any]:
     from tqdm import tqdm
 
     from sustain.energy.attribution import attribute
     from sustain.energy.meters import make_meter
     from sustain.engines.runner import run_engine
+    from sustain.metrics.quality import parse_output
     from sustain.models.resolve import resolve
     from sustain.tasks import hallucination
 
@@ -76,16 +110,19 @@ def _benchmark(cfg: SustainConfig, out_dir: Path, tracker: Any) -> dict[str, Any
         cfg.energy.meter, cfg.gpus, asdict(cfg.energy.estimate), cfg.energy.interval_s
     )
 
-    from sustain.metrics.quality import parse_output
+    reused = checkpoint.load(set(examples))
+    if len(reused) == len(examples):
+        reused = []  # nothing left to measure energy on: measure the whole run again
+    if reused:
+        print(f"sustain: resuming: {len(reused)} request(s) reused from an interrupted attempt, "
+              f"{len(examples) - len(reused)} to run", flush=True)
+    checkpoint.open(reused)
+    todo = [ex for ex in dataset.examples if ex.id not in {r.id for r in reused}]
 
     predictions = (out_dir / "predictions.jsonl").open("w", encoding="utf-8")
-    bar = tqdm(total=len(examples), desc=f"{cfg.run_name}: loading engine", unit="req", dynamic_ncols=True)
+    bar = tqdm(total=len(todo), desc=f"{cfg.run_name}: loading engine", unit="req", dynamic_ncols=True)
 
-    def on_loaded(payload: dict[str, Any]) -> None:
-        bar.set_description(f"{cfg.run_name}: generating")
-        bar.reset()
-
-    def on_record(record: RequestRecord) -> None:
+    def write_prediction(record: RequestRecord) -> None:
         parsed = parse_output(record.output_text) if record.error is None else None
         row = {
             "id": record.id,
@@ -99,9 +136,19 @@ def _benchmark(cfg: SustainConfig, out_dir: Path, tracker: Any) -> dict[str, Any
         }
         predictions.write(json.dumps(row, ensure_ascii=False) + "\n")
         predictions.flush()
+
+    def on_loaded(payload: dict[str, Any]) -> None:
+        bar.set_description(f"{cfg.run_name}: generating")
+        bar.reset()
+
+    def on_record(record: RequestRecord) -> None:
+        write_prediction(record)
+        checkpoint.append(record)
         bar.update(1)
 
-    spec = _engine_spec(cfg, model_path, dataset)
+    for record in reused:
+        write_prediction(record)
+    spec = _engine_spec(cfg, model_path, todo)
     meter.start()
     try:
         engine_run = run_engine(spec, on_loaded, on_record, cfg.engine.timeout_s)
@@ -114,15 +161,24 @@ def _benchmark(cfg: SustainConfig, out_dir: Path, tracker: Any) -> dict[str, Any
     attribution = attribute(
         engine_run.records, timeline, cfg.batch_size, cfg.energy.window_rule, cfg.energy.min_window_s
     )
-    summary = _metrics(cfg, dataset, engine_run, attribution, timeline, meter_notes, model_path)
-    _write_requests(engine_run.records, examples, attribution, out_dir)
+    for record in reused:
+        attribution.per_request_j[record.id] = attribution.energy_per_token_j * record.output_tokens
+    records = reused + engine_run.records
+    summary = _metrics(cfg, dataset, records, engine_run, attribution, timeline, meter_notes, model_path)
+    if reused:
+        summary["validity"]["flags"].append(
+            f"{len(reused)} request(s) reused from an interrupted attempt; their energy uses this run's "
+            f"{attribution.energy_per_token_j:.4g} J/token"
+        )
+        summary["metrics"]["reused_requests"] = float(len(reused))
+    _write_requests(records, examples, attribution, out_dir)
     _plot(timeline, attribution, engine_run, out_dir)
     tracker.log_metrics(summary["metrics"])
     tracker.set_tags(summary["tags"])
     return summary
 
 
-def _engine_spec(cfg: SustainConfig, model_path: str, dataset: Any) -> dict[str, Any]:
+def _engine_spec(cfg: SustainConfig, model_path: str, examples: list[Any]) -> dict[str, Any]:
     from sustain.tasks.hallucination import OUTPUT_SCHEMA
 
     if cfg.task.decoding not in ("free", "json_schema"):
@@ -153,12 +209,12 @@ def _engine_spec(cfg: SustainConfig, model_path: str, dataset: Any) -> dict[str,
         },
         "json_schema": OUTPUT_SCHEMA if cfg.task.decoding == "json_schema" else None,
         "chat_template_kwargs": dict(cfg.model.chat_template_kwargs),
-        "requests": [(ex.id, ex.messages()) for ex in dataset.examples],
+        "requests": [(ex.id, ex.messages()) for ex in examples],
         "log_level": os.environ.get("VLLM_LOGGING_LEVEL", "WARNING"),
     }
 
 
-def _metrics(cfg, dataset, engine_run: EngineRun, attribution, timeline, meter_notes, model_path) -> dict[str, Any]:
+def _metrics(cfg, dataset, records, engine_run: EngineRun, attribution, timeline, meter_notes, model_path) -> dict[str, Any]:
     import statistics
 
     from sustain.metrics import carbon, latency
@@ -166,12 +222,11 @@ def _metrics(cfg, dataset, engine_run: EngineRun, attribution, timeline, meter_n
     from sustain.metrics.quality import classification_report, parse_output
     from sustain.metrics.reference import gpt4o_estimate
 
-    records = engine_run.records
     refs = {ex.id: ex.label for ex in dataset.examples}
     preds = [parse_output(r.output_text).label if r.error is None else "Error" for r in records]
     quality = classification_report([refs[r.id] for r in records], preds)
     lat = latency.latency_stats(records)
-    thr = latency.throughput(records, engine_run.end_s - engine_run.start_s)
+    thr = latency.throughput(engine_run.records, engine_run.end_s - engine_run.start_s)
     energy = attribution.to_metrics()
 
     grid, grid_source = carbon.grid_intensity(cfg.carbon.grid)
@@ -211,7 +266,7 @@ def _metrics(cfg, dataset, engine_run: EngineRun, attribution, timeline, meter_n
         flags.append(f"steady-state window is {window_s:.1f} s, shorter than the {SHORT_WINDOW_S:.0f} s ML.ENERGY asks for")
     if attribution.mode != "steady_state":
         flags.append(f"energy attributed over the whole run: {attribution.reason}")
-    if attribution.batch_fill < 0.85:
+    if attribution.mode == "steady_state" and attribution.batch_fill < 0.85:
         flags.append(f"batch_size={max(1, round(attribution.avg_running_batch))} would have filled")
     truncated = sum(r.finish_reason == "length" for r in records) / len(records)
     failed = sum(r.error is not None for r in records)
@@ -232,6 +287,7 @@ def _metrics(cfg, dataset, engine_run: EngineRun, attribution, timeline, meter_n
         "validity.ok": str(not flags).lower(),
         "engine.devices": ", ".join(engine_run.info.get("devices", [])),
         "engine.platform": str(engine_run.info.get("platform")),
+        "engine.pid": str(engine_run.info.get("pid")),
         "model.resolved_path": model_path,
     }
     return {
@@ -305,7 +361,7 @@ def _tags(cfg: SustainConfig) -> dict[str, str]:
         "batch_size": str(cfg.batch_size),
         "task": cfg.task.name,
         "judge": cfg.judge.name,
-        "git_commit": _git_commit(),
+        "git_commit": git_commit(),
         "host": socket.gethostname(),
         "python": platform.python_version(),
         "vllm_version": version("vllm"),
@@ -315,7 +371,7 @@ def _tags(cfg: SustainConfig) -> dict[str, str]:
     }
 
 
-def _git_commit() -> str:
+def git_commit() -> str:
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True)
         dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True, timeout=5)

@@ -64,6 +64,7 @@ def _run(spec: dict[str, Any], queue: Any) -> None:
     queue.put(("loaded", {
         "load_s": load_s,
         "info": {
+            "pid": os.getpid(),
             "vllm_version": vllm.__version__,
             "torch_version": torch.__version__,
             "platform": "cpu" if on_cpu else current_platform.device_name,

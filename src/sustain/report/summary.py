@@ -13,14 +13,17 @@ def format_summary(summary: dict[str, Any]) -> str:
     def num(key: str, fmt: str = "{:.3f}") -> str:
         return fmt.format(m[key]) if key in m else "n/a"
 
-    window = "steady state" if energy["mode"] == "steady_state" else "whole run"
+    if energy["mode"] == "steady_state":
+        how = f"steady state; whole-run cross-check {num('energy_whole_run_per_request_j', '{:.2f}')} J"
+    else:
+        how = "whole-run attribution, no usable steady state"
     rows = [
         ("model", f"{run['model']} ({run['quantization']}), batch_size={run['batch_size']}, gpus={run['gpus']}"),
         ("requests", f"{run['n_requests']} from {run['dataset']}"),
         ("macro F1", num("macro_f1")),
         ("error rate", num("error_rate", "{:.1%}")),
         ("energy / request", f"{num('energy_per_request_j_mean', '{:.2f}')} ± {num('energy_per_request_j_std', '{:.2f}')} J "
-                             f"({window}; whole run {num('energy_whole_run_per_request_j', '{:.2f}')} J)"),
+                             f"({how})"),
         ("energy source", energy["source"]),
         ("carbon", f"{num('gco2e_per_request', '{:.4f}')} gCO2e / request, {num('kwh_per_1k_requests', '{:.5f}')} kWh / 1k requests"),
         ("decode latency", f"mean {num('mean_decode_ms', '{:.0f}')} ms, p50 {num('p50_decode_ms', '{:.0f}')}, "

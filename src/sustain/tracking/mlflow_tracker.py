@@ -62,6 +62,14 @@ class Tracker:
                 f"server or fix tracking.uri."
             ) from None
 
+    def finished_run_with_tag(self, key: str, value: str) -> str | None:
+        runs = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"tags.`{key}` = '{value}' and attributes.status = 'FINISHED'",
+            max_results=1,
+        )
+        return runs[0].info.run_id if runs else None
+
     def start(self, run_name: str, tags: dict[str, str], params: dict[str, str]) -> str:
         from mlflow.entities import Param
 

@@ -1,0 +1,220 @@
+"""The comparison figures of the paper (Figures 2, 3 and 6), drawn headless (Agg) from the report's tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from sustain.report.compare import FAMILY_ORDER, scenario_title
+
+QUALITY_AXIS = {"judge": "LLM-as-a-judge score (0–1)", "f1": "macro F1 (0–1)"}
+DECADE = 10.0
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _log_if_wide(ax: Any, axis: str, values: pd.Series) -> str:
+    """Log scale where the values span a decade or more; returns the unit suffix for the label."""
+    values = values[values > 0]
+    if len(values) and values.max() / values.min() >= DECADE:
+        (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+        return ", log scale"
+    return ""
+
+
+def _plain_ticks(ax: Any, axis: str) -> None:
+    """Log axes labelled 300, 1000, 2000 rather than 3x10^2."""
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    target.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    target.set_minor_locator(LogLocator(subs=(2, 3, 5)))
+    target.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+
+
+def _place_labels(ax: Any, xs: list[float], ys: list[float], labels: list[str], bold: list[bool]) -> None:
+    """Put each label beside its point where it hides no other label or point (greedy, first fit)."""
+    fig = ax.figure
+    renderer = fig.canvas.get_renderer()
+    points = [ax.transData.transform((x, y)) for x, y in zip(xs, ys)]
+    taken = [(px - 7, py - 7, px + 7, py + 7) for px, py in points]
+    candidates = [(8, 5, "left"), (8, -13, "left"), (-8, 5, "right"), (-8, -13, "right"),
+                  (8, 16, "left"), (8, -24, "left"), (-8, 16, "right"), (-8, -24, "right"), (0, 22, "center")]
+    for (x, y), label, strong in zip(zip(xs, ys), labels, bold):
+        for dx, dy, ha in candidates:
+            ann = ax.annotate(label, (x, y), xytext=(dx, dy), textcoords="offset points", ha=ha, fontsize=7.5,
+                              fontweight="bold" if strong else "normal")
+            box = ann.get_window_extent(renderer).expanded(1.04, 1.1)
+            inside = fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1
+            if inside and not any(box.x0 < b[2] and b[0] < box.x1 and box.y0 < b[3] and b[1] < box.y1 for b in taken):
+                taken.append((box.x0, box.y0, box.x1, box.y1))
+                break
+            ann.remove()
+        else:
+            ax.annotate(label, (x, y), xytext=(8, 5), textcoords="offset points", fontsize=7.5,
+                        fontweight="bold" if strong else "normal")
+
+
+def _family_colors(families: list[str]) -> dict[str, Any]:
+    plt = _pyplot()
+    ordered = sorted(set(families), key=lambda f: (FAMILY_ORDER.index(f) if f in FAMILY_ORDER else 99, f))
+    cmap = plt.get_cmap("tab10")
+    return {f: cmap(i % 10) for i, f in enumerate(ordered)}
+
+
+def fig2_quality_vs_energy(t3: pd.DataFrame, front: pd.DataFrame, quality: str, path: Path) -> Path:
+    """Each model's lowest-energy configuration: quality against energy, the Pareto front joined and named."""
+    plt = _pyplot()
+    points = t3.dropna(subset=[quality, "energy_j"])
+    models = points[~points["is_reference"].astype(bool)]
+    ref = points[points["is_reference"].astype(bool)]
+    colors = _family_colors(models["family"].tolist())
+    on_front = set(front["label"])
+
+    from matplotlib.lines import Line2D
+
+    fig, ax = plt.subplots(figsize=(10, 6.2), dpi=130)
+    scale = _log_if_wide(ax, "x", points["energy_j"])
+    if scale:
+        _plain_ticks(ax, "x")
+    handles = []
+    for fam, color in colors.items():
+        rows = models[models["family"] == fam]
+        ax.scatter(rows["energy_j"], rows[quality], s=60, color=color, zorder=3,
+                   edgecolors=["black" if l in on_front else "none" for l in rows["label"]], linewidths=1.4)
+        handles.append(Line2D([], [], ls="", marker="o", ms=8, color=color, label=fam))
+    if len(ref):
+        ax.scatter(ref["energy_j"], ref[quality], s=220, marker="*", color="black", zorder=4)
+        handles.append(Line2D([], [], ls="", marker="*", ms=13, color="black", label=f"reference: {ref['label'].iloc[0]}"))
+    if len(front):
+        ax.plot(front["energy_j"], front[quality], ls="--", lw=1.2, color="#555555", zorder=2, drawstyle="steps-post")
+        handles.append(Line2D([], [], ls="--", marker="o", ms=8, color="#555555", mfc="white", mec="black", mew=1.4,
+                              label="Pareto front (higher quality, lower energy)"))
+    lo, hi = points[quality].min(), points[quality].max()
+    pad = max((hi - lo) * 0.08, 0.01)
+    ax.set_ylim(lo - pad, min(hi + pad, 1.0 + pad))
+    span = points["energy_j"].max() / points["energy_j"].min()
+    if scale:
+        ax.set_xlim(points["energy_j"].min() / span ** 0.05, points["energy_j"].max() * span ** 0.15)
+    ordered = points.sort_values("energy_j")
+    _place_labels(ax, ordered["energy_j"].tolist(), ordered[quality].tolist(), ordered["label"].tolist(),
+                  [l in on_front for l in ordered["label"]])
+    ax.set_xlabel(f"Energy per request (J{scale})")
+    ax.set_ylabel(QUALITY_AXIS[quality])
+    ax.set_title("Output quality vs energy per request (each model at its lowest-energy configuration)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(handles=handles, fontsize=8, loc="lower right", framealpha=0.9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def fig6_energy_vs_latency(runs: pd.DataFrame, path: Path) -> Path:
+    """Energy against decode latency, one line per model and GPU count across max batch sizes."""
+    from sustain.report.compare import family, with_labels
+
+    plt = _pyplot()
+    data = with_labels(runs.dropna(subset=["energy_j", "decode_latency_s"]))
+    data = data.assign(series=[
+        label if pd.isna(g) else f"{label}, {int(g)} GPU{'s' if g > 1 else ''}"
+        for label, g in zip(data["label"], data["gpus"])
+    ])
+    fig, ax = plt.subplots(figsize=(10, 6.2), dpi=130)
+    xscale = _log_if_wide(ax, "x", data["decode_latency_s"])
+    yscale = _log_if_wide(ax, "y", data["energy_j"])
+    for axis, scale in (("x", xscale), ("y", yscale)):
+        if scale:
+            _plain_ticks(ax, axis)
+    cmap = plt.get_cmap("tab10" if data["series"].nunique() <= 10 else "tab20")
+    markers = "osD^vP*Xh<>"
+    ordered = sorted(data["series"].unique(), key=lambda s: (FAMILY_ORDER.index(family(s)) if family(s) in FAMILY_ORDER else 99, s))
+    for i, series in enumerate(ordered):
+        rows = data[data["series"] == series].sort_values("batch_size")
+        ax.plot(rows["decode_latency_s"], rows["energy_j"], marker=markers[i % len(markers)], ms=6, lw=1.4,
+                color=cmap(i % cmap.N), label=series)
+        for row in rows.itertuples():
+            if not pd.isna(row.batch_size):
+                ax.annotate(str(int(row.batch_size)), (row.decode_latency_s, row.energy_j), xytext=(4, 4),
+                            textcoords="offset points", fontsize=7, color=cmap(i % cmap.N))
+    ax.set_xlabel(f"Decode latency per request (s{xscale})")
+    ax.set_ylabel(f"Energy per request (J{yscale})")
+    ax.set_title("Energy vs decode latency across max batch sizes (numbers: max batch size)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), title="model, GPUs", title_fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def _text_color(color: Any) -> str:
+    from matplotlib.colors import to_rgb
+
+    r, g, b = to_rgb(color)
+    return "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.6 else "white"
+
+
+def fig3_rank_bump(om: pd.DataFrame, scenarios: dict[str, tuple[float, float, float]], path: Path) -> Path:
+    """Rank of each model under each weight scenario, its OM in the node; the reference drawn solid.
+    Ties share a rank in the table but get separate rows here so that no node hides another."""
+    plt = _pyplot()
+    names = list(scenarios)
+    n = len(om)
+    xs = list(range(len(names)))
+    pos = {s: om[f"om_{s}"].rank(ascending=False, method="first").astype(int).tolist() for s in names}
+    cmap = plt.get_cmap("tab10" if n <= 11 else "tab20")
+    colors, color_i = [], 0
+    for is_ref in om["is_reference"]:
+        colors.append("black" if is_ref else cmap(color_i % cmap.N))
+        color_i += 0 if is_ref else 1
+
+    fig, ax = plt.subplots(figsize=(1.6 + 1.35 * len(names) + 5.0, 1.4 + 0.55 * n), dpi=130)
+    for i, row in enumerate(om.itertuples()):
+        ys = [pos[s][i] for s in names]
+        ax.plot(xs, ys, ls="-" if row.is_reference else ":", lw=2.2 if row.is_reference else 1.8,
+                color=colors[i], zorder=1)
+        ax.scatter(xs, ys, s=760, color=colors[i], zorder=2, edgecolors="white", linewidths=1)
+        for x, y, s in zip(xs, ys, names):
+            ax.text(x, y, f"{getattr(row, f'om_{s}'):.3f}", ha="center", va="center", fontsize=6.5,
+                    color=_text_color(colors[i]), zorder=3)
+
+    def side_labels(axis: Any, scenario: str, right: bool) -> None:
+        order = sorted(range(n), key=lambda i: pos[scenario][i])
+        ranks = [int(om[f"rank_{scenario}"].iloc[i]) for i in order]
+        labels = [f"{r}. {om['label'].iloc[i]}" if right else f"{om['label'].iloc[i]}  {r}" for i, r in zip(order, ranks)]
+        axis.set_yticks(range(1, n + 1), labels, fontsize=8)
+        for tick, i in zip(axis.get_yticklabels(), order):
+            tick.set_color(colors[i])
+            tick.set_fontweight("bold" if om["is_reference"].iloc[i] else "normal")
+        axis.tick_params(axis="y", length=0)
+
+    ax.set_ylim(n + 0.7, 0.3)
+    side_labels(ax, names[0], right=False)
+    twin = ax.twinx()
+    twin.set_ylim(n + 0.7, 0.3)
+    side_labels(twin, names[-1], right=True)
+    ax.set_xticks(xs, [scenario_title(scenarios[s]).replace(" / ", "\n") for s in names], fontsize=8)
+    ax.set_xlim(-0.5, xs[-1] + 0.5)
+    ax.set_ylabel("Rank by Overall Metric (1 = best)")
+    ax.set_xlabel("Weight scenario (Q quality, L decode latency, E energy)")
+    metric = om["quality_metric"].iloc[0]
+    ax.set_title(f"Ranking under weight scenarios (node: OM vs the reference, OM > 1 beats it; quality = {metric})",
+                 fontsize=10)
+    for axis in (ax, twin):
+        for side in ("top", "right", "left"):
+            axis.spines[side].set_visible(False)
+    ax.grid(axis="x", alpha=0.2)
+    fig.tight_layout()
+    fig.savefig(path, bbox_inches="tight")
+    plt.close(fig)
+    return path

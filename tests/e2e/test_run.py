@@ -1,0 +1,75 @@
+"""The real thing: `python -m sustain` on the embedded model with the CPU vLLM engine, read back from MLflow."""
+
+import json
+import subprocess
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+SMALL = ["task.limit=6", "task.max_tokens=32"]
+
+
+def run(cmd, env, timeout=900):
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def client_for(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlruns/mlflow.db")
+
+
+def runs_of(tmp_path):
+    client = client_for(tmp_path)
+    exp = client.get_experiment_by_name("sustain")
+    return client, client.search_runs([exp.experiment_id], order_by=["params.batch_size ASC"])
+
+
+def test_single_run_lands_complete_in_mlflow(tmp_path, sustain_cmd, run_env, tracking_overrides):
+    proc = run([*sustain_cmd, *SMALL, "batch_size=2", *tracking_overrides], run_env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "energy / request" in proc.stdout and "MLflow run" in proc.stdout
+
+    client, runs = runs_of(tmp_path)
+    assert len(runs) == 1
+    r = runs[0]
+    assert r.info.status == "FINISHED"
+    assert r.info.run_name == "smollm2_135m-none-bs2-g1-hallucination"
+    assert r.data.params["batch_size"] == "2" and r.data.params["model.path"] == "embedded"
+    assert r.data.params["energy.estimate.per_core_w"] == "12.0"
+    for key in ("model", "quantization", "gpus", "batch_size", "task", "git_commit", "host",
+                "vllm_version", "torch_version", "engine.devices"):
+        assert r.data.tags.get(key), key
+    assert r.data.tags["energy.source"].startswith("estimate: linear CPU-utilisation model")
+    assert r.data.tags["energy.measured"] == "false"
+
+    m = r.data.metrics
+    assert m["n_requests"] == 6
+    assert 0.0 <= m["macro_f1"] <= 1.0 and 0.0 <= m["error_rate"] <= 1.0
+    assert m["energy_per_request_j_mean"] > 0 and m["energy_whole_run_j"] > 0
+    assert m["mean_decode_ms"] >= 0 and m["p99_ttft_ms"] >= m["p50_ttft_ms"] > 0
+    assert m["output_throughput_tok_s"] > 0 and m["total_output_tokens"] >= 6
+    assert m["gco2e_per_request"] > 0 and "om" in m
+
+    artifacts = {a.path for a in client.list_artifacts(r.info.run_id)}
+    assert {"config.json", "predictions.jsonl", "summary.json", "requests.csv", "timeline.csv",
+            "timeline.png"} <= artifacts
+    local = client.download_artifacts(r.info.run_id, "predictions.jsonl", str(tmp_path / "dl"))
+    rows = [json.loads(line) for line in open(local)]
+    assert len(rows) == 6 and {row["id"] for row in rows} == {f"cs-000{i}" for i in range(1, 7)}
+    for row in rows:
+        assert row["label"] in ("GROUNDED", "UNGROUNDED", "SMALL_TALK", "Error")
+        assert row["reference"] in ("GROUNDED", "UNGROUNDED", "SMALL_TALK")
+        assert row["output_tokens"] > 0 and row["first_token_s"] <= row["last_token_s"]
+
+
+def test_two_value_multirun_gives_two_isolated_runs(tmp_path, sustain_cmd, run_env, tracking_overrides):
+    proc = run([*sustain_cmd, "-m", *SMALL, "batch_size=1,2", *tracking_overrides], run_env, timeout=1500)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    _, runs = runs_of(tmp_path)
+    jobs = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert [r.data.params["batch_size"] for r in jobs] == ["1", "2"]
+    assert all(r.info.status == "FINISHED" for r in jobs)
+    assert all(r.data.metrics["energy_per_request_j_mean"] > 0 for r in jobs)
+    assert len({r.data.tags["engine.pid"] for r in jobs}) == 2
