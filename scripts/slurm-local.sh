@@ -40,13 +40,12 @@ alive() { [ -f "$RUN/$1.pid" ] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
 
 # Waits up to $2 seconds for the command in "$3..." to succeed.
 wait_for() {
-  local what=$1 limit=$2 i
+  local what=$1 limit=$2 deadline=$((SECONDS + $2))
   shift 2
-  for ((i = 0; i < limit * 4; i++)); do
-    "$@" >/dev/null 2>&1 && return 0
+  until "$@" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || die "$what did not come up within ${limit}s; see $LOG"
     sleep 0.25
   done
-  die "$what did not come up within ${limit}s; see $LOG"
 }
 
 # Starts a daemon in its own session with all output in its log, so no caller's pipe is held open.
@@ -99,6 +98,7 @@ JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=localhost
 AccountingStoragePort=$DBD_PORT
+AccountingStoragePass=$MUNGE_SOCKET
 SchedulerType=sched/backfill
 SchedulerParameters=batch_sched_delay=0
 SelectType=select/cons_tres

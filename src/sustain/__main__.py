@@ -55,6 +55,18 @@ def _job_tags(hc) -> dict[str, str]:
 
 
 def main() -> None:
+    from sustain.config import unknown_key_message
+
+    try:
+        from hydra._internal.utils import get_args_parser
+
+        overrides = get_args_parser().parse_args().overrides
+    except SystemExit:
+        overrides = []  # --help and friends: Hydra answers them
+    message = unknown_key_message(overrides)
+    if message:
+        print(f"sustain: error: {message}", file=sys.stderr)
+        sys.exit(2)
     hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")(job)()
 
 

@@ -73,22 +73,31 @@ class CarbonConfig:
 
 @dataclass
 class ReferenceConfig:
-    """The comparison point for the Overall Metric: the paper's GPT-4o estimate, or none."""
+    """The Overall Metric's comparison point: the paper's GPT-4o estimate, an earlier MLflow run, or none."""
 
-    name: str = "gpt4o_estimate"
-    output_tokens: Optional[float] = 66.0  # None: use the run's own mean output tokens
+    name: str = "gpt4o_estimate"  # gpt4o_estimate | mlflow_run | none
+    output_tokens: Optional[float] = 66.0  # None: the run's own mean output tokens
+    output_tokens_field: Optional[str] = None  # a dataset field holding each example's reference tokens
     tokens_per_s: float = 113.7
     prefill_s: float = 0.5
     power_kw: float = 7.7
     pue: float = 0.18
     quality: float = 0.978
+    run_id: Optional[str] = None  # mlflow_run: this run ...
+    tags: Dict[str, str] = field(default_factory=dict)  # ... or the newest finished run with these tags
+
+
+def _paper_scenarios() -> Dict[str, List[float]]:
+    from sustain.metrics.overall import WEIGHT_SCENARIOS
+
+    return {name: list(weights) for name, weights in WEIGHT_SCENARIOS.items()}
 
 
 @dataclass
 class OverallConfig:
-    quality_metric: str = "auto"  # auto (judge when present, else macro_f1) | macro_f1 | judge
+    quality_metric: str = "auto"  # auto (judge when present, else macro_f1) | macro_f1 | judge_score_mean
     weights: List[float] = field(default_factory=lambda: [1 / 3, 1 / 3, 1 / 3])  # wQ, wL, wE
-    scenarios: bool = True  # also log OM for every scenario of sustain.metrics.overall
+    scenarios: Dict[str, List[float]] = field(default_factory=_paper_scenarios)  # name: [wQ, wL, wE]
 
 
 @dataclass
@@ -149,3 +158,50 @@ def register() -> None:
     cs.store(name="sustain_schema", node=SustainConfig)
     for group, node in GROUPS.items():
         cs.store(group=group, name=f"{group}_schema", node=node)
+
+
+def unknown_key_message(overrides: list[str]) -> str | None:
+    """One sentence for the first command-line override that names no key of the schema, else None.
+
+    Hydra rejects such overrides too, but its hint ("use +key=value") is wrong for a typed config;
+    this names the key and the closest real one. Group choices (`model=...`), additions (`+...`),
+    deletions (`~...`) and `hydra.*` are left to Hydra, whose messages for them are already specific.
+    """
+    import dataclasses
+    import difflib
+
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except Exception:
+        return None  # a syntax error: Hydra's parser message says where
+    for override in parsed:
+        key = override.key_or_group
+        if override.is_add() or override.is_delete() or override.is_force_add() or key.startswith("hydra"):
+            continue
+        if override.package is not None or ("." not in key and key in GROUPS):
+            continue
+        node: Any = SustainConfig
+        path: list[str] = []
+        for part in key.split("."):
+            fields = {f.name: f for f in dataclasses.fields(node)}
+            if part not in fields:
+                close = difflib.get_close_matches(part, fields, n=1)
+                where = ".".join(path) or "the config"
+                hint = f"did you mean '{'.'.join([*path, close[0]])}'? " if close else ""
+                return f"'{key}' is not a key of {where}: {hint}`python -m sustain --cfg job` lists every key."
+            path.append(part)
+            node = GROUPS.get(part, fields[part].type) if len(path) == 1 else fields[part].type
+            node = _dataclass_of(node)
+            if node is None:
+                break
+    return None
+
+
+def _dataclass_of(annotation: Any) -> Any:
+    import dataclasses
+
+    if isinstance(annotation, str):
+        annotation = globals().get(annotation)
+    return annotation if dataclasses.is_dataclass(annotation) else None

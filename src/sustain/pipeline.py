@@ -161,16 +161,23 @@ def _benchmark(cfg: SustainConfig, out_dir: Path, tracker: Any, checkpoint: Chec
     attribution = attribute(
         engine_run.records, timeline, cfg.batch_size, cfg.energy.window_rule, cfg.energy.min_window_s
     )
-    for record in reused:
-        attribution.per_request_j[record.id] = attribution.energy_per_token_j * record.output_tokens
-    records = reused + engine_run.records
-    summary = _metrics(cfg, dataset, records, engine_run, attribution, timeline, meter_notes, model_path)
     if reused:
-        summary["validity"]["flags"].append(
+        import statistics
+
+        for record in reused:
+            attribution.per_request_j[record.id] = attribution.energy_per_token_j * record.output_tokens
+        attribution.mean_j = statistics.fmean(attribution.per_request_j.values())
+        attribution.std_j = statistics.pstdev(attribution.per_request_j.values())
+        attribution.warnings.append(
             f"{len(reused)} request(s) reused from an interrupted attempt; their energy uses this run's "
             f"{attribution.energy_per_token_j:.4g} J/token"
         )
-        summary["metrics"]["reused_requests"] = float(len(reused))
+    records = reused + engine_run.records
+    summary = _metrics(cfg, dataset, records, engine_run, attribution, timeline, meter_notes, model_path)
+    summary["metrics"]["reused_requests"] = float(len(reused))
+    reference = _reference(cfg, dataset, summary["metrics"], tracker)
+    if reference is not None:
+        summary["overall"] = _overall(cfg, summary["metrics"], reference)
     _write_requests(records, examples, attribution, out_dir)
     _plot(timeline, attribution, engine_run, out_dir)
     tracker.log_metrics(summary["metrics"])
@@ -218,9 +225,7 @@ def _metrics(cfg, dataset, records, engine_run: EngineRun, attribution, timeline
     import statistics
 
     from sustain.metrics import carbon, latency
-    from sustain.metrics.overall import WEIGHT_SCENARIOS, overall_metric
     from sustain.metrics.quality import classification_report, parse_output
-    from sustain.metrics.reference import gpt4o_estimate
 
     refs = {ex.id: ex.label for ex in dataset.examples}
     preds = [parse_output(r.output_text).label if r.error is None else "Error" for r in records]
@@ -242,23 +247,6 @@ def _metrics(cfg, dataset, records, engine_run: EngineRun, attribution, timeline
     if decodes:
         metrics["decode_latency_s_mean"] = statistics.fmean(decodes)
         metrics["decode_latency_s_std"] = statistics.pstdev(decodes)
-
-    overall: dict[str, Any] = {}
-    if cfg.reference.name == "gpt4o_estimate" and decodes:
-        ref_tokens = cfg.reference.output_tokens or thr.get("mean_output_tokens", 0.0)
-        ref = gpt4o_estimate(ref_tokens, cfg.reference.tokens_per_s, cfg.reference.prefill_s,
-                             cfg.reference.power_kw, cfg.reference.pue, cfg.reference.quality)
-        quality_name = "macro_f1" if cfg.overall.quality_metric in ("auto", "macro_f1") else cfg.overall.quality_metric
-        q_e = metrics.get(quality_name)
-        if q_e is None:
-            raise SustainError(f"overall.quality_metric={quality_name} was not measured in this run: use macro_f1.")
-        args = (q_e, metrics["decode_latency_s_mean"], per_req, ref.quality, ref.decode_latency_s, ref.energy_j)
-        metrics["om"] = overall_metric(*args, *cfg.overall.weights)
-        if cfg.overall.scenarios:
-            for name, weights in WEIGHT_SCENARIOS.items():
-                metrics[f"om_{name}"] = overall_metric(*args, *weights)
-        metrics.update(reference_energy_j=ref.energy_j, reference_decode_latency_s=ref.decode_latency_s)
-        overall = {"reference": asdict(ref), "quality_metric": quality_name, "weights": list(cfg.overall.weights)}
 
     flags = list(attribution.warnings)
     window_s = attribution.span_s[1] - attribution.span_s[0]
@@ -304,11 +292,61 @@ def _metrics(cfg, dataset, records, engine_run: EngineRun, attribution, timeline
             "window": asdict(attribution.window),
         },
         "carbon": {"grid_g_per_kwh": grid, "grid_source": grid_source, "pue": cfg.carbon.pue},
-        "overall": overall,
+        "overall": {},
         "validity": {"flags": flags},
         "engine": engine_run.info,
         "tags": tags,
     }
+
+
+def _reference(cfg: SustainConfig, dataset: Any, metrics: dict[str, float], tracker: Any) -> Any:
+    """The Overall Metric's reference, or None when `reference=none` or the run has no decode latency."""
+    import statistics
+
+    from sustain.metrics.reference import gpt4o_estimate
+
+    ref = cfg.reference
+    if ref.name == "none" or "decode_latency_s_mean" not in metrics:
+        return None
+    if ref.name == "mlflow_run":
+        return tracker.reference_from_run(ref.run_id, dict(ref.tags), _quality_key(cfg, metrics))
+    if ref.name != "gpt4o_estimate":
+        raise SustainError(f"reference.name={ref.name} is unknown: use gpt4o_estimate, mlflow_run or none.")
+    if ref.output_tokens_field:
+        values = [ex.extra.get(ref.output_tokens_field) for ex in dataset.examples]
+        if any(not isinstance(v, (int, float)) for v in values):
+            raise SustainError(
+                f"reference.output_tokens_field={ref.output_tokens_field} is not a number on every dataset line: "
+                f"add it to each line or set reference.output_tokens instead."
+            )
+        tokens = statistics.fmean(values)
+    else:
+        tokens = ref.output_tokens if ref.output_tokens is not None else metrics.get("mean_output_tokens", 0.0)
+    return gpt4o_estimate(tokens, ref.tokens_per_s, ref.prefill_s, ref.power_kw, ref.pue, ref.quality)
+
+
+def _quality_key(cfg: SustainConfig, metrics: dict[str, float]) -> str:
+    name = cfg.overall.quality_metric
+    if name == "auto":
+        return "judge_score_mean" if "judge_score_mean" in metrics else "macro_f1"
+    if name not in metrics:
+        raise SustainError(f"overall.quality_metric={name} was not measured in this run: use auto or macro_f1.")
+    return name
+
+
+def _overall(cfg: SustainConfig, metrics: dict[str, float], reference: Any) -> dict[str, Any]:
+    """OM of this run against `reference`, for the configured weights and every weight scenario."""
+    from sustain.metrics.overall import overall_metric
+
+    quality = _quality_key(cfg, metrics)
+    args = (metrics[quality], metrics["decode_latency_s_mean"], metrics["energy_per_request_j_mean"],
+            reference.quality, reference.decode_latency_s, reference.energy_j)
+    metrics["om"] = overall_metric(*args, *cfg.overall.weights)
+    for name, weights in cfg.overall.scenarios.items():
+        metrics[f"om_{name}"] = overall_metric(*args, *weights)
+    metrics.update(reference_energy_j=reference.energy_j, reference_decode_latency_s=reference.decode_latency_s,
+                   reference_quality=reference.quality)
+    return {"reference": asdict(reference), "quality_metric": quality, "weights": list(cfg.overall.weights)}
 
 
 def _write_timeline(timeline: Any, out_dir: Path) -> None:

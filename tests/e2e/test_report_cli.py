@@ -32,10 +32,10 @@ SWEEP = {
 }
 
 
-def _run(client, exp_id, name, tags, metrics, status="FINISHED"):
+def _run(client, exp_id, name, tags, metrics, status="FINISHED", start_time=None):
     from mlflow.entities import Metric
 
-    run = client.create_run(exp_id, run_name=name, tags=tags)
+    run = client.create_run(exp_id, run_name=name, tags=tags, start_time=start_time)
     now = int(time.time() * 1000)
     if metrics:
         client.log_batch(run.info.run_id, metrics=[Metric(k, v, now, 0) for k, v in metrics.items()])
@@ -52,6 +52,10 @@ def store(tmp_path_factory):
     client = MlflowClient(tracking_uri=uri)
     exp_id = client.create_experiment("sustain", artifact_location=(root / "artifacts").as_uri())
     parent = client.create_run(exp_id, run_name="sweep").info.run_id
+    older = {"model": "tiny-a", "quantization": "none", "gpus": "1", "batch_size": "32", "mlflow.parentRunId": parent}
+    _run(client, exp_id, "tiny-a-bs32-g1 (superseded)", older,
+         {"energy_per_request_j_mean": 5.0, "decode_latency_s_mean": 5.0, "macro_f1": 0.69},
+         start_time=int(time.time() * 1000) - 86_400_000)
     for (model, gpus, bs), (energy, lat, f1, judge) in SWEEP.items():
         metrics = {"energy_per_request_j_mean": energy, "energy_per_request_j_std": energy / 10,
                    "decode_latency_s_mean": lat, "decode_latency_s_std": lat / 5, "macro_f1": f1,
@@ -93,7 +97,7 @@ def test_sweep_report_from_a_parent_run(store, tmp_path):
     assert t3["label"].tolist()[0] == "gpt-4o (estimated)"
     best = t3.set_index("label")
     assert set(best.index) == {"gpt-4o (estimated)", "tiny-a", "tiny-b"}  # no outsider, no failed run
-    assert (best.loc["tiny-a", "batch_size"], best.loc["tiny-a", "energy_j"]) == (32, 25.0)
+    assert (best.loc["tiny-a", "batch_size"], best.loc["tiny-a", "energy_j"]) == (32, 25.0)  # newest run of bs 32
     assert (best.loc["tiny-b", "batch_size"], best.loc["tiny-b", "gpus"]) == (16, 1)
 
     t4 = pd.read_csv(out / "table4.csv")
@@ -108,6 +112,7 @@ def test_sweep_report_from_a_parent_run(store, tmp_path):
     assert len(images) == len(PNGS)
     assert {base64.b64decode(i) for i in images} == {(out / n).read_bytes() for n in PNGS}
     assert store["uri"] in page and store["parent"] in page and "6 measured" in page
+    assert "7 run(s) with energy metrics" in page and "1 older row(s)" in page
 
     logged = {f.path for f in store["client"].list_artifacts(store["parent"], "report")}
     assert {f"report/{name}" for name in OUTPUTS} <= logged

@@ -16,7 +16,8 @@ def runs(rows: list[dict]) -> pd.DataFrame:
     """Rows with only the columns a test cares about; the rest as load_runs would leave them."""
     base = {"run_id": None, "run_name": None, "quantization": "none", "gpus": 1, "batch_size": 8,
             "energy_j_std": math.nan, "decode_latency_s_std": math.nan, "judge": math.nan, "judge_std": math.nan,
-            "f1": math.nan, "energy_source": "zeus", "measured": True, "validity_flags": "none", "origin": "mlflow"}
+            "f1": math.nan, "energy_source": "zeus", "measured": True, "validity_flags": "none", "origin": "mlflow",
+            "start_time": None}
     return compare.combine([pd.DataFrame([{**base, **r} for r in rows], columns=compare.COLUMNS)])
 
 
@@ -167,3 +168,16 @@ def test_family_follows_the_paper():
     assert compare.family("Qwen/Qwen2.5-7B-Instruct-AWQ") == "Qwen2.5"
     assert compare.family("microsoft/Phi-4-reasoning") == "Phi"
     assert compare.family("smollm2-135m") == "other"
+
+
+def test_latest_run_of_a_configuration_replaces_older_ones():
+    df = runs([
+        {"model": "M", "batch_size": 8, "energy_j": 10, "decode_latency_s": 1, "start_time": "2026-01-01T00:00Z"},
+        {"model": "M", "batch_size": 8, "energy_j": 30, "decode_latency_s": 1, "start_time": "2026-03-01T00:00Z"},
+        {"model": "M", "batch_size": 8, "energy_j": 20, "decode_latency_s": 1, "start_time": "2026-02-01T00:00Z"},
+        {"model": "M", "batch_size": 16, "energy_j": 40, "decode_latency_s": 1, "start_time": "2026-01-01T00:00Z"},
+        {"model": "M", "batch_size": 8, "energy_j": 50, "decode_latency_s": 1, "origin": "paper.csv"},
+    ])
+    kept = compare.latest_per_configuration(df)
+    assert sorted(zip(kept["origin"], kept["batch_size"], kept["energy_j"])) == [
+        ("mlflow", 8, 30.0), ("mlflow", 16, 40.0), ("paper.csv", 8, 50.0)]

@@ -86,12 +86,17 @@ def _energy_line(df: pd.DataFrame, origin: str) -> str:
     unknown = len(rows) - sum(rows["measured"].isin([True, False]))
     if unknown:
         parts.append(f"{unknown} not stated")
-    return f"Energy of {origin}: " + ", ".join(parts) + "."
+    name = "the MLflow runs" if origin == "mlflow" else origin
+    return f"Energy of {name}: " + ", ".join(parts) + "."
 
 
 def _sources(args, tags, runs, externals, df, reference, metric, om_excluded) -> list[str]:
     lines = [f"MLflow store {args.tracking_uri}, {_filter_text(args, tags)}: {len(runs)} run(s) with energy metrics."]
     lines += [f"CSV file {path}: {len(ext)} row(s), origin '{path.name}'." for path, ext in externals]
+    replaced = len(runs) + sum(len(ext) for _, ext in externals) - len(df)
+    if replaced:
+        lines.append(f"{replaced} older row(s) repeating a configuration (origin, model, quantization, GPUs, "
+                     f"batch size) were left out: the newest run of each configuration counts.")
     lines += [_energy_line(df, origin) for origin in df["origin"].unique()]
     flagged = runs[runs["validity_flags"].fillna("none") != "none"]
     if len(flagged):
@@ -129,7 +134,7 @@ def run(args: argparse.Namespace) -> Path:
     tags = _tags(args.tag)
     runs = compare.load_runs(args.tracking_uri, args.experiment, args.parent_run, tags)
     externals = [(Path(p), compare.load_external(p)) for p in args.add_csv]
-    df = compare.combine([runs] + [ext for _, ext in externals])
+    df = compare.latest_per_configuration(compare.combine([runs] + [ext for _, ext in externals]))
     if df.empty:
         raise SustainError(
             f"nothing to compare: no run with energy metrics in {args.tracking_uri} ({_filter_text(args, tags)}) "
@@ -167,11 +172,11 @@ def run(args: argparse.Namespace) -> Path:
     fig6 = figures.fig6_energy_vs_latency(df, out / "fig6_energy_vs_latency.png")
     fig3 = figures.fig3_rank_bump(om, scenarios, out / "fig3_rank_bump.png")
 
-    shown_front = compare.format_table3(front.assign(is_reference=front["is_reference"].astype(bool)))
     blocks = [
         Block("Table 3: lowest-energy configuration per model", "Mean ± std per request.", compare.format_table3(t3)),
         Block("Figure 2: output quality vs energy", f"Pareto front on quality = {metric} and energy.", figure=fig2),
-        Block("Pareto front", "Configurations no other one beats on both quality and energy.", shown_front),
+        Block("Pareto front", "Configurations no other one beats on both quality and energy.",
+              compare.format_table3(front)),
         Block("Table 4: energy-optimal max batch size per model and GPU count", table=compare.format_table4(t4)),
         Block("Figure 6: energy vs decode latency across max batch sizes", figure=fig6),
         Block("Overall Metric rankings", legend, compare.format_om(om, scenarios)),

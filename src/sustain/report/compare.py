@@ -22,8 +22,9 @@ if TYPE_CHECKING:
 COLUMNS = [
     "run_id", "run_name", "model", "quantization", "gpus", "batch_size",
     "energy_j", "energy_j_std", "decode_latency_s", "decode_latency_s_std",
-    "judge", "judge_std", "f1", "energy_source", "measured", "validity_flags", "origin",
+    "judge", "judge_std", "f1", "energy_source", "measured", "validity_flags", "origin", "start_time",
 ]
+CONFIGURATION = ["origin", "model", "quantization", "gpus", "batch_size"]
 METRICS = {
     "energy_j": "energy_per_request_j_mean",
     "energy_j_std": "energy_per_request_j_std",
@@ -92,7 +93,7 @@ def load_runs(
         return empty_runs()
     from mlflow.tracking import MlflowClient
 
-    clauses = []
+    clauses = ["attributes.status = 'FINISHED'"]
     if parent_run_id:
         clauses.append(f"tags.`mlflow.parentRunId` = {_quote(parent_run_id)}")
     clauses += [f"tags.`{key}` = {_quote(value)}" for key, value in (tags or {}).items()]
@@ -137,6 +138,7 @@ def _run_row(run) -> dict:
         "measured": tags.get("energy.measured", "false").lower() == "true",
         "validity_flags": tags.get("validity.flags"),
         "origin": "mlflow",
+        "start_time": pd.Timestamp(run.info.start_time, unit="ms", tz="UTC"),
     }
 
 
@@ -178,11 +180,16 @@ def load_external(path: str | Path) -> pd.DataFrame:
 
 
 def _typed(df: pd.DataFrame) -> pd.DataFrame:
+    """Floats for the measures, nullable integers for the configuration, whichever of them are present."""
     df = df.copy()
     for column in NUMERIC:
-        df[column] = df[column].astype(float)
+        if column in df:
+            df[column] = df[column].astype(float)
     for column in ("gpus", "batch_size"):
-        df[column] = df[column].astype("Int64")
+        if column in df:
+            df[column] = df[column].astype("Int64")
+    if "start_time" in df:
+        df["start_time"] = pd.to_datetime(df["start_time"], utc=True)
     return df.reset_index(drop=True)
 
 
@@ -197,6 +204,14 @@ def _labels(df: pd.DataFrame) -> pd.Series:
     base = df["model"].where(quant == "none", df["model"] + " (" + quant + ")")
     origins = df.assign(_base=base).groupby("_base")["origin"].transform("nunique")
     return base.where(origins <= 1, base + " [" + df["origin"].astype(str) + "]")
+
+
+def latest_per_configuration(df: pd.DataFrame) -> pd.DataFrame:
+    """The newest run of each configuration, so that a rerun replaces its predecessor instead of
+    competing with it for the lowest energy."""
+    ordered = df.sort_values("start_time", ascending=False, na_position="last", kind="stable")
+    keys = ordered[CONFIGURATION].astype(object).fillna("")
+    return df
 
 
 def with_labels(df: pd.DataFrame) -> pd.DataFrame:
@@ -231,17 +246,7 @@ def table3(df: pd.DataFrame, reference: Reference | None = None) -> pd.DataFrame
                "decode_latency_s_std", "judge", "judge_std", "f1", "batch_size", "gpus", "energy_source",
                "measured", "origin", "run_id", "is_reference"]
     out = pd.concat([ref.reindex(columns=columns), best.reindex(columns=columns)], ignore_index=True)
-    return _typed_table(out)
-
-
-def _typed_table(df: pd.DataFrame) -> pd.DataFrame:
-    for column in ("energy_j", "energy_j_std", "decode_latency_s", "decode_latency_s_std", "judge", "judge_std", "f1"):
-        if column in df:
-            df[column] = df[column].astype(float)
-    for column in ("gpus", "batch_size"):
-        if column in df:
-            df[column] = df[column].astype("Int64")
-    return df
+    return _typed(out)
 
 
 def table4(df: pd.DataFrame) -> pd.DataFrame:
@@ -257,7 +262,7 @@ def table4(df: pd.DataFrame) -> pd.DataFrame:
     best = best.sort_values(["_family", "label", "gpus"])
     columns = ["label", "model", "quantization", "gpus", "batch_size", "energy_j", "decode_latency_s",
                "batch_sizes_tested", "origin"]
-    return _typed_table(best[columns].reset_index(drop=True))
+    return _typed(best[columns])
 
 
 def resolve_quality(df: pd.DataFrame, quality: str = "auto") -> str:

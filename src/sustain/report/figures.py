@@ -178,14 +178,15 @@ def fig3_rank_bump(om: pd.DataFrame, scenarios: dict[str, tuple[float, float, fl
         colors.append("black" if is_ref else cmap(color_i % cmap.N))
         color_i += 0 if is_ref else 1
 
-    fig, ax = plt.subplots(figsize=(1.6 + 1.35 * len(names) + 5.0, 1.4 + 0.55 * n), dpi=130)
+    fig, ax = plt.subplots(figsize=(1.6 + 1.35 * len(names) + 5.0, max(3.6, 1.4 + 0.55 * n)), dpi=130)
     for i, row in enumerate(om.itertuples()):
         ys = [pos[s][i] for s in names]
         ax.plot(xs, ys, ls="-" if row.is_reference else ":", lw=2.2 if row.is_reference else 1.8,
                 color=colors[i], zorder=1)
         ax.scatter(xs, ys, s=760, color=colors[i], zorder=2, edgecolors="white", linewidths=1)
         for x, y, s in zip(xs, ys, names):
-            ax.text(x, y, f"{getattr(row, f'om_{s}'):.3f}", ha="center", va="center", fontsize=6.5,
+            value = getattr(row, f"om_{s}")
+            ax.text(x, y, f"{value:.1f}" if value >= 10 else f"{value:.3f}", ha="center", va="center", fontsize=6.5,
                     color=_text_color(colors[i]), zorder=3)
 
     def side_labels(axis: Any, scenario: str, right: bool) -> None:

@@ -35,6 +35,8 @@ Answer with one JSON object and nothing else:
 {"result": "GROUNDED" | "UNGROUNDED" | "SMALL_TALK", "sources": ["context[i]" or "functions[j]", ...], \
 "reason": "one sentence"}"""
 
+KNOWN_FIELDS = ("id", "context", "functions", "conversation_history", "response", "label", "reference")
+
 OUTPUT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -56,6 +58,7 @@ class Example:
     response: str
     label: str
     reference: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # fields beyond the schema, e.g. reference tokens
 
     def agent_input(self) -> dict[str, Any]:
         """What the validation agent sees: everything but the label and the reference answer."""
@@ -169,4 +172,5 @@ def parse_line(line: str, path: Path | str, lineno: int) -> Example:
         response=response,
         label=normalised,
         reference=reference,
+        extra={k: v for k, v in obj.items() if k not in KNOWN_FIELDS},
     )

@@ -70,6 +70,32 @@ class Tracker:
         )
         return runs[0].info.run_id if runs else None
 
+    def reference_from_run(self, run_id: str | None, tags: dict[str, str], quality_key: str) -> Any:
+        """An earlier run as the Overall Metric's reference: by id, else the newest finished one with `tags`."""
+        from sustain.metrics.reference import Reference
+
+        if run_id:
+            run = self.client.get_run(run_id)
+        else:
+            if not tags:
+                raise SustainError("reference=mlflow_run needs reference.run_id or reference.tags to find the run.")
+            where = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())
+            found = self.client.search_runs([self.experiment_id], filter_string=f"{where} and attributes.status = 'FINISHED'",
+                                            order_by=["attributes.start_time DESC"], max_results=1)
+            if not found:
+                raise SustainError(f"No finished run in experiment {self.experiment_id} has tags {tags}: fix reference.tags.")
+            run = found[0]
+        m = run.data.metrics
+        needed = (quality_key, "decode_latency_s_mean", "energy_per_request_j_mean")
+        missing = [k for k in needed if k not in m]
+        if missing:
+            raise SustainError(f"Reference run {run.info.run_id} has no {', '.join(missing)}: pick a finished sustain run.")
+        return Reference(
+            name=f"run {run.info.run_name} ({run.info.run_id})", quality=m[quality_key],
+            decode_latency_s=m["decode_latency_s_mean"], energy_j=m["energy_per_request_j_mean"],
+            source=f"MLflow run {run.info.run_id}: {quality_key}, decode_latency_s_mean, energy_per_request_j_mean",
+        )
+
     def start(self, run_name: str, tags: dict[str, str], params: dict[str, str]) -> str:
         from mlflow.entities import Param
 
