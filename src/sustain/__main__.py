@@ -63,7 +63,8 @@ def main() -> None:
         overrides = get_args_parser().parse_args().overrides
     except SystemExit:
         overrides = []  # --help and friends: Hydra answers them
-    message = unknown_key_message(overrides)
+    groups = frozenset(p.name for p in CONF_DIR.iterdir() if p.is_dir())
+    message = unknown_key_message(overrides, groups)
     if message:
         print(f"sustain: error: {message}", file=sys.stderr)
         sys.exit(2)

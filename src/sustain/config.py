@@ -43,6 +43,7 @@ class TaskConfig:
     dataset: str = "embedded"  # "embedded" or a path to a JSONL file
     limit: Optional[int] = None  # first N examples; None = all
     decoding: str = "free"  # "free" (the paper) or "json_schema" (vLLM structured outputs)
+    strip_reasoning: bool = True  # score the answer after a leading <think>...</think> block
     max_tokens: int = 256
     temperature: float = 0.0
     top_p: float = 1.0
@@ -160,7 +161,7 @@ def register() -> None:
         cs.store(group=group, name=f"{group}_schema", node=node)
 
 
-def unknown_key_message(overrides: list[str]) -> str | None:
+def unknown_key_message(overrides: list[str], groups: frozenset[str] = frozenset()) -> str | None:
     """One sentence for the first command-line override that names no key of the schema, else None.
 
     Hydra rejects such overrides too, but its hint ("use +key=value") is wrong for a typed config;
@@ -180,7 +181,7 @@ def unknown_key_message(overrides: list[str]) -> str | None:
         key = override.key_or_group
         if override.is_add() or override.is_delete() or override.is_force_add() or key.startswith("hydra"):
             continue
-        if override.package is not None or ("." not in key and key in GROUPS):
+        if override.package is not None or ("." not in key and (key in GROUPS or key in groups)):
             continue
         node: Any = SustainConfig
         path: list[str] = []
@@ -188,6 +189,8 @@ def unknown_key_message(overrides: list[str]) -> str | None:
             fields = {f.name: f for f in dataclasses.fields(node)}
             if part not in fields:
                 close = difflib.get_close_matches(part, fields, n=1)
+                if not path and not close:
+                    break  # maybe a group from the user's search path: Hydra knows
                 where = ".".join(path) or "the config"
                 hint = f"did you mean '{'.'.join([*path, close[0]])}'? " if close else ""
                 return f"'{key}' is not a key of {where}: {hint}`python -m sustain --cfg job` lists every key."

@@ -55,6 +55,8 @@ def run(
             print(f"sustain: skipping '{cfg.run_name}': finished MLflow run {done} has the same config "
                   f"(rerun=true runs it again)", flush=True)
             (out_dir / "skipped.json").write_text(json.dumps({"run_name": cfg.run_name, "same_as": done}))
+            if parent_run_id:
+                tracker.client.set_tag(parent_run_id, f"sweep.reused.{done}", cfg.run_name)
             return None
     tags = {**_tags(cfg), **(extra_tags or {}), "sustain.config_hash": digest}
     if parent_run_id:
@@ -99,7 +101,7 @@ def _benchmark(cfg: SustainConfig, out_dir: Path, tracker: Any, checkpoint: Chec
     from sustain.energy.attribution import attribute
     from sustain.energy.meters import make_meter
     from sustain.engines.runner import run_engine
-    from sustain.metrics.quality import parse_output
+    from sustain.metrics.quality import ERROR, ParsedOutput, parse_output, strip_reasoning
     from sustain.models.resolve import resolve
     from sustain.tasks import hallucination
 
@@ -119,16 +121,24 @@ def _benchmark(cfg: SustainConfig, out_dir: Path, tracker: Any, checkpoint: Chec
     checkpoint.open(reused)
     todo = [ex for ex in dataset.examples if ex.id not in {r.id for r in reused}]
 
+    parsed: dict[str, ParsedOutput] = {}
+
+    def parse(record: RequestRecord) -> ParsedOutput:
+        if record.error is not None:
+            return ParsedOutput(label=ERROR, error=record.error)
+        text = strip_reasoning(record.output_text) if cfg.task.strip_reasoning else record.output_text
+        return parse_output(text)
+
     predictions = (out_dir / "predictions.jsonl").open("w", encoding="utf-8")
     bar = tqdm(total=len(todo), desc=f"{cfg.run_name}: loading engine", unit="req", dynamic_ncols=True)
 
     def write_prediction(record: RequestRecord) -> None:
-        parsed = parse_output(record.output_text) if record.error is None else None
+        result = parsed[record.id] = parse(record)
         row = {
             "id": record.id,
             "output": record.output_text,
-            "label": parsed.label if parsed else "Error",
-            "parse_error": parsed.error if parsed else record.error,
+            "label": result.label,
+            "parse_error": result.error,
             "reference": examples[record.id].label,
             **{k: v for k, v in record.to_dict().items() if k not in ("id", "output_text")},
             "ttft_s": record.ttft_s,
@@ -173,12 +183,13 @@ def _benchmark(cfg: SustainConfig, out_dir: Path, tracker: Any, checkpoint: Chec
             f"{attribution.energy_per_token_j:.4g} J/token"
         )
     records = reused + engine_run.records
-    summary = _metrics(cfg, dataset, records, engine_run, attribution, timeline, meter_notes, model_path)
+    labels = {rid: p.label for rid, p in parsed.items()}
+    summary = _metrics(cfg, dataset, records, labels, engine_run, attribution, timeline, meter_notes, model_path)
     summary["metrics"]["reused_requests"] = float(len(reused))
     reference = _reference(cfg, dataset, summary["metrics"], tracker)
     if reference is not None:
         summary["overall"] = _overall(cfg, summary["metrics"], reference)
-    _write_requests(records, examples, attribution, out_dir)
+    _write_requests(records, examples, labels, attribution, out_dir)
     _plot(timeline, attribution, engine_run, out_dir)
     tracker.log_metrics(summary["metrics"])
     tracker.set_tags(summary["tags"])
@@ -221,15 +232,14 @@ def _engine_spec(cfg: SustainConfig, model_path: str, examples: list[Any]) -> di
     }
 
 
-def _metrics(cfg, dataset, records, engine_run: EngineRun, attribution, timeline, meter_notes, model_path) -> dict[str, Any]:
+def _metrics(cfg, dataset, records, labels, engine_run: EngineRun, attribution, timeline, meter_notes, model_path) -> dict[str, Any]:
     import statistics
 
     from sustain.metrics import carbon, latency
-    from sustain.metrics.quality import classification_report, parse_output
+    from sustain.metrics.quality import classification_report
 
     refs = {ex.id: ex.label for ex in dataset.examples}
-    preds = [parse_output(r.output_text).label if r.error is None else "Error" for r in records]
-    quality = classification_report([refs[r.id] for r in records], preds)
+    quality = classification_report([refs[r.id] for r in records], [labels[r.id] for r in records])
     lat = latency.latency_stats(records)
     thr = latency.throughput(engine_run.records, engine_run.end_s - engine_run.start_s)
     energy = attribution.to_metrics()
@@ -358,16 +368,16 @@ def _write_timeline(timeline: Any, out_dir: Path) -> None:
         writer.writerows(timeline.to_rows())
 
 
-def _write_requests(records: list[RequestRecord], examples: dict[str, Any], attribution: Any, out_dir: Path) -> None:
+def _write_requests(
+    records: list[RequestRecord], examples: dict[str, Any], labels: dict[str, str], attribution: Any, out_dir: Path
+) -> None:
     import pandas as pd
-
-    from sustain.metrics.quality import parse_output
 
     rows = []
     for r in records:
         rows.append({
             "id": r.id, "reference": examples[r.id].label,
-            "label": parse_output(r.output_text).label if r.error is None else "Error",
+            "label": labels[r.id],
             "prompt_tokens": r.prompt_tokens, "output_tokens": r.output_tokens, "finish_reason": r.finish_reason,
             "ttft_s": r.ttft_s, "decode_s": r.decode_s, "tpot_s": r.tpot_s, "e2e_s": r.e2e_s,
             "energy_j": attribution.per_request_j.get(r.id), "error": r.error,

@@ -73,6 +73,10 @@ def store(tmp_path_factory):
                      "energy.measured": "false", "validity.flags": "steady-state window is 3.0 s"}
     _run(client, exp_id, "outsider", outsider_tags,
          {"energy_per_request_j_mean": 5.0, "decode_latency_s_mean": 0.5, "macro_f1": 0.3})
+    reused_tags = {"model": "tiny-c", "quantization": "none", "gpus": "1", "batch_size": "8"}
+    reused = _run(client, exp_id, "tiny-c-bs8-g1 (earlier sweep)", reused_tags,
+                  {"energy_per_request_j_mean": 40.0, "decode_latency_s_mean": 1.0, "macro_f1": 0.5})
+    client.set_tag(parent, f"sweep.reused.{reused}", "tiny-c-bs8-g1")
     client.set_terminated(parent, status="FINISHED")
     return {"uri": uri, "parent": parent, "client": client}
 
@@ -96,23 +100,23 @@ def test_sweep_report_from_a_parent_run(store, tmp_path):
     t3 = pd.read_csv(out / "table3.csv")
     assert t3["label"].tolist()[0] == "gpt-4o (estimated)"
     best = t3.set_index("label")
-    assert set(best.index) == {"gpt-4o (estimated)", "tiny-a", "tiny-b"}  # no outsider, no failed run
+    assert set(best.index) == {"gpt-4o (estimated)", "tiny-a", "tiny-b", "tiny-c"}  # no outsider, no failed run
     assert (best.loc["tiny-a", "batch_size"], best.loc["tiny-a", "energy_j"]) == (32, 25.0)  # newest run of bs 32
     assert (best.loc["tiny-b", "batch_size"], best.loc["tiny-b", "gpus"]) == (16, 1)
 
     t4 = pd.read_csv(out / "table4.csv")
     assert {(r.label, r.gpus): r.batch_size for r in t4.itertuples()} == {
-        ("tiny-a", 1): 32, ("tiny-b", 1): 16, ("tiny-b", 2): 16}
+        ("tiny-a", 1): 32, ("tiny-b", 1): 16, ("tiny-b", 2): 16, ("tiny-c", 1): 8}
     om = pd.read_csv(out / "om_rankings.csv")
     assert set(om["quality_metric"]) == {"f1"}  # tiny-b has no judge score
-    assert len(pd.read_csv(out / "runs.csv")) == 6
+    assert len(pd.read_csv(out / "runs.csv")) == 7  # the run the sweep skipped re-running counts too
 
     page = (out / "report.html").read_text()
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
     assert len(images) == len(PNGS)
     assert {base64.b64decode(i) for i in images} == {(out / n).read_bytes() for n in PNGS}
     assert store["uri"] in page and store["parent"] in page and "6 measured" in page
-    assert "7 run(s) with energy metrics" in page and "1 older row(s)" in page
+    assert "8 run(s) with energy metrics" in page and "1 older row(s)" in page
 
     logged = {f.path for f in store["client"].list_artifacts(store["parent"], "report")}
     assert {f"report/{name}" for name in OUTPUTS} <= logged

@@ -47,7 +47,8 @@ def test_unknown_keys_are_named_with_the_closest_real_one():
     assert "did you mean 'batch_size'" in unknown_key_message(["batch_sizee=3"])
     assert "did you mean 'energy.estimate.idle_w'" in unknown_key_message(["energy.estimate.idle=3"])
     assert unknown_key_message(["batch_size=1,2", "task.limit=3", "model=anything", "+engine.args.x=1",
-                                "engine.args.enable_prefix_caching=true", "hydra.run.dir=x"]) is None
+                                "engine.args.enable_prefix_caching=true", "hydra.run.dir=x", "my_group=x"]) is None
+    assert unknown_key_message(["experiment=smoke"], frozenset({"experiment"})) is None
 
 
 def test_sweep_table_counts_and_explains(tmp_path):

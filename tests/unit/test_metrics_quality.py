@@ -153,3 +153,12 @@ def test_to_metrics_flat_keys():
 def test_report_rejects_bad_input(refs, preds):
     with pytest.raises(ValueError):
         classification_report(refs, preds)
+
+
+def test_reasoning_block_is_stripped_before_parsing_only_at_the_start():
+    from sustain.metrics.quality import strip_reasoning
+
+    answer = '{"result": "UNGROUNDED", "sources": [], "reason": "r"}'
+    assert parse_output(strip_reasoning(f"<think>the fee is {{5}}\nhmm</think>\n{answer}")).label == "UNGROUNDED"
+    assert parse_output(f"<think>x</think>{answer}").error == EXTRA_TEXT
+    assert strip_reasoning(f"{answer} <think>late</think>") == f"{answer} <think>late</think>"

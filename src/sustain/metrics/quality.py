@@ -33,6 +33,15 @@ EXTRA_TEXT = "extra text outside the JSON object"
 _FENCE = re.compile(r"^```(?:json)?[ \t]*\n?(.*?)\n?[ \t]*```$", re.DOTALL | re.IGNORECASE)
 
 
+_THINK = re.compile(r"^\s*<think>.*?</think>", re.DOTALL)
+
+
+def strip_reasoning(text: str) -> str:
+    """The answer after a leading `<think>...</think>` block, which reasoning models (Qwen3 with thinking,
+    DeepSeek-R1 distills, Phi-4-reasoning) emit before it; other text is returned unchanged."""
+    return _THINK.sub("", text, count=1)
+
+
 @dataclass
 class ParsedOutput:
     label: str  # one of LABELS, or ERROR

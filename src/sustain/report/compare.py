@@ -109,11 +109,20 @@ def load_runs(
             token = page.token
             if not token:
                 break
+        if parent_run_id:
+            runs.extend(_reused_by_sweep(client, parent_run_id, {r.info.run_id for r in runs}))
     except Exception as exc:
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise SustainError(f"MLflow store {tracking_uri} cannot be read ({first}): check --tracking-uri.") from None
     rows = [_run_row(run) for run in runs if METRICS["energy_j"] in run.data.metrics]
     return _typed(pd.DataFrame(rows, columns=COLUMNS))
+
+
+def _reused_by_sweep(client, parent_run_id: str, seen: set[str]) -> list:
+    """Finished runs a sweep skipped re-running (same config); the sweep's parent tags them `sweep.reused.<id>`."""
+    tags = client.get_run(parent_run_id).data.tags
+    ids = [key.removeprefix("sweep.reused.") for key in tags if key.startswith("sweep.reused.")]
+    return [run for run in (client.get_run(i) for i in ids if i not in seen) if run.info.status == "FINISHED"]
 
 
 def _quote(value: str) -> str:
@@ -211,7 +220,7 @@ def latest_per_configuration(df: pd.DataFrame) -> pd.DataFrame:
     competing with it for the lowest energy."""
     ordered = df.sort_values("start_time", ascending=False, na_position="last", kind="stable")
     keys = ordered[CONFIGURATION].astype(object).fillna("")
-    return df
+    return ordered.loc[~keys.duplicated()].sort_index()
 
 
 def with_labels(df: pd.DataFrame) -> pd.DataFrame:

@@ -1,0 +1,43 @@
+"""The judge's schema: which LLM scores the outputs, and how it is reached.
+
+`name` picks the judge: "none" (no judge), "openai" (any OpenAI-compatible endpoint at `base_url`, the key
+read from the environment variable named by `api_key_env`, never from the config), or "local" (a vLLM
+OpenAI server that sustain starts on 127.0.0.1 for the run and stops afterwards).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+NAMES = ("none", "openai", "local")
+
+
+@dataclass
+class JudgeConfig:
+    name: str = "none"  # none | openai | local
+    model: str = "embedded"  # openai: served model name; local: HF id, folder, or "embedded"
+    base_url: str = "https://api.openai.com/v1"  # openai only
+    api_key_env: str = "OPENAI_API_KEY"  # openai only: the variable holding the key
+    temperature: float = 0.0
+    max_tokens: int = 512  # reasoning judges (gpt-5, o-series) need 4096+
+    timeout_s: float = 300.0  # per request
+    max_retries: int = 1  # transport retries (OpenAI client) and re-asks after an unparseable answer
+    concurrency: int = 4  # requests in flight
+    cache: bool = True
+    cache_dir: Optional[str] = None  # None: <sustain cache>/judge-cache
+    # local only: the vLLM server
+    port: int = 0  # 0: a free loopback port
+    startup_timeout_s: float = 600.0
+    gpu_memory_utilization: Optional[float] = None  # None: 0.35 on CPU (a share of RAM there), vLLM's on GPU
+    enforce_eager: Optional[bool] = None  # None: True on CPU (35 s start instead of minutes), vLLM's on GPU
+    engine_args: Dict[str, Any] = field(default_factory=dict)  # any `vllm serve` flag, e.g. {max_model_len: 8192}
+
+
+def cache_path(cfg: JudgeConfig) -> Path:
+    if cfg.cache_dir:
+        return Path(cfg.cache_dir).expanduser()
+    from sustain.models.embedded import cache_root
+
+    return cache_root() / "judge-cache"

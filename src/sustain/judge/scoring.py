@@ -1,0 +1,344 @@
+"""LLM-as-a-judge over a run's outputs: ragas' rubric metric against an OpenAI-compatible endpoint.
+
+The judge's own time and energy are measured around the judging alone and reported apart from the
+evaluated model's. Verdicts are cached on disk. A judge that cannot be used at all (unreachable, wrong
+key, unknown model) stops the run with one sentence; a judge that answers badly for some items (not the
+expected JSON, a score outside the rubric, a timeout) costs those items only, each failure recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import statistics
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sustain.errors import SustainError
+from sustain.judge import cache, server
+from sustain.judge.config import NAMES, JudgeConfig, cache_path
+from sustain.judge.rubric import JudgeItem, normalise, prompt_text, scoring_metric, telemetry_off
+
+ESTIMATE = {"idle_w": 10.0, "per_core_w": 12.0}
+LOCAL_API_KEY = "sustain-local"  # vLLM started without --api-key accepts any
+MAX_FAILURE_CHARS = 300
+NOISY_LOGGERS = ("instructor", "httpx", "openai")  # they log every failed attempt / request; judge.jsonl has them
+
+
+@dataclass
+class JudgeResult:
+    scores: dict[str, float | None]  # 0, 0.5, 1; None where the item failed
+    feedback: dict[str, str]
+    failures: dict[str, str]
+    mean: float | None
+    std: float | None  # population std, as the paper's mean ± std
+    n_scored: int
+    n_cached: int
+    time_s: float  # judging only; a local server's start-up is in startup_s
+    startup_s: float
+    energy_j: float
+    energy_source: str
+    energy_measured: bool
+    energy_notes: list[str]
+    model: str
+    endpoint: str  # base URL; never the key
+
+    def metrics(self) -> dict[str, float]:
+        """Flat numbers for the tracker, prefixed `judge_`."""
+        out = {
+            "judge_n_scored": float(self.n_scored),
+            "judge_n_failed": float(len(self.failures)),
+            "judge_n_cached": float(self.n_cached),
+            "judge_time_s": self.time_s,
+            "judge_startup_s": self.startup_s,
+            "judge_energy_j": self.energy_j,
+        }
+        if self.mean is not None and self.std is not None:
+            out.update(judge_score_mean=self.mean, judge_score_std=self.std)
+        return out
+
+    def tags(self) -> dict[str, str]:
+        return {
+            "judge.model": self.model,
+            "judge.endpoint": self.endpoint,
+            "judge.energy_source": self.energy_source,
+            "judge.energy_measured": str(self.energy_measured).lower(),
+        }
+
+
+@dataclass
+class _Endpoint:
+    base_url: str
+    model: str
+    api_key: str = field(repr=False)
+    identity: dict[str, Any]
+
+
+@dataclass
+class _Verdict:
+    raw: Any = None
+    feedback: str = ""
+    failure: str | None = None
+    fatal: str | None = None  # the endpoint itself is unusable: the same for every item
+    cached: bool = False
+
+
+def evaluate(cfg: JudgeConfig, items: list[JudgeItem], out_dir: Path) -> JudgeResult:
+    """Judge every item; writes `out_dir/judge.jsonl` (and `judge-server.log` for judge=local)."""
+    _check(cfg, items)
+    telemetry_off()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    endpoint, port = _endpoint(cfg)
+    client = _client(cfg, endpoint)
+    metric = scoring_metric(_llm(cfg, endpoint, client))
+    answers = cache.AnswerCache(cache_path(cfg) if cfg.cache else None)
+    identity = {**endpoint.identity, "temperature": cfg.temperature, "max_tokens": cfg.max_tokens}
+    digests = {item.id: cache.key(identity, prompt_text(metric, item)) for item in items}
+
+    verdicts: dict[str, _Verdict] = {}
+    for item in items:
+        entry = answers.get(digests[item.id])
+        if entry is not None:
+            verdicts[item.id] = _Verdict(raw=entry["raw_score"], feedback=entry["feedback"], cached=True)
+    pending = [item for item in items if item.id not in verdicts]
+
+    from sustain.energy.meters import make_meter
+
+    startup_s = 0.0
+    with contextlib.ExitStack() as stack:
+        if pending and cfg.name == "local":
+            startup_s = stack.enter_context(server.serve(cfg, endpoint.model, port, out_dir / "judge-server.log"))
+        meter, notes = make_meter("auto", gpus=1, estimate=dict(ESTIMATE))
+        t0 = time.monotonic()
+        meter.start()
+        try:
+            with _quiet(NOISY_LOGGERS):
+                verdicts.update(asyncio.run(_judge_all(cfg, endpoint, metric, client, pending, answers, digests)))
+        finally:
+            timeline = meter.stop()
+            time_s = time.monotonic() - t0
+
+    result = _result(items, verdicts, endpoint, time_s, startup_s, timeline, notes)
+    _write(out_dir / "judge.jsonl", items, verdicts, result)
+    fatal = next((v.fatal for v in verdicts.values() if v.fatal), None)
+    if fatal and result.n_scored == 0:
+        raise SustainError(fatal)
+    return result
+
+
+def _check(cfg: JudgeConfig, items: list[JudgeItem]) -> None:
+    if cfg.name not in NAMES or cfg.name == "none":
+        raise SustainError(f"judge.name={cfg.name!r} cannot judge: use judge=openai or judge=local.")
+    for name, value, low in (("concurrency", cfg.concurrency, 1), ("max_tokens", cfg.max_tokens, 1),
+                             ("max_retries", cfg.max_retries, 0)):
+        if value < low:
+            raise SustainError(f"judge.{name}={value} is invalid: use a number >= {low}.")
+    if cfg.timeout_s <= 0 or cfg.startup_timeout_s <= 0:
+        raise SustainError("judge.timeout_s and judge.startup_timeout_s must be positive numbers of seconds.")
+    if cfg.name == "openai" and cfg.model == "embedded":
+        raise SustainError("judge=openai needs judge.model, the model name the endpoint serves (e.g. gpt-5).")
+    seen: set[str] = set()
+    for item in items:
+        if item.id in seen:
+            raise SustainError(f"judge item id {item.id!r} repeats: every item needs a unique id.")
+        seen.add(item.id)
+
+
+def _endpoint(cfg: JudgeConfig) -> tuple[_Endpoint, int]:
+    """The endpoint, and for judge=local the loopback port its server will listen on."""
+    if cfg.name == "openai":
+        api_key = os.environ.get(cfg.api_key_env, "")
+        if not api_key:
+            raise SustainError(
+                f"judge=openai reads its API key from the environment variable {cfg.api_key_env}, which is "
+                f"not set: export {cfg.api_key_env}=<key> (or name another variable in judge.api_key_env)."
+            )
+        base_url = cfg.base_url.rstrip("/")
+        return _Endpoint(base_url, cfg.model, api_key, {"base_url": base_url, "model": cfg.model}), 0
+    from sustain.models.resolve import resolve
+
+    model = resolve(cfg.model)
+    port = cfg.port or server.free_port()
+    identity = {"local": model, "engine_args": server.engine_args(cfg)}
+    return _Endpoint(f"http://{server.HOST}:{port}/v1", model, LOCAL_API_KEY, identity), port
+
+
+def _client(cfg: JudgeConfig, endpoint: _Endpoint) -> Any:
+    from openai import AsyncOpenAI
+
+    return AsyncOpenAI(base_url=endpoint.base_url, api_key=endpoint.api_key, timeout=cfg.timeout_s,
+                       max_retries=cfg.max_retries)
+
+
+def _llm(cfg: JudgeConfig, endpoint: _Endpoint, client: Any) -> Any:
+    """ragas' instructor-backed LLM (JSON mode for provider "openai"); `max_retries` reaches instructor,
+    which re-asks that many times after an answer that does not parse."""
+    from ragas.llms import llm_factory
+
+    return llm_factory(endpoint.model, provider="openai", client=client, temperature=cfg.temperature,
+                       max_tokens=cfg.max_tokens, max_retries=cfg.max_retries)
+
+
+async def _judge_all(
+    cfg: JudgeConfig, endpoint: _Endpoint, metric: Any, client: Any, pending: list[JudgeItem],
+    answers: cache.AnswerCache, digests: dict[str, str],
+) -> dict[str, _Verdict]:
+    """The first item goes alone: if the endpoint is unusable, nothing else is sent."""
+    from tqdm import tqdm
+
+    gate = asyncio.Semaphore(cfg.concurrency)
+    bar = tqdm(total=len(pending), desc="judge", unit="req", dynamic_ncols=True, disable=not pending)
+
+    async def one(item: JudgeItem) -> _Verdict:
+        async with gate:
+            try:
+                result = await metric.ascore(user_input=item.input, response=item.output, reference=item.reference)
+            except Exception as exc:
+                verdict = _Verdict(failure=_failure_text(exc, cfg, endpoint), fatal=_endpoint_problem(exc, cfg, endpoint))
+            else:
+                raw = int(result.value) if float(result.value).is_integer() else result.value
+                answers.put(digests[item.id], raw, result.reason or "")
+                verdict = _Verdict(raw=raw, feedback=result.reason or "")
+        bar.update(1)
+        return verdict
+
+    try:
+        if not pending:
+            return {}
+        first = await one(pending[0])
+        if first.fatal:
+            skipped = f"not sent, the first request failed: {first.failure}"
+            rest = [dataclasses.replace(first, failure=skipped) for _ in pending[1:]]
+        else:
+            rest = list(await asyncio.gather(*(one(item) for item in pending[1:])))
+        return {item.id: verdict for item, verdict in zip(pending, [first, *rest])}
+    finally:
+        bar.close()
+        await client.close()
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _endpoint_problem(exc: BaseException, cfg: JudgeConfig, endpoint: _Endpoint) -> str | None:
+    """One sentence when the endpoint cannot serve any request; None for a per-item problem."""
+    import openai
+
+    where = f"The judge endpoint {endpoint.base_url}"
+    for e in _chain(exc):
+        if isinstance(e, openai.APITimeoutError):
+            return None
+        if isinstance(e, openai.APIConnectionError):
+            root = str(list(_chain(e))[-1]).split("] ")[-1] or type(e).__name__
+            return f"{where} cannot be reached ({root}): check judge.base_url, and that the server there is running."
+        if isinstance(e, (openai.AuthenticationError, openai.PermissionDeniedError)):
+            return (f"{where} refused the API key from {cfg.api_key_env} (HTTP {e.status_code}): "
+                    f"put a valid key for this endpoint in {cfg.api_key_env}.")
+        if isinstance(e, openai.NotFoundError):
+            return (f"{where} answered HTTP 404 for model '{endpoint.model}': check judge.model and "
+                    f"judge.base_url (it usually ends in /v1).")
+    return None
+
+
+def _failure_text(exc: BaseException, cfg: JudgeConfig, endpoint: _Endpoint) -> str:
+    """A one-line reason for judge.jsonl, with the key (should a server echo it) blanked out."""
+    import openai
+    from instructor.core import IncompleteOutputException, InstructorRetryException
+
+    text = ""
+    for e in _chain(exc):
+        if isinstance(e, openai.APIStatusError):
+            text = f"HTTP {e.status_code} from the judge ({type(e).__name__})"
+            break
+        if isinstance(e, openai.APIError):
+            text = f"{type(e).__name__}: {e}"
+            break
+        if isinstance(e, IncompleteOutputException):
+            text = f"the judge's answer was cut at judge.max_tokens={cfg.max_tokens}"
+            break
+    if not text and isinstance(exc, InstructorRetryException):
+        problem = " ".join(str(exc.__cause__ or exc).split("\n")[:2])
+        text = f"the judge's answer is not the expected JSON after {exc.n_attempts} attempt(s): {problem}"
+    if not text:
+        text = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    text = " ".join(text.split())[:MAX_FAILURE_CHARS]
+    return text.replace(endpoint.api_key, "***") if endpoint.api_key else text
+
+
+def _result(
+    items: list[JudgeItem], verdicts: dict[str, _Verdict], endpoint: _Endpoint, time_s: float, startup_s: float,
+    timeline: Any, notes: list[str],
+) -> JudgeResult:
+    scores: dict[str, float | None] = {}
+    feedback: dict[str, str] = {}
+    failures: dict[str, str] = {}
+    for item in items:
+        verdict = verdicts[item.id]
+        feedback[item.id] = verdict.feedback
+        scores[item.id] = None
+        if verdict.failure is not None:
+            failures[item.id] = verdict.failure
+            continue
+        try:
+            scores[item.id] = normalise(verdict.raw)
+        except ValueError as exc:
+            failures[item.id] = str(exc)
+    values = [s for s in scores.values() if s is not None]
+    return JudgeResult(
+        scores=scores,
+        feedback=feedback,
+        failures=failures,
+        mean=statistics.fmean(values) if values else None,
+        std=statistics.pstdev(values) if values else None,
+        n_scored=len(values),
+        n_cached=sum(v.cached for v in verdicts.values()),
+        time_s=time_s,
+        startup_s=startup_s,
+        energy_j=timeline.energy_j[-1] - timeline.energy_j[0],
+        energy_source=timeline.source,
+        energy_measured=timeline.measured,
+        energy_notes=list(notes),
+        model=endpoint.model,
+        endpoint=endpoint.base_url,
+    )
+
+
+def _write(path: Path, items: list[JudgeItem], verdicts: dict[str, _Verdict], result: JudgeResult) -> None:
+    with path.open("w", encoding="utf-8") as fh:
+        for item in items:
+            row = {
+                "id": item.id,
+                "score": result.scores[item.id],
+                "raw_score": verdicts[item.id].raw,
+                "feedback": result.feedback[item.id],
+                "failure": result.failures.get(item.id),
+                "cached": verdicts[item.id].cached,
+                "judge_model": result.model,
+            }
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+@contextlib.contextmanager
+def _quiet(names: tuple[str, ...]) -> Iterator[None]:
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)

@@ -1,0 +1,33 @@
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from sustain.judge.config import JudgeConfig, cache_path
+
+CONF = Path(__file__).resolve().parents[2] / "conf" / "judge"
+
+
+@pytest.mark.parametrize("name", ["openai", "local"])
+def test_yaml_fits_the_schema(name):
+    raw = OmegaConf.load(CONF / f"{name}.yaml")
+    assert list(raw.pop("defaults")) == ["judge_schema"]
+    cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(JudgeConfig), raw))
+    assert isinstance(cfg, JudgeConfig) and cfg.name == name
+
+
+def test_no_key_in_the_openai_config():
+    raw = OmegaConf.to_container(OmegaConf.load(CONF / "openai.yaml"))
+    assert raw["api_key_env"] == "OPENAI_API_KEY" and "api_key" not in raw
+    assert raw["model"] == "gpt-5"
+
+
+def test_local_defaults_serve_the_embedded_model():
+    cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(JudgeConfig), OmegaConf.load(CONF / "local.yaml")))
+    assert cfg.model == "embedded" and cfg.port == 0 and cfg.cache and cfg.temperature == 0.0
+
+
+def test_cache_dir_defaults_under_the_sustain_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv("SUSTAIN_CACHE", str(tmp_path))
+    assert cache_path(JudgeConfig()) == tmp_path / "judge-cache"
+    assert cache_path(JudgeConfig(cache_dir=str(tmp_path / "x"))) == tmp_path / "x"
