@@ -26,15 +26,18 @@ class ModelConfig:
     family: Optional[str] = None
     params_b: Optional[float] = None  # parameters, billions
     chat_template_kwargs: Dict[str, Any] = field(default_factory=dict)
+    max_tokens: Optional[int] = None  # overrides task.max_tokens, e.g. for reasoning models' long traces
 
 
 @dataclass
 class QuantizationConfig:
-    """`method` is vLLM's `quantization` argument; `model_path` swaps in a pre-quantized checkpoint."""
+    """`method` is vLLM's `quantization` argument; `model_path` swaps in a pre-quantized checkpoint,
+    which only makes sense for the model named in `for_model`."""
 
     name: str = "none"
     method: Optional[str] = None
     model_path: Optional[str] = None
+    for_model: Optional[str] = None
 
 
 @dataclass

@@ -107,7 +107,13 @@ def _benchmark(cfg: SustainConfig, out_dir: Path, tracker: Any, checkpoint: Chec
 
     dataset = hallucination.load(cfg.task.dataset, cfg.task.limit)
     examples = {ex.id: ex for ex in dataset.examples}
-    model_path = resolve(cfg.quantization.model_path or cfg.model.path)
+    quant = cfg.quantization
+    if quant.for_model is not None and quant.for_model != cfg.model.name:
+        raise SustainError(
+            f"quantization={quant.name} is a checkpoint of {quant.for_model}, not of model={cfg.model.name}: "
+            f"use model={quant.for_model}, or a method that quantizes any model (e.g. quantization=fp8)."
+        )
+    model_path = resolve(quant.model_path or cfg.model.path)
     meter, meter_notes = make_meter(
         cfg.energy.meter, cfg.gpus, asdict(cfg.energy.estimate), cfg.energy.interval_s
     )
@@ -220,7 +226,7 @@ def _engine_spec(cfg: SustainConfig, model_path: str, examples: list[Any]) -> di
         "enforce_eager": cfg.engine.enforce_eager,
         "cpu_memory_fraction": cfg.engine.cpu_memory_fraction,
         "sampling": {
-            "max_tokens": cfg.task.max_tokens,
+            "max_tokens": cfg.model.max_tokens or cfg.task.max_tokens,
             "temperature": cfg.task.temperature,
             "top_p": cfg.task.top_p,
             "seed": cfg.engine.seed,

@@ -8,23 +8,30 @@ from sustain.judge.config import JudgeConfig, cache_path
 CONF = Path(__file__).resolve().parents[2] / "conf" / "judge"
 
 
-@pytest.mark.parametrize("name", ["openai", "local"])
-def test_yaml_fits_the_schema(name):
+def load(name: str) -> JudgeConfig:
+    """The group file merged onto the schema, as Hydra does once the lead registers it as `judge_schema`."""
     raw = OmegaConf.load(CONF / f"{name}.yaml")
     assert list(raw.pop("defaults")) == ["judge_schema"]
-    cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(JudgeConfig), raw))
+    return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(JudgeConfig), raw))
+
+
+@pytest.mark.parametrize("name", ["none", "openai", "local"])
+def test_yaml_fits_the_schema(name):
+    cfg = load(name)
     assert isinstance(cfg, JudgeConfig) and cfg.name == name
 
 
 def test_no_key_in_the_openai_config():
     raw = OmegaConf.to_container(OmegaConf.load(CONF / "openai.yaml"))
-    assert raw["api_key_env"] == "OPENAI_API_KEY" and "api_key" not in raw
-    assert raw["model"] == "gpt-5"
+    assert "api_key" not in raw
+    cfg = load("openai")
+    assert cfg.api_key_env == "OPENAI_API_KEY" and cfg.model == "gpt-5" and cfg.max_tokens >= 4096
 
 
 def test_local_defaults_serve_the_embedded_model():
-    cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(JudgeConfig), OmegaConf.load(CONF / "local.yaml")))
+    cfg = load("local")
     assert cfg.model == "embedded" and cfg.port == 0 and cfg.cache and cfg.temperature == 0.0
+    assert cfg.gpu_memory_utilization is None and cfg.enforce_eager is None
 
 
 def test_cache_dir_defaults_under_the_sustain_cache(monkeypatch, tmp_path):

@@ -161,4 +161,5 @@ def test_reasoning_block_is_stripped_before_parsing_only_at_the_start():
     answer = '{"result": "UNGROUNDED", "sources": [], "reason": "r"}'
     assert parse_output(strip_reasoning(f"<think>the fee is {{5}}\nhmm</think>\n{answer}")).label == "UNGROUNDED"
     assert parse_output(f"<think>x</think>{answer}").error == EXTRA_TEXT
-    assert strip_reasoning(f"{answer} <think>late</think>") == f"{answer} <think>late</think>"
+    assert parse_output(strip_reasoning(f"the template opened it\n</think>\n\n{answer}")).label == "UNGROUNDED"
+    assert strip_reasoning(answer) == answer

@@ -33,12 +33,13 @@ EXTRA_TEXT = "extra text outside the JSON object"
 _FENCE = re.compile(r"^```(?:json)?[ \t]*\n?(.*?)\n?[ \t]*```$", re.DOTALL | re.IGNORECASE)
 
 
-_THINK = re.compile(r"^\s*<think>.*?</think>", re.DOTALL)
+_THINK = re.compile(r"^\s*(?:<think>)?.*?</think>", re.DOTALL)
 
 
 def strip_reasoning(text: str) -> str:
-    """The answer after a leading `<think>...</think>` block, which reasoning models (Qwen3 with thinking,
-    DeepSeek-R1 distills, Phi-4-reasoning) emit before it; other text is returned unchanged."""
+    """The answer after the reasoning block that reasoning models (Qwen3 with thinking, DeepSeek-R1
+    distills, Phi-4-reasoning) emit before it. The opening `<think>` may be missing from the output
+    because some chat templates put it in the prompt; text without `</think>` is returned unchanged."""
     return _THINK.sub("", text, count=1)
 
 

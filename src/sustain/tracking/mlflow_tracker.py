@@ -46,6 +46,8 @@ class Tracker:
             found = self.client.get_experiment_by_name(name)
             if found is not None:
                 return found.experiment_id
+            if self.uri.startswith(("http://", "https://", "databricks")):
+                return self.client.create_experiment(name)  # the server decides (proxied artifacts)
             location = Path(artifact_root).expanduser().resolve() / name
             return self.client.create_experiment(name, artifact_location=location.as_uri())
         except MlflowException as exc:

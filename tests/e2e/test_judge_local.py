@@ -1,0 +1,76 @@
+"""judge=local for real: a vLLM OpenAI server serving the embedded model judges a few outputs.
+
+A 135M judge judges badly; this checks the mechanics: the server starts on loopback, every item ends
+scored on the paper's scale or with a recorded failure, time and energy are measured, the server is gone
+afterwards, and a rerun is served from the cache.
+"""
+
+import json
+import socket
+import time
+from urllib.parse import urlparse
+
+import psutil
+import pytest
+
+from sustain.judge import JudgeConfig, evaluate, item_for
+from sustain.judge.server import entrypoint
+from sustain.tasks import hallucination
+
+pytestmark = pytest.mark.slow
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def servers_on(port: int) -> list[psutil.Process]:
+    module = entrypoint()
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = proc.info["cmdline"] or []
+        if module in cmdline and str(port) in cmdline:
+            found.append(proc)
+    return found
+
+
+def test_local_judge_starts_scores_and_stops(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    examples = hallucination.load("embedded", limit=4).examples
+    outputs = [
+        json.dumps(examples[0].reference),
+        json.dumps(examples[1].reference),
+        '{"result": "UNGROUNDED", "sources": [], "reason": "The weather is nice."}',
+        "I am not sure what you mean.",
+    ]
+    items = [item_for(ex, out) for ex, out in zip(examples, outputs)]
+    cfg = JudgeConfig(name="local", model="embedded", cache_dir=str(tmp_path / "cache"), max_tokens=256)
+
+    result = evaluate(cfg, items, tmp_path / "job")
+
+    port = urlparse(result.endpoint).port
+    assert result.endpoint == f"http://127.0.0.1:{port}/v1"
+    for item in items:
+        scored = result.scores[item.id] in (0.0, 0.5, 1.0)
+        failed = bool(result.failures.get(item.id))
+        assert scored != failed, (item.id, result.scores[item.id], result.failures.get(item.id))
+    assert result.n_scored + len(result.failures) == len(items)
+    assert result.startup_s > 0 and result.time_s > 0 and result.energy_j > 0 and result.energy_source
+    rows = [json.loads(line) for line in (tmp_path / "job" / "judge.jsonl").read_text().splitlines()]
+    assert [row["id"] for row in rows] == [item.id for item in items]
+    assert (tmp_path / "job" / "judge-server.log").stat().st_size > 0
+
+    deadline = time.monotonic() + 10
+    while servers_on(port) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not servers_on(port) and not port_open(port)
+
+    answered = sum(row["raw_score"] is not None for row in rows)
+    again = evaluate(cfg, items, tmp_path / "job2")
+    assert again.n_cached == answered
+    assert {i: again.scores[i] for i in again.scores if i not in result.failures} == {
+        i: s for i, s in result.scores.items() if i not in result.failures}
+    if answered == len(items):
+        assert again.startup_s == 0.0
