@@ -115,7 +115,7 @@ class EngineConfig:
 
     name: str = "vllm"
     enforce_eager: Optional[bool] = None  # None: True on CPU (35 s start instead of 120 s), vLLM's default on GPU
-    cpu_memory_fraction: float = 0.4  # CPU backend only: share of RAM for weights + KV cache
+    cpu_memory_fraction: float = 0.25  # CPU backend only: share of the NUMA node's RAM for weights + KV cache
     seed: int = 0
     args: Dict[str, Any] = field(default_factory=dict)
     timeout_s: float = 3600.0  # a run with no progress for this long is stopped

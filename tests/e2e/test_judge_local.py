@@ -1,8 +1,9 @@
 """judge=local for real: a vLLM OpenAI server serving the embedded model judges a few outputs.
 
 A 135M judge judges badly; this checks the mechanics: the server starts on loopback, every item ends
-scored on the paper's scale or with a recorded failure, time and energy are measured, the server is gone
-afterwards, and a rerun is served from the cache.
+scored on the paper's scale or with a recorded failure, time and energy are measured, and the server is gone
+afterwards. (The cache is covered by the unit tests: this judge's answers rarely parse, and failures are
+not cached.)
 """
 
 import json
@@ -60,17 +61,11 @@ def test_local_judge_starts_scores_and_stops(tmp_path, monkeypatch):
     assert result.startup_s > 0 and result.time_s > 0 and result.energy_j > 0 and result.energy_source
     rows = [json.loads(line) for line in (tmp_path / "job" / "judge.jsonl").read_text().splitlines()]
     assert [row["id"] for row in rows] == [item.id for item in items]
-    assert (tmp_path / "job" / "judge-server.log").stat().st_size > 0
+    log = (tmp_path / "job" / "judge-server.log").read_text()
+    assert log.count("POST /v1/chat/completions") >= len(items)
 
     deadline = time.monotonic() + 10
     while servers_on(port) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert not servers_on(port) and not port_open(port)
 
-    answered = sum(row["raw_score"] is not None for row in rows)
-    again = evaluate(cfg, items, tmp_path / "job2")
-    assert again.n_cached == answered
-    assert {i: again.scores[i] for i in again.scores if i not in result.failures} == {
-        i: s for i, s in result.scores.items() if i not in result.failures}
-    if answered == len(items):
-        assert again.startup_s == 0.0

@@ -33,6 +33,7 @@ def test_killed_job_resumes_then_rerun_is_skipped(tmp_path, sustain_cmd, run_env
 
     second = subprocess.run(args, env=run_env, capture_output=True, text=True, timeout=900)
     assert second.returncode == 0, second.stderr[-3000:]
+    assert "resuming: " in second.stdout, second.stdout[-3000:]
     reused = int(second.stdout.split("resuming: ")[1].split(" request")[0])
     assert 2 <= reused <= done_before < 8
     assert f"{8 - reused} to run" in second.stdout

@@ -270,7 +270,8 @@ def _failure_text(exc: BaseException, cfg: JudgeConfig, endpoint: _Endpoint) -> 
             text = f"the judge's answer was cut at judge.max_tokens={cfg.max_tokens}"
             break
     if not text and isinstance(exc, InstructorRetryException):
-        problem = " ".join(str(exc.__cause__ or exc).split("\n")[:2])
+        lines = [line for line in str(exc.__cause__ or exc).splitlines() if not line.strip().startswith("For further")]
+        problem = " ".join(lines[:3])
         text = f"the judge's answer is not the expected JSON after {exc.n_attempts} attempt(s): {problem}"
     if not text:
         text = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
