@@ -205,12 +205,12 @@ stop() {
   local name=$1 pid i
   alive "$name" || { rm -f "$RUN/$name.pid"; return 0; }
   pid=$(cat "$RUN/$name.pid")
-  kill "$pid"
+  kill "$pid" 2>/dev/null || true
   for ((i = 0; i < 80; i++)); do
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.25
   done
-  kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
+  kill -9 "$pid" 2>/dev/null || true
   rm -f "$RUN/$name.pid"
 }
 

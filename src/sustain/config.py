@@ -12,6 +12,8 @@ from typing import Any, Dict, List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
+from sustain.judge.config import JudgeConfig
+
 
 @dataclass
 class ModelConfig:
@@ -102,11 +104,6 @@ class OverallConfig:
     quality_metric: str = "auto"  # auto (judge when present, else macro_f1) | macro_f1 | judge_score_mean
     weights: List[float] = field(default_factory=lambda: [1 / 3, 1 / 3, 1 / 3])  # wQ, wL, wE
     scenarios: Dict[str, List[float]] = field(default_factory=_paper_scenarios)  # name: [wQ, wL, wE]
-
-
-@dataclass
-class JudgeConfig:
-    name: str = "none"
 
 
 @dataclass

@@ -90,7 +90,8 @@ def run(
 
 
 def _log_files(tracker: Any, out_dir: Path) -> None:
-    for name in ("config.json", "predictions.jsonl", "requests.csv", "summary.json", "timeline.csv", "timeline.png"):
+    for name in ("config.json", "predictions.jsonl", "requests.csv", "summary.json", "timeline.csv", "timeline.png",
+                 "judge.jsonl", "judge-server.log"):
         if (out_dir / name).is_file():
             tracker.log_artifact(out_dir / name)
 
@@ -192,14 +193,47 @@ def _benchmark(cfg: SustainConfig, out_dir: Path, tracker: Any, checkpoint: Chec
     labels = {rid: p.label for rid, p in parsed.items()}
     summary = _metrics(cfg, dataset, records, labels, engine_run, attribution, timeline, meter_notes, model_path)
     summary["metrics"]["reused_requests"] = float(len(reused))
+    if cfg.judge.name != "none":
+        _judge(cfg, records, examples, summary, out_dir)
     reference = _reference(cfg, dataset, summary["metrics"], tracker)
     if reference is not None:
         summary["overall"] = _overall(cfg, summary["metrics"], reference)
+    flags = summary["validity"]["flags"]
+    summary["tags"].update({"validity.flags": " | ".join(flags) or "none", "validity.ok": str(not flags).lower()})
     _write_requests(records, examples, labels, attribution, out_dir)
     _plot(timeline, attribution, engine_run, out_dir)
     tracker.log_metrics(summary["metrics"])
     tracker.set_tags(summary["tags"])
     return summary
+
+
+def _judge(cfg: SustainConfig, records: list[RequestRecord], examples: dict[str, Any],
+           summary: dict[str, Any], out_dir: Path) -> None:
+    """Score the outputs with the LLM judge, after the evaluated engine is gone. Its time and energy are
+    logged apart (`judge_*`). A judge that cannot score at all is recorded on the run, which keeps every
+    figure of the evaluated model."""
+    import sys
+
+    from sustain.judge import evaluate, item_for
+    from sustain.metrics.quality import strip_reasoning
+
+    def answer(record: RequestRecord) -> str:
+        return strip_reasoning(record.output_text) if cfg.task.strip_reasoning else record.output_text
+
+    items = [item_for(examples[r.id], answer(r)) for r in records if r.error is None]
+    try:
+        judged = evaluate(cfg.judge, items, out_dir)
+    except SustainError as exc:
+        print(f"sustain: error: judge: {exc}", file=sys.stderr, flush=True)
+        summary["tags"]["judge.error"] = str(exc)[:5000]
+        summary["validity"]["flags"].append(f"judge failed, no judge score: {exc}")
+        return
+    summary["metrics"].update(judged.metrics())
+    summary["tags"].update(judged.tags())
+    summary["judge"] = {"mean": judged.mean, "std": judged.std, "n_scored": judged.n_scored,
+                        "failures": len(judged.failures), "energy_source": judged.energy_source}
+    if judged.failures:
+        summary["validity"]["flags"].append(f"judge could not score {len(judged.failures)} of {len(items)} outputs")
 
 
 def _engine_spec(cfg: SustainConfig, model_path: str, examples: list[Any]) -> dict[str, Any]:
@@ -287,8 +321,6 @@ def _metrics(cfg, dataset, records, labels, engine_run: EngineRun, attribution, 
         "energy.attribution": attribution.mode,
         "energy.notes": " | ".join(meter_notes),
         "carbon.grid_source": grid_source,
-        "validity.flags": " | ".join(flags) or "none",
-        "validity.ok": str(not flags).lower(),
         "engine.devices": ", ".join(engine_run.info.get("devices", [])),
         "engine.platform": str(engine_run.info.get("platform")),
         "engine.pid": str(engine_run.info.get("pid")),

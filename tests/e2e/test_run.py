@@ -50,7 +50,13 @@ def test_single_run_lands_complete_in_mlflow(tmp_path, sustain_cmd, run_env, tra
     assert m["energy_per_request_j_mean"] > 0 and m["energy_whole_run_j"] > 0
     assert m["mean_decode_ms"] >= 0 and m["p99_ttft_ms"] >= m["p50_ttft_ms"] > 0
     assert m["output_throughput_tok_s"] > 0 and m["total_output_tokens"] >= 6
-    assert m["gco2e_per_request"] > 0 and "om" in m
+    assert m["gco2e_per_request"] > 0 and m["kwh_per_1k_requests"] > 0
+    assert m["steady_state"] == 1.0 and m["energy_window_s"] > 0 and 0 < m["avg_running_batch"] <= 2
+    assert m["energy_per_token_j"] > 0 and m["energy_whole_run_per_request_j"] > 0
+    assert {"truncated_share", "failed_requests", "p95_decode_ms", "mean_tpot_ms", "p90_e2el_ms"} <= set(m)
+    assert m["reference_energy_j"] > 1400 and 0.5 < m["reference_decode_latency_s"] < 0.7
+    assert m["om"] > 0 and {"om_quality_0", "om_quality_100", "om_equal"} <= set(m)
+    assert r.data.tags["energy.attribution"] == "steady_state" and r.data.tags["validity.flags"]
 
     artifacts = {a.path for a in client.list_artifacts(r.info.run_id)}
     assert {"config.json", "predictions.jsonl", "summary.json", "requests.csv", "timeline.csv",

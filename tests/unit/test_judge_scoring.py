@@ -123,7 +123,8 @@ def test_request_carries_rubric_inputs_and_decoding(endpoint, key_env, tmp_path)
     assert body["temperature"] == 0.0 and body["max_tokens"] == 77
     assert body["response_format"] == {"type": "json_object"}
     prompt = body["messages"][-1]["content"]
-    for marker in ("INPUT-MARK", "OUTPUT-MARK", "REFERENCE-MARK", "score3_description: The response is factually accurate"):
+    rubric_line = "score3_description: The response is factually accurate"
+    for marker in ("INPUT-MARK", "OUTPUT-MARK", "REFERENCE-MARK", rubric_line):
         assert marker in prompt
     assert "score4_description" not in prompt and "capital of France" not in prompt
 

@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 
 class PerJobResourcesLauncher(BaseSubmititLauncher):
+    """Submits like hydra-submitit-launcher, but with each job's own request instead of one for all."""
+
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         """Submit one array per distinct request; every job ends in a JobReturn, in sweep order, so a
         refused or failed job does not stop the others (Hydra raises the first failure afterwards)."""
@@ -99,4 +101,6 @@ class LocalParallelLauncher(PerJobResourcesLauncher):
 
 
 class SlurmLauncher(PerJobResourcesLauncher):
+    """One Slurm job array per distinct request."""
+
     _EXECUTOR = "slurm"

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-NAMES = ("none", "openai", "local")
+JUDGES = ("openai", "local")  # "none" runs no judge
 
 
 @dataclass

@@ -23,7 +23,7 @@ from typing import Any
 
 from sustain.errors import SustainError
 from sustain.judge import cache, server
-from sustain.judge.config import NAMES, JudgeConfig, cache_path
+from sustain.judge.config import JUDGES, JudgeConfig, cache_path
 from sustain.judge.rubric import JudgeItem, normalise, prompt_text, scoring_metric, telemetry_off
 
 ESTIMATE = {"idle_w": 10.0, "per_core_w": 12.0}
@@ -134,7 +134,7 @@ def evaluate(cfg: JudgeConfig, items: list[JudgeItem], out_dir: Path) -> JudgeRe
 
 
 def _check(cfg: JudgeConfig, items: list[JudgeItem]) -> None:
-    if cfg.name not in NAMES or cfg.name == "none":
+    if cfg.name not in JUDGES:
         raise SustainError(f"judge.name={cfg.name!r} cannot judge: use judge=openai or judge=local.")
     for name, value, low in (("concurrency", cfg.concurrency, 1), ("max_tokens", cfg.max_tokens, 1),
                              ("max_retries", cfg.max_retries, 0)):
@@ -201,7 +201,8 @@ async def _judge_all(
             try:
                 result = await metric.ascore(user_input=item.input, response=item.output, reference=item.reference)
             except Exception as exc:
-                verdict = _Verdict(failure=_failure_text(exc, cfg, endpoint), fatal=_endpoint_problem(exc, cfg, endpoint))
+                verdict = _Verdict(failure=_failure_text(exc, cfg, endpoint),
+                                   fatal=_endpoint_problem(exc, cfg, endpoint))
             else:
                 raw = int(result.value) if float(result.value).is_integer() else result.value
                 answers.put(digests[item.id], raw, result.reason or "")

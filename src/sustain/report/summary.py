@@ -31,6 +31,10 @@ def format_summary(summary: dict[str, Any]) -> str:
         ("TTFT", f"mean {num('mean_ttft_ms', '{:.0f}')} ms, p99 {num('p99_ttft_ms', '{:.0f}')} ms"),
         ("output tokens", f"{num('mean_output_tokens', '{:.1f}')} / request, {num('output_throughput_tok_s', '{:.1f}')} tok/s"),
     ]
+    if "judge_score_mean" in m:
+        rows.append(("LLM judge", f"{m['judge_score_mean']:.3f} ± {m['judge_score_std']:.3f} over "
+                                  f"{m['judge_n_scored']:.0f} outputs (judge's own {m['judge_time_s']:.0f} s, "
+                                  f"{m['judge_energy_j']:.0f} J, kept apart)"))
     if "om" in m:
         rows.append(("overall metric", f"{m['om']:.3f} vs {summary['overall']['reference']['name']}"))
     flags = summary["validity"]["flags"]
