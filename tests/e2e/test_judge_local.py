@@ -1,9 +1,9 @@
 """judge=local for real: a vLLM OpenAI server serving the embedded model judges a few outputs.
 
-A 135M judge judges badly; this checks the mechanics: the server starts on loopback, every item ends
-scored on the paper's scale or with a recorded failure, time and energy are measured, and the server is gone
-afterwards. (The cache is covered by the unit tests: this judge's answers rarely parse, and failures are
-not cached.)
+A 135M judge judges badly; this checks the mechanics: the server starts on loopback, constrained decoding
+gets scores on the paper's scale out of even this judge (every item ends scored or with a recorded failure,
+at least one scored, so a mean is reported), time and energy are measured, and the server is gone
+afterwards. (The cache is covered by the unit tests.)
 """
 
 import json
@@ -58,6 +58,9 @@ def test_local_judge_starts_scores_and_stops(tmp_path, monkeypatch):
         failed = bool(result.failures.get(item.id))
         assert scored != failed, (item.id, result.scores[item.id], result.failures.get(item.id))
     assert result.n_scored + len(result.failures) == len(items)
+    assert result.n_scored >= 1, result.failures
+    assert result.mean is not None and 0.0 <= result.mean <= 1.0
+    assert result.metrics()["judge_score_mean"] == result.mean
     assert result.startup_s > 0 and result.time_s > 0 and result.energy_j > 0 and result.energy_source
     rows = [json.loads(line) for line in (tmp_path / "job" / "judge.jsonl").read_text().splitlines()]
     assert [row["id"] for row in rows] == [item.id for item in items]

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from sustain.judge.config import JudgeConfig, cache_path
+from sustain.judge.config import JudgeConfig, cache_path, is_constrained
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "judge"
 
@@ -38,3 +38,9 @@ def test_cache_dir_defaults_under_the_sustain_cache(monkeypatch, tmp_path):
     monkeypatch.setenv("SUSTAIN_CACHE", str(tmp_path))
     assert cache_path(JudgeConfig()) == tmp_path / "judge-cache"
     assert cache_path(JudgeConfig(cache_dir=str(tmp_path / "x"))) == tmp_path / "x"
+
+
+def test_constrain_defaults_on_for_the_local_judge_only():
+    assert is_constrained(load("local")) and not is_constrained(load("openai"))
+    assert is_constrained(JudgeConfig(name="openai", constrain=True))
+    assert not is_constrained(JudgeConfig(name="local", constrain=False))

@@ -129,6 +129,31 @@ def test_request_carries_rubric_inputs_and_decoding(endpoint, key_env, tmp_path)
     assert "score4_description" not in prompt and "capital of France" not in prompt
 
 
+def test_constrain_holds_the_request_to_the_rubric_schema_and_levels(endpoint, key_env, tmp_path):
+    srv = endpoint(lambda prompt: verdict(2))
+    plain = evaluate(config(srv, tmp_path), items("a"), tmp_path / "plain")
+    held = evaluate(config(srv, tmp_path, constrain=True), items("a"), tmp_path / "held")
+
+    off, on = (request["body"] for request in srv.requests)
+    assert off["response_format"] == {"type": "json_object"}
+    assert on["response_format"]["type"] == "json_schema"
+    schema = on["response_format"]["json_schema"]["schema"]
+    assert schema["required"] == ["feedback", "score"]
+    assert schema["properties"]["score"]["type"] == "integer" and schema["properties"]["score"]["enum"] == [1, 2, 3]
+    assert schema["properties"]["feedback"]["type"] == "string" and schema["properties"]["feedback"]["maxLength"] > 0
+    assert on["temperature"] == off["temperature"] and on["max_tokens"] == off["max_tokens"]
+    assert '"enum": [1, 2, 3]' in on["messages"][-1]["content"]
+    assert '"enum"' not in json.dumps(off)
+    assert plain.scores == held.scores == {"ex-0": 0.5} and held.n_cached == 0
+
+
+def test_a_constrained_answer_off_the_levels_is_re_asked(endpoint, key_env, tmp_path):
+    answers = iter([verdict(5), verdict(3)])
+    srv = endpoint(lambda prompt: next(answers))
+    result = evaluate(config(srv, tmp_path, constrain=True, max_retries=1), items("a"), tmp_path / "job")
+    assert result.scores == {"ex-0": 1.0} and len(srv.requests) == 2
+
+
 def test_rerun_is_served_from_the_cache(endpoint, key_env, tmp_path):
     srv = endpoint(by_output({"OUT-A": verdict(3, "fine"), "OUT-B": verdict(2, "so-so")}))
     cfg = config(srv, tmp_path)

@@ -88,11 +88,25 @@ def test_engine_args_fill_cpu_defaults_and_let_the_config_win(monkeypatch):
     import torch
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert server.engine_args(JudgeConfig(name="local")) == {"gpu_memory_utilization": 0.35, "enforce_eager": True}
-    cfg = JudgeConfig(name="local", gpu_memory_utilization=0.2, engine_args={"enforce_eager": False, "seed": 1})
+    plain = JudgeConfig(name="local", constrain=False)
+    assert server.engine_args(plain) == {"gpu_memory_utilization": 0.35, "enforce_eager": True}
+    cfg = JudgeConfig(name="local", constrain=False, gpu_memory_utilization=0.2,
+                      engine_args={"enforce_eager": False, "seed": 1})
     assert server.engine_args(cfg) == {"gpu_memory_utilization": 0.2, "enforce_eager": False, "seed": 1}
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert server.engine_args(JudgeConfig(name="local")) == {}
+    assert server.engine_args(plain) == {}
+
+
+def test_a_constrained_judge_is_served_compact_json_unless_the_config_says_otherwise(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    compact = {"backend": "xgrammar", "disable_any_whitespace": True}
+    assert server.engine_args(JudgeConfig(name="local")) == {"structured_outputs_config": compact}
+    assert "--structured-outputs-config" in server.to_flags(server.engine_args(JudgeConfig(name="local")))
+    own = {"backend": "guidance", "disable_any_whitespace": True}
+    cfg = JudgeConfig(name="local", engine_args={"structured_outputs_config": own})
+    assert server.engine_args(cfg) == {"structured_outputs_config": own}
 
 
 def test_entrypoint_is_a_runnable_vllm_module():

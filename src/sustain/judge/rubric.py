@@ -68,18 +68,21 @@ def telemetry_off() -> None:
     os.environ["RAGAS_DO_NOT_TRACK"] = "true"
 
 
-def scoring_metric(llm: Any) -> Any:
+def scoring_metric(llm: Any, output_model: Any = None) -> Any:
     """ragas' rubric metric with the paper's three levels.
 
     ragas' collections prompt ships two few-shot examples scored on its default 1-5 scale (one scores 5);
     with a 3-level rubric they teach an out-of-range score, and the RubricsScore the paper used
-    (ragas <= 0.3) had none, so they are dropped.
+    (ragas <= 0.3) had none, so they are dropped. `output_model` replaces the answer schema the prompt
+    shows, so that a constrained judge is shown the schema it is held to.
     """
     telemetry_off()
     from ragas.metrics.collections import RubricsScoreWithReference
 
     metric = RubricsScoreWithReference(llm=llm, rubrics=dict(RUBRIC))
     metric.scoring_prompt.examples = []
+    if output_model is not None:
+        metric.scoring_prompt.output_model = output_model
     return metric
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from sustain.errors import SustainError
 from sustain.judge import cache, server
-from sustain.judge.config import JUDGES, JudgeConfig, cache_path
+from sustain.judge.config import JUDGES, JudgeConfig, cache_path, is_constrained
 from sustain.judge.rubric import JudgeItem, normalise, prompt_text, scoring_metric, telemetry_off
 
 ESTIMATE = {"idle_w": 10.0, "per_core_w": 12.0}
@@ -97,9 +97,9 @@ def evaluate(cfg: JudgeConfig, items: list[JudgeItem], out_dir: Path) -> JudgeRe
     out_dir.mkdir(parents=True, exist_ok=True)
     endpoint, port = _endpoint(cfg)
     client = _client(cfg, endpoint)
-    metric = scoring_metric(_llm(cfg, endpoint, client))
+    metric, constraint = _metric(cfg, endpoint, client)
     answers = cache.AnswerCache(cache_path(cfg) if cfg.cache else None)
-    identity = {**endpoint.identity, "temperature": cfg.temperature, "max_tokens": cfg.max_tokens}
+    identity = {**endpoint.identity, "temperature": cfg.temperature, "max_tokens": cfg.max_tokens, **constraint}
     digests = {item.id: cache.key(identity, prompt_text(metric, item)) for item in items}
 
     verdicts: dict[str, _Verdict] = {}
@@ -177,13 +177,19 @@ def _client(cfg: JudgeConfig, endpoint: _Endpoint) -> Any:
                        max_retries=cfg.max_retries)
 
 
-def _llm(cfg: JudgeConfig, endpoint: _Endpoint, client: Any) -> Any:
-    """ragas' instructor-backed LLM (JSON mode for provider "openai"); `max_retries` reaches instructor,
-    which re-asks that many times after an answer that does not parse."""
+def _metric(cfg: JudgeConfig, endpoint: _Endpoint, client: Any) -> tuple[Any, dict[str, Any]]:
+    """The rubric metric on ragas' instructor LLM (JSON mode for provider "openai"), or on one constrained to
+    the rubric's schema; with what the constraint adds to the cache identity. `max_retries` reaches
+    instructor, which re-asks that many times after an answer that does not parse."""
+    args = {"temperature": cfg.temperature, "max_tokens": cfg.max_tokens, "max_retries": cfg.max_retries}
+    if is_constrained(cfg):
+        from sustain.judge import constrained
+
+        llm = constrained.llm(client, endpoint.model, **args)
+        return scoring_metric(llm, output_model=constrained.LevelScoreOutput), {"schema": constrained.schema()}
     from ragas.llms import llm_factory
 
-    return llm_factory(endpoint.model, provider="openai", client=client, temperature=cfg.temperature,
-                       max_tokens=cfg.max_tokens, max_retries=cfg.max_retries)
+    return scoring_metric(llm_factory(endpoint.model, provider="openai", client=client, **args)), {}
 
 
 async def _judge_all(

@@ -22,12 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from sustain.errors import SustainError
-from sustain.judge.config import JudgeConfig
+from sustain.judge.config import JudgeConfig, is_constrained
 
 HOST = "127.0.0.1"
 CPU_MEMORY_FRACTION = 0.35
 STOP_GRACE_S = 30.0
 LOG_TAIL_LINES = 15
+COMPACT_JSON = {"backend": "xgrammar", "disable_any_whitespace": True}
 
 
 def free_port() -> int:
@@ -52,8 +53,15 @@ def entrypoint() -> str:
 
 
 def engine_args(cfg: JudgeConfig) -> dict[str, Any]:
-    """The server's engine arguments: the config's, with the CPU defaults filled in."""
+    """The server's engine arguments: the config's, with the CPU defaults filled in.
+
+    A constrained judge gets compact JSON: by default the grammar allows any whitespace between tokens, and
+    a small model given the choice emits newlines until max_tokens. vLLM reads this per server, not per
+    request, and only for the xgrammar and guidance backends.
+    """
     args: dict[str, Any] = {}
+    if is_constrained(cfg):
+        args["structured_outputs_config"] = dict(COMPACT_JSON)
     gpu_memory_utilization, enforce_eager = cfg.gpu_memory_utilization, cfg.enforce_eager
     if gpu_memory_utilization is None or enforce_eager is None:
         import torch
