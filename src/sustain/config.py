@@ -60,6 +60,7 @@ class EstimateConfig:
 
     idle_w: float = 10.0
     per_core_w: float = 12.0
+    scope: str = "process_tree"  # process_tree: only this run's processes are charged | system: the whole machine
 
 
 @dataclass

@@ -72,7 +72,7 @@ def test_explicit_zeus_meter_without_counters_raises(kind):
 def test_make_meter_rejects_unknown_kind_and_bad_estimate_config():
     with pytest.raises(SustainError, match="unknown energy meter"):
         make_meter("rapl", gpus=0, estimate=ESTIMATE, interval_s=0.1)
-    with pytest.raises(SustainError, match="idle_w and per_core_w"):
+    with pytest.raises(SustainError, match="idle_w, per_core_w and scope"):
         make_meter("estimate", gpus=0, estimate={"idle_w": 6.0, "per_core": 12.0}, interval_s=0.1)
     meter, notes = make_meter("estimate", gpus=0, estimate=ESTIMATE, interval_s=0.1)
     assert isinstance(meter, EstimateMeter) and notes == []
@@ -196,3 +196,24 @@ def test_rapl_meter_sums_packages_and_dram(monkeypatch):
     assert tl.devices == ["CPU package 0", "DRAM 0", "CPU package 1"]
     assert tl.energy_j[-1] == pytest.approx(80.0 * tl.duration_s, rel=0.02)
     assert tl.device_energy_j["DRAM 0"] == pytest.approx(10.0 * tl.duration_s, rel=0.02)
+
+
+def test_process_tree_estimate_does_not_charge_other_work_on_the_machine(tmp_path):
+    """An orphaned busy loop (not a descendant of this process) is outside the run's processes."""
+    import subprocess
+    import sys
+    import time
+
+    flag = tmp_path / "stop"
+    busy = f"import pathlib\nwhile not pathlib.Path({str(flag)!r}).exists(): pass"
+    subprocess.run(["sh", "-c", f"{sys.executable} -c '{busy}' >/dev/null 2>&1 &"], check=True)
+    try:
+        time.sleep(0.3)
+        meter = EstimateMeter(idle_w=6.0, per_core_w=12.0, interval_s=0.05)
+        meter.start()
+        time.sleep(0.8)
+        timeline = meter.stop()
+    finally:
+        flag.write_text("")
+    assert timeline.model["scope"] == "process_tree" and "this run's processes" in timeline.source
+    assert timeline.mean_power_between(timeline.t[0], timeline.t[-1]) < 6.0 + 0.3 * 12.0

@@ -242,25 +242,37 @@ def _open_cpus() -> Any:
     return cpus
 
 
+SCOPES = ("process_tree", "system")
+
+
 class EstimateMeter(Meter):
     """A labelled estimate where no counter exists: power = idle_w + per_core_w × busy cores.
 
-    Busy cores come from psutil's system-wide CPU times between samples, so the engine's child processes
-    count as well as this one. The result is an estimate (`measured=False`) and says so in its source.
+    Busy cores come from psutil CPU times between samples: by default of this process and all its
+    descendants (the engine process and vLLM's workers), so other work on a shared machine is not
+    charged to the run; `scope="system"` counts the whole machine instead. The result is an estimate
+    (`measured=False`) and says so in its source.
     """
 
     measured = False
 
-    def __init__(self, idle_w: float, per_core_w: float, interval_s: float = 0.1) -> None:
+    def __init__(self, idle_w: float, per_core_w: float, interval_s: float = 0.1,
+                 scope: str = "process_tree") -> None:
         super().__init__(interval_s)
         if idle_w < 0 or per_core_w < 0 or idle_w + per_core_w <= 0:
             raise SustainError(
                 f"the energy estimate needs idle_w >= 0 and per_core_w >= 0, not both 0 "
                 f"(got idle_w={idle_w}, per_core_w={per_core_w}); fix them in the config"
             )
+        if scope not in SCOPES:
+            raise SustainError(f"energy.estimate.scope={scope} is unknown: use {' or '.join(SCOPES)}")
         import psutil
 
         self._psutil = psutil
+        self.scope = scope
+        self._root = psutil.Process()
+        self._per_pid: dict[int, float] = {}
+        self._tree_busy_s = 0.0
         self.idle_w = float(idle_w)
         self.per_core_w = float(per_core_w)
         self.cores = psutil.cpu_count(logical=True) or 1
@@ -269,19 +281,34 @@ class EstimateMeter(Meter):
             "idle_w": self.idle_w,
             "per_core_w": self.per_core_w,
             "logical_cores": self.cores,
-            "busy": "psutil system-wide CPU time: user+nice+system+irq+softirq",
+            "scope": scope,
+            "busy": ("psutil CPU time (user+system) of this process and its descendants" if scope == "process_tree"
+                     else "psutil system-wide CPU time: user+nice+system+irq+softirq"),
         }
         self.devices = [f"CPU (estimated, {self.cores} logical cores)"]
+        where = "busy cores of this run's processes" if scope == "process_tree" else "busy cores system-wide"
         self.source = (
             f"estimate: linear CPU-utilisation model, {self.idle_w:.1f} W idle + "
-            f"{self.per_core_w:.1f} W per busy core (system-wide, {self.cores} logical cores)"
+            f"{self.per_core_w:.1f} W per busy core ({where}, {self.cores} logical cores)"
         )
         self._last: tuple[float, float] | None = None
         self._energy_j = 0.0
 
     def _busy_s(self) -> float:
-        times = self._psutil.cpu_times()
-        return sum(getattr(times, name, 0.0) for name in ("user", "nice", "system", "irq", "softirq"))
+        """Cumulative busy CPU seconds in the meter's scope."""
+        if self.scope == "system":
+            times = self._psutil.cpu_times()
+            return sum(getattr(times, name, 0.0) for name in ("user", "nice", "system", "irq", "softirq"))
+        now: dict[int, float] = {}
+        for proc in [self._root, *self._root.children(recursive=True)]:
+            try:
+                t = proc.cpu_times()
+            except (self._psutil.NoSuchProcess, self._psutil.AccessDenied):
+                continue
+            now[proc.pid] = t.user + t.system
+        self._tree_busy_s += sum(max(v - self._per_pid.get(pid, 0.0), 0.0) for pid, v in now.items())
+        self._per_pid = now
+        return self._tree_busy_s
 
     def _read(self) -> tuple[float, list[float]]:
         busy = self._busy_s()
@@ -327,9 +354,10 @@ def make_meter(
 
 def _estimate_meter(estimate: dict[str, float], interval_s: float) -> EstimateMeter:
     expected = {"idle_w", "per_core_w"}
-    if set(estimate) != expected:
+    if not expected <= set(estimate) <= expected | {"scope"}:
         raise SustainError(
-            f"the energy estimate needs exactly the keys idle_w and per_core_w, got {sorted(estimate)}; "
+            f"the energy estimate takes the keys idle_w, per_core_w and scope, got {sorted(estimate)}; "
             "fix the estimate section of the config"
         )
-    return EstimateMeter(float(estimate["idle_w"]), float(estimate["per_core_w"]), interval_s)
+    return EstimateMeter(float(estimate["idle_w"]), float(estimate["per_core_w"]), interval_s,
+                         str(estimate.get("scope", "process_tree")))
