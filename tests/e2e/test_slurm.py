@@ -88,6 +88,17 @@ def sacct(env: dict, *fields: str) -> list[dict[str, str]]:
     return [dict(zip(fields, line.split("|"))) for line in out.splitlines() if line]
 
 
+def settled_rows(env: dict, array: str) -> list[dict[str, str]]:
+    """The array's accounting once every attempt has ended: results arrive before slurmdbd hears of it."""
+    deadline = time.monotonic() + 120
+    while True:
+        fields = ("JobID", "State", "ReqCPUS", "Timelimit")
+        rows = [r for r in sacct(env, *fields) if r["JobID"].startswith(f"{array}_")]
+        if all(r["State"] not in ("PENDING", "RUNNING", "COMPLETING") for r in rows) or time.monotonic() > deadline:
+            return rows
+        time.sleep(1)
+
+
 def sweep_args(tmp: Path, *overrides: str) -> list[str]:
     return [
         sys.executable,
@@ -180,7 +191,7 @@ def test_smoke_sweep_runs_on_slurm_and_survives_preemption(slurm, tmp_path):
     assert flags["cpus-per-task"] == "2" and flags["time"] == "20"
     assert "gpus-per-node" not in flags
 
-    rows = [r for r in sacct(slurm, "JobID", "State", "ReqCPUS", "Timelimit") if r["JobID"].startswith(f"{array}_")]
+    rows = settled_rows(slurm, array)
     assert sorted((r["JobID"], r["State"]) for r in rows) == [
         (f"{array}_0", "COMPLETED"),
         (f"{array}_0", "REQUEUED"),
