@@ -7,6 +7,7 @@ this module.
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -32,6 +33,8 @@ def job(cfg: DictConfig) -> float | None:
     from sustain.tracking.sweep import parent_run_id
 
     hc = HydraConfig.get()
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:  # not under submitit, which handles it itself
+        signal.signal(signal.SIGTERM, _stop)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     typed = OmegaConf.to_object(cfg)
     try:
@@ -45,6 +48,11 @@ def job(cfg: DictConfig) -> float | None:
         return None
     print(format_summary(summary), flush=True)
     return summary["metrics"].get("energy_per_request_j_mean")
+
+
+def _stop(signum: int, frame: object) -> None:
+    """SIGTERM ends a job like Ctrl-C does: its run is recorded and its engine process is ended."""
+    raise KeyboardInterrupt
 
 
 def _job_tags(hc) -> dict[str, str]:

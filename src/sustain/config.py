@@ -12,6 +12,7 @@ from typing import Any, Dict, List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
+from hydra_plugins.sustain_launchers.schema import ResourcesConfig, SlurmSiteConfig
 from sustain.judge.config import JudgeConfig
 
 
@@ -138,6 +139,8 @@ class SustainConfig:
     carbon: CarbonConfig = field(default_factory=CarbonConfig)
     overall: OverallConfig = field(default_factory=OverallConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    resources: ResourcesConfig = field(default_factory=ResourcesConfig)  # what each job asks its scheduler
+    slurm: SlurmSiteConfig = field(default_factory=SlurmSiteConfig)  # site settings, conf/local/default.yaml
     batch_size: int = 8  # vLLM max_num_seqs
     gpus: int = 1  # tensor-parallel size
     run_name: str = MISSING

@@ -29,7 +29,8 @@ def config_hash(resolved: dict[str, Any]) -> str:
     """Identity of a job's measurement: the resolved config without where results go or what it is called."""
     import hashlib
 
-    keep = {k: v for k, v in resolved.items() if k not in ("tracking", "run_name", "rerun", "checkpoint_dir")}
+    keep = {k: v for k, v in resolved.items()
+            if k not in ("tracking", "run_name", "rerun", "checkpoint_dir", "slurm", "resources")}
     engine = dict(keep.get("engine", {}))
     engine.pop("timeout_s", None)
     keep["engine"] = engine
@@ -74,6 +75,10 @@ def run(
     except KeyboardInterrupt:
         tracker.fail("interrupted", "stopped by the user")
         _log_files(tracker, out_dir)
+        raise
+    except SystemExit:  # a scheduler's preemption or time limit (submitit requeues the job)
+        tracker.set_tags({"error.kind": "preempted", "error.message": "stopped by the scheduler; requeued"})
+        tracker.finish("KILLED")
         raise
     except Exception as exc:
         tracker.fail("internal", f"{type(exc).__name__}: {exc}")

@@ -10,8 +10,8 @@ pytestmark = pytest.mark.slow
 SMALL = ["task.limit=6", "task.max_tokens=32"]
 
 
-def run(cmd, env, timeout=900):
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+def run(cmd, env, timeout=900, cwd=None):
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, cwd=cwd)
 
 
 def client_for(tmp_path):
@@ -70,11 +70,15 @@ def test_single_run_lands_complete_in_mlflow(tmp_path, sustain_cmd, run_env, tra
         assert row["output_tokens"] > 0 and row["first_token_s"] <= row["last_token_s"]
 
 
-def test_two_value_multirun_gives_two_isolated_runs(tmp_path, sustain_cmd, run_env, tracking_overrides):
-    proc = run([*sustain_cmd, "-m", *SMALL, "batch_size=1,2", *tracking_overrides], run_env, timeout=1500)
+def test_two_value_multirun_gives_two_isolated_runs(tmp_path, sustain_cmd, run_env):
+    """With the default tracking and output locations, relative to where the user runs it."""
+    proc = run([*sustain_cmd, "-m", *SMALL, "batch_size=1,2"], run_env, timeout=1500, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "sweep: 2 job(s): 2 finished, 0 failed, 0 skipped" in proc.stdout
+    assert list((tmp_path / "multirun").glob("*/*/0-smollm2_135m-none-bs1-g1-hallucination/predictions.jsonl"))
     _, runs = runs_of(tmp_path)
-    jobs = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    [parent] = [r for r in runs if r.data.tags.get("sustain.sweep") == "true"]
+    jobs = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     assert [r.data.params["batch_size"] for r in jobs] == ["1", "2"]
     assert all(r.info.status == "FINISHED" for r in jobs)
     assert all(r.data.metrics["energy_per_request_j_mean"] > 0 for r in jobs)

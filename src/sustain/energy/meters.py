@@ -271,6 +271,8 @@ class EstimateMeter(Meter):
         self._psutil = psutil
         self.scope = scope
         self._root = psutil.Process()
+        self._procs: list[Any] = [self._root]
+        self._reads = 0
         self._per_pid: dict[int, float] = {}
         self._tree_busy_s = 0.0
         self.idle_w = float(idle_w)
@@ -299,8 +301,11 @@ class EstimateMeter(Meter):
         if self.scope == "system":
             times = self._psutil.cpu_times()
             return sum(getattr(times, name, 0.0) for name in ("user", "nice", "system", "irq", "softirq"))
+        if self._reads % 10 == 0:  # finding descendants scans /proc: once a second, not every sample
+            self._procs = [self._root, *self._root.children(recursive=True)]
+        self._reads += 1
         now: dict[int, float] = {}
-        for proc in [self._root, *self._root.children(recursive=True)]:
+        for proc in self._procs:
             try:
                 t = proc.cpu_times()
             except (self._psutil.NoSuchProcess, self._psutil.AccessDenied):

@@ -14,8 +14,11 @@ def sweep_rows(client: Any, experiment_id: str, parent_run_id: str) -> list[dict
         [experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
         order_by=["attributes.start_time ASC"], max_results=10000,
     )
+    latest: dict[str, Any] = {}
+    for r in runs:  # a requeued job has one run per attempt: its last one tells how it ended
+        latest[r.data.tags.get("sweep.job_num", r.info.run_id)] = r
     rows = []
-    for r in sorted(runs, key=lambda r: int(r.data.tags.get("sweep.job_num", "0") or 0)):
+    for r in sorted(latest.values(), key=lambda r: int(r.data.tags.get("sweep.job_num", "0") or 0)):
         m, t = r.data.metrics, r.data.tags
         error = t.get("error.message", "")
         rows.append({

@@ -36,6 +36,7 @@ class SweepCallback(Callback):
         from sustain.pipeline import git_commit
         from sustain.tracking.mlflow_tracker import Tracker
 
+        HydraConfig.instance().set_config(config)  # `${hydra:runtime.cwd}` in tracking.* resolves through it
         tracking = config.tracking
         tracker = Tracker(tracking.uri, tracking.artifact_root, tracking.experiment)
         sweep_dir = Path(str(config.hydra.sweep.dir))
@@ -57,6 +58,7 @@ class SweepCallback(Callback):
         from sustain.report.sweep_table import format_sweep_table, skipped_rows, sweep_rows
         from sustain.tracking.mlflow_tracker import Tracker
 
+        HydraConfig.instance().set_config(config)
         sweep_dir = Path(str(config.hydra.sweep.dir))
         id_file = sweep_dir / PARENT_FILE
         if not id_file.is_file():
