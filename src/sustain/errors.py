@@ -2,4 +2,11 @@
 
 
 class SustainError(Exception):
-    """A user-facing error: the message names the problem and the fix, no traceback needed."""
+    """A user-facing error: the message names the problem and the fix, no traceback needed.
+
+    `kind` classifies it for sweep tables and the `error.kind` tag (input, model_not_found, ...).
+    """
+
+    def __init__(self, message: str, kind: str = "input") -> None:
+        super().__init__(message)
+        self.kind = kind

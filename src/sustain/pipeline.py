@@ -69,7 +69,7 @@ def run(
     try:
         summary = _benchmark(cfg, out_dir, tracker, checkpoint)
     except SustainError as exc:
-        tracker.fail(getattr(exc, "kind", "input"), str(exc))
+        tracker.fail(exc.kind, str(exc))
         _log_files(tracker, out_dir)
         raise
     except KeyboardInterrupt:

@@ -44,7 +44,8 @@ def test_malformed_line(tmp_path, sustain_cmd, run_env, tracking_overrides):
 def test_unknown_model(tmp_path, sustain_cmd, run_env, tracking_overrides):
     proc = sustain(sustain_cmd, run_env, "model.path=nobody/no-such-model-xyz", *tracking_overrides)
     assert_one_sentence(proc, "Model 'nobody/no-such-model-xyz'", "model.path")
-    assert len(failed_runs(tmp_path)) == 1
+    [run] = failed_runs(tmp_path)
+    assert run.data.tags["error.kind"] == "model_not_found"
 
 
 def test_unknown_model_config_lists_the_options(sustain_cmd, run_env):

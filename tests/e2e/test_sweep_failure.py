@@ -17,5 +17,5 @@ def test_sweep_with_a_broken_job_finishes_the_others(tmp_path, sustain_cmd, run_
     table = proc.stdout[proc.stdout.index("sweep: 2 job(s)"):]
     assert table.startswith("sweep: 2 job(s): 1 finished, 1 failed, 0 skipped")
     failed = next(line for line in table.splitlines() if "FAILED" in line)
-    assert failed.startswith("#0 ") and "input: Model 'nobody/no-such-model'" in failed
+    assert failed.startswith("#0 ") and "model_not_found: Model 'nobody/no-such-model'" in failed
     assert next(line for line in table.splitlines() if "FINISHED" in line).startswith("#1 ")

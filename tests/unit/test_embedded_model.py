@@ -49,8 +49,9 @@ def test_a_failed_preparation_leaves_nothing_half_written(tmp_path, monkeypatch)
 
 def test_model_paths_that_cannot_exist_fail_with_one_sentence(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(SustainError, match="not in the local Hugging Face cache and HF_HUB_OFFLINE=1"):
+    with pytest.raises(SustainError, match="not in the local Hugging Face cache and HF_HUB_OFFLINE=1") as err:
         resolve("nobody/no-such-model")
+    assert err.value.kind == "model_not_found"
     with pytest.raises(SustainError, match="neither an existing folder nor a Hugging Face id"):
         resolve(str(tmp_path / "missing"))
     (tmp_path / "empty").mkdir()

@@ -29,7 +29,8 @@ class MeterUnavailable(SustainError):
     """A counter this machine does not have; `reason` says why, for fallback notes."""
 
     def __init__(self, kind: str, reason: str) -> None:
-        super().__init__(f"energy={kind} cannot measure here: {reason}; use energy=auto or energy=estimate")
+        super().__init__(f"energy={kind} cannot measure here: {reason}; use energy=auto or energy=estimate",
+                         kind="energy_meter")
         self.reason = reason
 
 

@@ -16,8 +16,7 @@ class EngineFailed(SustainError):
     """The engine process failed; `kind` says how (out_of_memory, model_not_found, crashed, ...)."""
 
     def __init__(self, kind: str, message: str, detail: str = "") -> None:
-        super().__init__(message)
-        self.kind = kind
+        super().__init__(message, kind)
         self.detail = detail
 
 

@@ -26,7 +26,7 @@ def resolve(path: str) -> str:
     if path.startswith((".", "/", "~")) or path.count("/") != 1:
         raise SustainError(
             f"Model '{path}' is neither an existing folder nor a Hugging Face id (owner/name): "
-            f"fix model.path, or pick a config with model=<name> (see conf/model/)."
+            f"fix model.path, or pick a config with model=<name> (see conf/model/).", "model_not_found"
         )
     return _check_hub(path)
 
@@ -40,13 +40,14 @@ def _check_hub(repo_id: str) -> str:
     if os.environ.get("HF_HUB_OFFLINE") == "1":
         raise SustainError(
             f"Model '{repo_id}' is not in the local Hugging Face cache and HF_HUB_OFFLINE=1: "
-            f"download it first (`hf download {repo_id}`) or pass a local folder as model.path."
+            f"download it first (`hf download {repo_id}`) or pass a local folder as model.path.", "model_not_found"
         )
     try:
         HfApi().model_info(repo_id, timeout=15)
     except RepositoryNotFoundError:
         raise SustainError(
-            f"Model '{repo_id}' does not exist on the Hugging Face Hub (or is private): check the id in model.path."
+            f"Model '{repo_id}' does not exist on the Hugging Face Hub (or is private): check the id in model.path.",
+            "model_not_found",
         ) from None
     except GatedRepoError:
         raise SustainError(
@@ -56,6 +57,6 @@ def _check_hub(repo_id: str) -> str:
         raise SustainError(
             f"Model '{repo_id}' is not in the local Hugging Face cache and the Hub cannot be reached "
             f"({type(exc).__name__}): download it where there is network (`hf download {repo_id}`) "
-            f"or pass a local folder as model.path."
+            f"or pass a local folder as model.path.", "model_not_found"
         ) from None
     return repo_id
