@@ -22,8 +22,11 @@ else
 fi
 echo "sustain install: $flavour flavour into $VENV"
 
+# pip configurations with extra file:// indexes warn once per package they lack; keep the real messages.
+pip_quiet() { "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }; }
+
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
-pip=("$VENV/bin/python" -m pip --disable-pip-version-check)
+pip=(pip_quiet "$VENV/bin/python" -m pip --disable-pip-version-check)
 "${pip[@]}" install -q --upgrade pip
 
 if [ "$flavour" = cpu ]; then
