@@ -1879,7 +1879,7 @@ def ins_windscreen(rng: random.Random, s: Setting) -> Scenario:
     ungrounded = [
         claim(f"Windscreen replacements are covered with no excess, and {near['name']} can do it on {fmt(slot)}.",
               "fn0 motor", f"<motor> says replacements carry a {s.m(p['ws'])} excess; only repairs have none."),
-        claim(f"Your windscreen is covered, and you can use any garage you like; just send us the invoice.",
+        claim("Your windscreen is covered, and you can use any garage you like; just send us the invoice.",
               "motor", "<motor> requires replacements to be done by an approved repairer."),
     ]
     if slot != s.today + days(1):
