@@ -158,16 +158,10 @@ def test_parallel_launcher_stays_off_slurm(slurm, tmp_path):
 
 def test_smoke_sweep_runs_on_slurm_and_survives_preemption(slurm, tmp_path):
     """Both jobs share one request, so one array; job 0 is preempted (USR2) once, requeued, and finishes."""
+    overrides = ("hydra/launcher=slurm", "experiment=smoke", "task.limit=4", "task.max_tokens=16",
+                 "batch_size=1,2", "resources.timeout_min=20")
     sweep = subprocess.Popen(
-        sweep_args(
-            tmp_path,
-            "hydra/launcher=slurm",
-            "experiment=smoke",
-            "task.limit=4",
-            "task.max_tokens=16",
-            "batch_size=1,2",
-            "++resources.timeout_min=20",
-        ),
+        sweep_args(tmp_path, *overrides),
         cwd=tmp_path,
         env=slurm,
         stdout=subprocess.PIPE,
@@ -213,3 +207,13 @@ def test_smoke_sweep_runs_on_slurm_and_survives_preemption(slurm, tmp_path):
         assert "energy_per_request_j_mean" in run.data.metrics
         summary = next((tmp_path / "multirun").glob(f"*-bs{run.data.params['batch_size']}-*/summary.json"))
         assert run.info.run_id in summary.read_text()
+
+    [parent] = client.search_runs([experiment.experiment_id], "tags.`sustain.sweep` = 'true'")
+    assert {r.data.tags["mlflow.parentRunId"] for r in finished} == {parent.info.run_id}
+    killed = client.search_runs([experiment.experiment_id], "attributes.status = 'KILLED'")
+    assert [r.data.tags["error.kind"] for r in killed] == ["preempted"]  # job 0's first attempt
+    assert "sweep: 2 job(s): 2 finished, 0 failed, 0 skipped" in output
+
+    again = run_sweep(slurm, tmp_path, *overrides)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "sweep: 2 job(s): 0 finished, 0 failed, 2 skipped (already done)" in again.stdout
