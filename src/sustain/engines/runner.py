@@ -38,6 +38,7 @@ def run_engine(
     proc.start()
     records: list[RequestRecord] = []
     loaded: dict[str, Any] | None = None
+    finished = False
     last_progress = time.monotonic()
     try:
         while True:
@@ -68,6 +69,7 @@ def run_engine(
                 raise EngineFailed(payload["kind"], _first_line(payload["message"]), payload["traceback"])
             elif kind == "done":
                 assert loaded is not None
+                finished = True
                 return EngineRun(
                     records=records,
                     start_s=payload["start_s"],
@@ -76,7 +78,7 @@ def run_engine(
                     info=loaded["info"],
                 )
     finally:
-        proc.join(timeout=60)
+        proc.join(timeout=60 if finished else 0)  # after "done" the engine shuts itself down; else end it now
         if proc.is_alive():
             proc.terminate()
             proc.join(timeout=10)
