@@ -22,7 +22,6 @@ from sustain.errors import SustainError
 log = logging.getLogger(__name__)
 
 SHORT_WINDOW_S = 20.0  # ML.ENERGY wants a steady state of at least 20-30 s
-MAX_TRUNCATED_SHARE = 0.05
 
 
 def config_hash(resolved: dict[str, Any]) -> str:
@@ -131,7 +130,8 @@ def _benchmark(cfg: SustainConfig, out_dir: Path, tracker: Any, checkpoint: Chec
         print(f"sustain: resuming: {len(reused)} request(s) reused from an interrupted attempt, "
               f"{len(examples) - len(reused)} to run", flush=True)
     checkpoint.open(reused)
-    todo = [ex for ex in dataset.examples if ex.id not in {r.id for r in reused}]
+    reused_ids = {r.id for r in reused}
+    todo = [ex for ex in dataset.examples if ex.id not in reused_ids]
 
     parsed: dict[str, ParsedOutput] = {}
 
@@ -183,17 +183,7 @@ def _benchmark(cfg: SustainConfig, out_dir: Path, tracker: Any, checkpoint: Chec
     attribution = attribute(
         engine_run.records, timeline, cfg.batch_size, cfg.energy.window_rule, cfg.energy.min_window_s
     )
-    if reused:
-        import statistics
-
-        for record in reused:
-            attribution.per_request_j[record.id] = attribution.energy_per_token_j * record.output_tokens
-        attribution.mean_j = statistics.fmean(attribution.per_request_j.values())
-        attribution.std_j = statistics.pstdev(attribution.per_request_j.values())
-        attribution.warnings.append(
-            f"{len(reused)} request(s) reused from an interrupted attempt; their energy uses this run's "
-            f"{attribution.energy_per_token_j:.4g} J/token"
-        )
+    attribution.price_reused(reused)
     records = reused + engine_run.records
     labels = {rid: p.label for rid, p in parsed.items()}
     summary = _metrics(cfg, dataset, records, labels, engine_run, attribution, timeline, meter_notes, model_path)

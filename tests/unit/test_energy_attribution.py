@@ -169,3 +169,15 @@ def test_attribute_refuses_a_counter_that_never_advanced():
 def test_attribute_refuses_a_run_without_successes():
     with pytest.raises(SustainError, match="no request finished"):
         attribute(_records()[-2:], _constant_100w(), batch_size=2)
+
+
+def test_reused_requests_are_priced_at_this_runs_energy_per_token():
+    a = attribute(_records(), _constant_100w(), batch_size=2)
+    per_token = 700 / 151
+    a.price_reused([_record("old1", 0.0, 0.5, 1.0, 10), _record("old2", 0.0, 0.5, 1.0, 30)])
+    assert a.per_request_j["old1"] == pytest.approx(10 * per_token)
+    assert a.per_request_j["old2"] == pytest.approx(30 * per_token)
+    assert a.mean_j == pytest.approx((225 + 40) / 12 * per_token)  # 12 requests, 265 tokens
+    assert any("2 request(s) reused" in w for w in a.warnings)
+    a.price_reused([])
+    assert sum("reused" in w for w in a.warnings) == 1

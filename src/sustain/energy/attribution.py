@@ -152,6 +152,21 @@ class Attribution:
     measured: bool
     warnings: list[str] = field(default_factory=list)
 
+    def price_reused(self, records: list[RequestRecord]) -> None:
+        """Give requests finished by an earlier, interrupted attempt this run's energy per token: their own
+        energy was never measured on this timeline. Mean and std then cover every request, and a warning
+        says how many were priced this way."""
+        if not records:
+            return
+        for r in records:
+            self.per_request_j[r.id] = self.energy_per_token_j * r.output_tokens
+        self.mean_j = statistics.fmean(self.per_request_j.values())
+        self.std_j = statistics.pstdev(self.per_request_j.values())
+        self.warnings.append(
+            f"{len(records)} request(s) reused from an interrupted attempt; their energy uses this run's "
+            f"{self.energy_per_token_j:.4g} J/token"
+        )
+
     def to_metrics(self) -> dict[str, float]:
         return {
             "energy_per_request_j_mean": self.mean_j,
