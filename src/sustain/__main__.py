@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from sustain.config import register
 from sustain.errors import SustainError
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+CONF_DIR = Path(__file__).resolve().parent / "conf"
 
 register()
 log = logging.getLogger("sustain")

@@ -27,7 +27,7 @@ from tests.conftest import ROOT
 
 register()
 
-CONF = ROOT / "conf"
+CONF = ROOT / "src" / "sustain" / "conf"
 BATCH_SIZES = [2, 4, 8, 16, 32, 64, 128, 256, 512]  # Table 4's caption (section 4.3's list omits 64)
 LONGEST_PROMPT = 25_500  # tokens, section 4.2
 

@@ -5,7 +5,7 @@ from omegaconf import OmegaConf
 
 from sustain.judge.config import JudgeConfig, cache_path, is_constrained
 
-CONF = Path(__file__).resolve().parents[2] / "conf" / "judge"
+CONF = Path(__file__).resolve().parents[2] / "src" / "sustain" / "conf" / "judge"
 
 
 def load(name: str) -> JudgeConfig:

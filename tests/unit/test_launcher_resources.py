@@ -12,7 +12,7 @@ from hydra_plugins.sustain_launchers import resources
 from hydra_plugins.sustain_launchers.resources import group_by_request, job_request, platform_device
 from sustain.config import register
 
-CONF = Path(__file__).resolve().parents[2] / "conf"
+CONF = Path(__file__).resolve().parents[2] / "src" / "sustain" / "conf"
 
 
 def job_cfg(*overrides: str):

@@ -18,7 +18,7 @@ from submitit.slurm.slurm import SlurmExecutor
 from hydra_plugins.sustain_launchers import launchers
 from sustain.config import register
 
-CONF = Path(__file__).resolve().parents[2] / "conf"
+CONF = Path(__file__).resolve().parents[2] / "src" / "sustain" / "conf"
 GPU = "++resources.device=gpu"
 
 

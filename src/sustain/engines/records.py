@@ -23,6 +23,8 @@ class RequestRecord:
     first_token_s: float | None
     last_token_s: float | None
     error: str | None = None
+    token_times_s: list[float] | None = None  # time of every output token, where the engine reports them
+    server_timings: dict[str, float] | None = None  # the server's own per-request timings (llama.cpp `timings`)
 
     @property
     def ttft_s(self) -> float | None:
@@ -40,6 +42,12 @@ class RequestRecord:
         if self.decode_s is None or self.output_tokens < 2:
             return None
         return self.decode_s / (self.output_tokens - 1)
+
+    @property
+    def itl_s(self) -> list[float]:
+        """Inter-token latencies: gaps between consecutive output tokens (empty without token times)."""
+        t = self.token_times_s or []
+        return [b - a for a, b in zip(t, t[1:])]
 
     @property
     def e2e_s(self) -> float | None:

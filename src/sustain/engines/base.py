@@ -1,0 +1,81 @@
+"""The engine interface: serve a model, run a job's requests, hand back one record per request.
+
+An engine is chosen by `_target_` in `conf/engine/<name>.yaml` and built with its typed config. The
+pipeline calls `prepare` (resolve the model, refuse unknown arguments; nothing started yet), then `run`
+(start, generate, always stop). Every engine emits the same `RequestRecord`s on the one monotonic clock,
+so attribution, latency, quality and the judge never ask which engine ran.
+"""
+
+from __future__ import annotations
+
+import difflib
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sustain.engines.records import EngineRun, RequestRecord
+from sustain.errors import SustainError
+from sustain.tasks.base import Decoding, Request
+
+
+@dataclass(frozen=True)
+class Sampling:
+    max_tokens: int
+    temperature: float
+    top_p: float
+    seed: int
+
+
+@dataclass
+class EngineJob:
+    """What one run asks of an engine, independent of which engine it is."""
+
+    model: Any  # ModelConfig
+    quantization: Any  # QuantizationConfig
+    batch_size: int  # the engine's maximum batch (vLLM max_num_seqs, llama.cpp parallel slots)
+    gpus: int  # tensor-parallel size
+    requests: list[Request]
+    sampling: Sampling
+    decoding: Decoding | None
+    out_dir: Path  # the run's folder: engine and server logs go here
+    verbose: bool = False  # engine logs to the terminal as well as to the log file
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+OnLoaded = Callable[[dict[str, Any]], None]
+OnRecord = Callable[[RequestRecord], None]
+
+
+class Engine(ABC):
+    """One serving stack. `measured_locally` says whether this machine's meters see its work."""
+
+    measured_locally: bool = True
+
+    def __init__(self, cfg: Any) -> None:
+        self.cfg = cfg
+        self.name: str = cfg.name
+
+    @abstractmethod
+    def prepare(self, job: EngineJob) -> None:
+        """Check everything that can be checked before a process starts; raise SustainError if wrong."""
+
+    @abstractmethod
+    def run(self, job: EngineJob, on_loaded: OnLoaded, on_record: OnRecord) -> EngineRun:
+        """Start the engine, run every request, stop it (also on failure and Ctrl-C)."""
+
+    def describe(self) -> dict[str, str]:
+        """Tags naming what served the run (engine name, version, endpoint without secrets)."""
+        return {"engine": self.name}
+
+
+def refuse_unknown(given: Iterable[str], known: Iterable[str], where: str) -> None:
+    """One sentence for the first argument not in `known`, naming the closest valid one."""
+    known = sorted(set(known))
+    for name in given:
+        if name in known:
+            continue
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"did you mean '{close[0]}'?" if close else "see the engine's documentation for its arguments."
+        raise SustainError(f"'{name}' is not an argument of {where}: {hint}")

@@ -1,0 +1,141 @@
+"""The task interface: what a benchmark asks the model, and how its answers are scored.
+
+A task is chosen by `_target_` in `conf/task/<name>.yaml` and built with its typed config. The pipeline
+only ever calls the methods below, in this order: `load` (validate every example before an engine
+starts), `requests` (chat messages per example), `decoding` (constrained decoding, if asked for),
+`predict` (read one output, as it arrives), `score` (all outputs into a typed `QualityResult`),
+`judge_item` (a task-neutral item for the LLM judge).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from sustain.errors import SustainError
+
+EMBEDDED = "embedded"
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request as every engine takes it."""
+
+    id: str
+    messages: list[dict[str, str]]
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """Constrained decoding derived from a task: a JSON schema, or a list of allowed answers."""
+
+    json_schema: dict[str, Any] | None = None
+    choice: list[str] | None = None
+
+
+@dataclass
+class Prediction:
+    """One output read by its task; `correct` is what `energy_per_correct_j` counts."""
+
+    id: str
+    predicted: str | None  # the label / number / code the task read from the output; None when unreadable
+    gold: Any
+    correct: bool
+    parse_error: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)  # task-specific, e.g. failed unit tests
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "predicted": self.predicted, "gold": self.gold, "correct": self.correct,
+                "parse_error": self.parse_error, **self.detail}
+
+
+@dataclass
+class QualityResult:
+    """A task's score of a run: its primary metric by name, every other figure, and per-sample results."""
+
+    primary: str  # name of the primary metric, a key of `metrics` (macro_f1, exact_match, pass_at_1, ...)
+    metrics: dict[str, float]
+    predictions: list[Prediction]
+    details: dict[str, Any] = field(default_factory=dict)  # JSON-able extras: confusion matrix, per class
+
+    @property
+    def value(self) -> float:
+        return self.metrics[self.primary]
+
+    @property
+    def n_correct(self) -> int:
+        return sum(p.correct for p in self.predictions)
+
+
+@dataclass(frozen=True)
+class JudgeItem:
+    """What the LLM judge sees, whatever the task."""
+
+    id: str
+    input: str  # what the evaluated model was asked
+    output: str  # the evaluated model's answer
+    reference: str  # the reference answer (or label) it is judged against
+
+
+class Task(ABC):
+    """One kind of task. Subclasses take their typed config (a `TaskConfig` subclass)."""
+
+    def __init__(self, cfg: Any) -> None:
+        self.cfg = cfg
+        self.name: str = cfg.name
+
+    @abstractmethod
+    def load(self) -> None:
+        """Read and validate every example; a bad one raises SustainError naming file, line and field."""
+
+    @property
+    @abstractmethod
+    def ids(self) -> list[str]:
+        """Example ids in dataset order (after `task.limit`)."""
+
+    @property
+    @abstractmethod
+    def source(self) -> str:
+        """Where the examples came from (a path), for tags and the dataset input."""
+
+    @abstractmethod
+    def requests(self) -> list[Request]:
+        ...
+
+    def decoding(self) -> Decoding | None:
+        """Constrained decoding for `task.decoding`; None for `free`. Tasks that offer none refuse others."""
+        if self.cfg.decoding == "free":
+            return None
+        raise SustainError(f"task.decoding={self.cfg.decoding} is not offered by task={self.name}: use free.")
+
+    @abstractmethod
+    def predict(self, id: str, output: str | None, error: str | None = None) -> Prediction:
+        """Read one output (None with `error` when the request failed); never raises for a bad output."""
+
+    @abstractmethod
+    def score(self, predictions: list[Prediction]) -> QualityResult:
+        ...
+
+    @abstractmethod
+    def judge_item(self, id: str, output: str) -> JudgeItem:
+        ...
+
+    def example_field(self, id: str, name: str) -> Any:
+        """A raw field of one example (e.g. reference output tokens), or None."""
+        return None
+
+
+def dataset_path(dataset: str, embedded: str) -> Path:
+    """`task.dataset` as a path: `embedded` is the package's `tasks/data/<embedded>`."""
+    if dataset == EMBEDDED:
+        return Path(str(resources.files("sustain.tasks") / "data" / embedded))
+    path = Path(dataset).expanduser()
+    if not path.is_file():
+        raise SustainError(
+            f"Dataset file {path} does not exist: pass an existing JSONL file as "
+            f"task.dataset=path/to/file.jsonl, or task.dataset=embedded for the built-in one."
+        )
+    return path
