@@ -13,7 +13,9 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
 from hydra_plugins.sustain_launchers.schema import ResourcesConfig, SlurmSiteConfig
+from sustain.engines.base import EngineConfig
 from sustain.judge.config import JudgeConfig
+from sustain.tasks.base import TaskConfig
 
 
 @dataclass
@@ -41,18 +43,6 @@ class QuantizationConfig:
     method: Optional[str] = None
     model_path: Optional[str] = None
     for_model: Optional[str] = None
-
-
-@dataclass
-class TaskConfig:
-    name: str = "hallucination"
-    dataset: str = "embedded"  # "embedded" or a path to a JSONL file
-    limit: Optional[int] = None  # first N examples; None = all
-    decoding: str = "free"  # "free" (the paper) or "json_schema" (vLLM structured outputs)
-    strip_reasoning: bool = True  # score the answer after a leading <think>...</think> block
-    max_tokens: int = 256
-    temperature: float = 0.0
-    top_p: float = 1.0
 
 
 @dataclass
@@ -109,18 +99,6 @@ class OverallConfig:
 
 
 @dataclass
-class EngineConfig:
-    """vLLM engine. `args` passes any EngineArgs field through unchanged (e.g. `+engine.args.swap_space=4`)."""
-
-    name: str = "vllm"
-    enforce_eager: Optional[bool] = None  # None: True on CPU (35 s start instead of 120 s), vLLM's default on GPU
-    cpu_memory_fraction: float = 0.25  # CPU backend only: share of the NUMA node's RAM for weights + KV cache
-    seed: int = 0
-    args: Dict[str, Any] = field(default_factory=dict)
-    timeout_s: float = 3600.0  # a run with no progress for this long is stopped
-
-
-@dataclass
 class TrackingConfig:
     uri: str = MISSING
     artifact_root: str = MISSING
@@ -135,7 +113,7 @@ class SustainConfig:
     energy: EnergyConfig = MISSING
     judge: JudgeConfig = MISSING
     reference: ReferenceConfig = MISSING
-    engine: EngineConfig = field(default_factory=EngineConfig)
+    engine: EngineConfig = MISSING
     carbon: CarbonConfig = field(default_factory=CarbonConfig)
     overall: OverallConfig = field(default_factory=OverallConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
@@ -155,7 +133,11 @@ GROUPS = {
     "energy": EnergyConfig,
     "judge": JudgeConfig,
     "reference": ReferenceConfig,
+    "engine": EngineConfig,
 }
+
+# Groups whose members are plugins: each module of the package may list its own schemas in `SCHEMAS`.
+PLUGIN_PACKAGES = {"task": "sustain.tasks", "engine": "sustain.engines"}
 
 
 def register() -> None:
@@ -163,6 +145,20 @@ def register() -> None:
     cs.store(name="sustain_schema", node=SustainConfig)
     for group, node in GROUPS.items():
         cs.store(group=group, name=f"{group}_schema", node=node)
+    for group, package in PLUGIN_PACKAGES.items():
+        for name, node in plugin_schemas(package).items():
+            cs.store(group=group, name=name, node=node)
+
+
+def plugin_schemas(package: str) -> dict[str, type]:
+    """`SCHEMAS` of every module in a plugin package; those modules import heavy libraries lazily."""
+    import importlib
+    import pkgutil
+
+    found: dict[str, type] = {}
+    for info in pkgutil.iter_modules(importlib.import_module(package).__path__):
+        found.update(getattr(importlib.import_module(f"{package}.{info.name}"), "SCHEMAS", {}))
+    return found
 
 
 def unknown_key_message(overrides: list[str], groups: frozenset[str] = frozenset()) -> str | None:
@@ -192,6 +188,8 @@ def unknown_key_message(overrides: list[str], groups: frozenset[str] = frozenset
         for part in key.split("."):
             fields = {f.name: f for f in dataclasses.fields(node)}
             if part not in fields:
+                if len(path) == 1 and path[0] in PLUGIN_PACKAGES:
+                    break  # a key of one kind of task or engine: its schema is checked at composition
                 close = difflib.get_close_matches(part, fields, n=1)
                 if not path and not close:
                     break  # maybe a group from the user's search path: Hydra knows

@@ -13,11 +13,23 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Dict
 
 from sustain.engines.records import EngineRun, RequestRecord
 from sustain.errors import SustainError
 from sustain.tasks.base import Decoding, Request
+
+
+@dataclass
+class EngineConfig:
+    """Keys every engine has. A serving stack subclasses this in its own module and lists it in the
+    module's `SCHEMAS` (`{"<name>_schema": ItsConfig}`); `sustain.config.register` stores it."""
+
+    _target_: str = "sustain.engines.vllm.VllmEngine"
+    name: str = "vllm"
+    seed: int = 0
+    args: Dict[str, Any] = field(default_factory=dict)  # the engine's own arguments, checked before start
+    timeout_s: float = 3600.0  # a run with no progress for this long is stopped
 
 
 @dataclass(frozen=True)

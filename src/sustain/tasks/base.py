@@ -13,11 +13,30 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from sustain.errors import SustainError
 
 EMBEDDED = "embedded"
+
+
+@dataclass
+class TaskConfig:
+    """Keys every task has, so users and scripts need not learn each task anew.
+
+    A kind of task subclasses this in its own module and lists it in the module's `SCHEMAS`
+    (`{"<kind>_schema": ItsConfig}`); `sustain.config.register` stores it in the `task` group.
+    """
+
+    _target_: str = "sustain.tasks.hallucination.HallucinationTask"
+    name: str = "hallucination"  # appears in run names and tags
+    dataset: str = EMBEDDED  # "embedded" or a path to a JSONL file
+    limit: Optional[int] = None  # first N examples; None = all
+    decoding: str = "free"  # free | json_schema | choice (what the task offers)
+    strip_reasoning: bool = True  # score the answer after a leading <think>...</think> block
+    max_tokens: int = 256
+    temperature: float = 0.0
+    top_p: float = 1.0
 
 
 @dataclass(frozen=True)
