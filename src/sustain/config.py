@@ -188,9 +188,9 @@ def unknown_key_message(overrides: list[str], groups: frozenset[str] = frozenset
         path: list[str] = []
         for part in key.split("."):
             fields = {f.name: f for f in dataclasses.fields(node)}
+            if len(path) == 1 and path[0] in PLUGIN_PACKAGES:
+                fields = _plugin_fields(path[0])  # any kind's key; the chosen kind's schema checks the rest
             if part not in fields:
-                if len(path) == 1 and path[0] in PLUGIN_PACKAGES:
-                    break  # a key of one kind of task or engine: its schema is checked at composition
                 close = difflib.get_close_matches(part, fields, n=1)
                 if not path and not close:
                     break  # maybe a group from the user's search path: Hydra knows
@@ -199,10 +199,18 @@ def unknown_key_message(overrides: list[str], groups: frozenset[str] = frozenset
                 return f"'{key}' is not a key of {where}: {hint}`python -m sustain --cfg job` lists every key."
             path.append(part)
             node = GROUPS.get(part, fields[part].type) if len(path) == 1 else fields[part].type
-            node = _dataclass_of(node)
+            node = None if len(path) == 2 and path[0] in PLUGIN_PACKAGES else _dataclass_of(node)
             if node is None:
                 break
     return None
+
+
+def _plugin_fields(group: str) -> dict[str, Any]:
+    """Fields of every schema a plugin group knows (the base and each kind's)."""
+    import dataclasses
+
+    nodes = [GROUPS[group], *plugin_schemas(PLUGIN_PACKAGES[group]).values()]
+    return {f.name: f for node in nodes for f in dataclasses.fields(node)}
 
 
 def _dataclass_of(annotation: Any) -> Any:
