@@ -202,8 +202,12 @@ def _footprint_inputs(raw) -> pd.Series:
                       & raw.values["key"].astype(str).str.startswith(FOOTPRINT_PREFIXES)]
     if rows.empty:
         return pd.Series(dtype=object)
-    rows = rows.drop_duplicates(["run_id", "key"]).sort_values("key")
-    return (rows["key"] + "=" + rows["value"].astype(str)).groupby(rows["run_id"]).agg("; ".join)
+    wide = rows.pivot_table(index="run_id", columns="key", values="value", aggfunc="first")
+    pieces = [(key + "=" + wide[key].astype(str)).where(wide[key].notna(), "") for key in sorted(wide.columns)]
+    joined = pieces[0]
+    for piece in pieces[1:]:
+        joined = joined.where(piece == "", joined.where(joined == "", joined + "; ") + piece)
+    return joined
 
 
 def load_external(path: str | Path, reference_row: str | None = None) -> pd.DataFrame:

@@ -11,7 +11,8 @@ from sustain.report.compare import FAMILY_ORDER, scenario_title
 
 QUALITY_AXIS = {"judge": "LLM-as-a-judge score (0–1)", "f1": "macro F1 (0–1)", "quality": "{name} (0–1)"}
 DECADE = 10.0
-CAPTION_ROOM = (0, 0.07, 1, 1)  # tight_layout's rect: the bottom strip holds the energy source line
+CAPTION_ROOM = (0, 0.07, 1, 1)
+MAX_SERIES = 24  # beyond this, a legend entry per line and a number per point are unreadable (and slow)  # tight_layout's rect: the bottom strip holds the energy source line
 
 
 def _pyplot() -> Any:
@@ -145,9 +146,26 @@ def fig6_energy_vs_latency(runs: pd.DataFrame, path: Path, caption: str = "") ->
     for axis, scale in (("x", xscale), ("y", yscale)):
         if scale:
             _plain_ticks(ax, axis)
-    cmap = plt.get_cmap("tab10" if data["series"].nunique() <= 10 else "tab20")
-    markers = "osD^vP*Xh<>"
     ordered = sorted(data["series"].unique(), key=lambda s: (FAMILY_ORDER.index(family(s)) if family(s) in FAMILY_ORDER else 99, s))
+    if len(ordered) > MAX_SERIES:
+        _many_series(ax, data, ordered)
+    else:
+        _few_series(ax, data, ordered)
+    ax.set_xlabel(f"Decode latency per request (s{xscale})")
+    ax.set_ylabel(f"Energy per request (J{yscale})")
+    ax.grid(alpha=0.3, which="both")
+    _caption(fig, caption)
+    fig.tight_layout(rect=CAPTION_ROOM)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def _few_series(ax: Any, data: pd.DataFrame, ordered: list[str]) -> None:
+    """One line per model and GPU count, each in the legend, each point numbered with its batch size."""
+    plt = _pyplot()
+    cmap = plt.get_cmap("tab10" if len(ordered) <= 10 else "tab20")
+    markers = "osD^vP*Xh<>"
     for i, series in enumerate(ordered):
         rows = data[data["series"] == series].sort_values("batch_size")
         ax.plot(rows["decode_latency_s"], rows["energy_j"], marker=markers[i % len(markers)], ms=6, lw=1.4,
@@ -156,16 +174,30 @@ def fig6_energy_vs_latency(runs: pd.DataFrame, path: Path, caption: str = "") ->
             if not pd.isna(row.batch_size):
                 ax.annotate(str(int(row.batch_size)), (row.decode_latency_s, row.energy_j), xytext=(4, 4),
                             textcoords="offset points", fontsize=7, color=cmap(i % cmap.N))
-    ax.set_xlabel(f"Decode latency per request (s{xscale})")
-    ax.set_ylabel(f"Energy per request (J{yscale})")
     ax.set_title("Energy vs decode latency across max batch sizes (numbers: max batch size)")
-    ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), title="model, GPUs", title_fontsize=8)
-    _caption(fig, caption)
-    fig.tight_layout(rect=CAPTION_ROOM)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+
+
+def _many_series(ax: Any, data: pd.DataFrame, ordered: list[str]) -> None:
+    """Too many lines to name one by one: each line drawn thin and coloured by family, the legend by family."""
+    from matplotlib.lines import Line2D
+
+    from sustain.report.compare import family
+
+    from matplotlib.collections import LineCollection
+
+    colors = _family_colors([family(s) for s in ordered])
+    data = data.assign(family=data["series"].map(family)).sort_values(["series", "batch_size"])
+    for fam, rows in data.groupby("family", sort=False):
+        lines = [g[["decode_latency_s", "energy_j"]].to_numpy() for _, g in rows.groupby("series", sort=False)]
+        ax.add_collection(LineCollection(lines, colors=[colors[fam]], linewidths=0.7, alpha=0.7))
+        ax.scatter(rows["decode_latency_s"], rows["energy_j"], s=5, color=colors[fam], alpha=0.7, linewidths=0)
+    ax.autoscale_view()
+    handles = [Line2D([], [], marker="o", ms=5, lw=1, color=c, label=f) for f, c in colors.items()]
+    ax.set_title(f"Energy vs decode latency across max batch sizes ({len(ordered)} lines: one per model and GPU "
+                 f"count, small to large batch)", fontsize=10)
+    ax.legend(handles=handles, fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), title="family",
+              title_fontsize=8)
 
 
 def _text_color(color: Any) -> str:

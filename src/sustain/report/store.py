@@ -106,7 +106,8 @@ def _reused_sqlite(con: sqlite3.Connection, parent: str, seen: set[str]) -> pd.D
 
 
 def _values_sqlite(con: sqlite3.Connection, query: Query) -> pd.DataFrame:
-    """Only the wanted keys, each read through the (key, run) primary key of its table."""
+    """Only the wanted keys. A sequential scan (NOT INDEXED) reads them about twice as fast as the (key, run)
+    index, whose every hit is a random read of the table."""
     def keys_in(keys: tuple[str, ...]) -> str:
         return ",".join("?" * len(keys)) or "NULL"
 
@@ -114,9 +115,9 @@ def _values_sqlite(con: sqlite3.Connection, query: Query) -> pd.DataFrame:
     bounds = [b for p in query.prefixes for b in (p, p[:-1] + chr(ord(p[-1]) + 1))]
     metrics = pd.read_sql_query(
         f"SELECT run_uuid AS run_id, 'metric' AS kind, key, CASE WHEN is_nan THEN NULL ELSE value END AS value "
-        f"FROM latest_metrics WHERE key IN ({keys_in(query.metrics)})", con, params=list(query.metrics))
+        f"FROM latest_metrics NOT INDEXED WHERE key IN ({keys_in(query.metrics)})", con, params=list(query.metrics))
     tags = pd.read_sql_query(
-        f"SELECT run_uuid AS run_id, 'tag' AS kind, key, value FROM tags "
+        f"SELECT run_uuid AS run_id, 'tag' AS kind, key, value FROM tags NOT INDEXED "
         f"WHERE key IN ({keys_in(query.tag_keys)}) OR {ranges}", con, params=[*query.tag_keys, *bounds])
     params = pd.read_sql_query(f"SELECT run_uuid AS run_id, 'param' AS kind, key, value FROM params WHERE {ranges}",
                                con, params=bounds)
