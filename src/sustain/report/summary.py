@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sustain.metrics import names
+
 
 def format_summary(summary: dict[str, Any]) -> str:
     m = summary["metrics"]
@@ -20,7 +22,8 @@ def format_summary(summary: dict[str, Any]) -> str:
     rows = [
         ("model", f"{run['model']} ({run['quantization']}), batch_size={run['batch_size']}, gpus={run['gpus']}"),
         ("requests", f"{run['n_requests']} from {run['dataset']}"),
-        ("macro F1", num("macro_f1")),
+        _quality_row(summary),
+        ("correct answers", _correct_line(m)),
         ("error rate", num("error_rate", "{:.1%}")),
         ("energy / request", f"{num('energy_per_request_j_mean', '{:.2f}')} ± {num('energy_per_request_j_std', '{:.2f}')} J "
                              f"({how})"),
@@ -44,3 +47,22 @@ def format_summary(summary: dict[str, Any]) -> str:
     line = "─" * (width + 60)
     body = "\n".join(f"  {k:<{width}}  {v}" for k, v in rows)
     return f"{line}\n  sustain · {run['name']}\n{line}\n{body}\n{line}"
+
+
+def _quality_row(summary: dict[str, Any]) -> tuple[str, str]:
+    """The task's primary metric under its own name (macro F1 for a run from before tasks named one)."""
+    m = summary["metrics"]
+    if names.QUALITY in m:
+        name = summary.get("tags", {}).get(names.QUALITY_METRIC_TAG) or summary["run"].get("task", "task") + " quality"
+        return name, f"{m[names.QUALITY]:.3f}"
+    return "macro F1", f"{m['macro_f1']:.3f}" if "macro_f1" in m else "n/a"
+
+
+def _correct_line(m: dict[str, float]) -> str:
+    """Energy per correct answer: what compares a small model that is often wrong with a big one that is right."""
+    count = f"{m[names.N_CORRECT]:.0f} of {m['n_requests']:.0f}" if names.N_CORRECT in m and "n_requests" in m else "n/a"
+    if names.ENERGY_PER_CORRECT in m:
+        return f"{count}; {m[names.ENERGY_PER_CORRECT]:.2f} J per correct answer"
+    if m.get(names.N_CORRECT) == 0:
+        return f"{count}; energy per correct answer undefined: no correct answer"
+    return f"{count}; energy per correct answer not recorded"
