@@ -141,7 +141,7 @@ def _sources(args, tags, runs, externals, df, sections: list[Section], declared)
         lines.append(f"{replaced} older row(s) repeating a configuration (origin, task, model, quantization, GPUs, "
                      f"batch size) were left out: the newest run of each configuration counts.")
     lines += [_energy_line(df, origin) for origin in df["origin"].unique()]
-    flagged = runs[runs["validity_flags"].fillna("none") != "none"]
+    flagged = runs[runs["validity_flags"].astype(object).fillna("none") != "none"]
     if len(flagged):
         lines.append(f"{len(flagged)} MLflow run(s) carry validity flags (tag validity.flags): "
                      + "; ".join(f"{r.run_name}: {r.validity_flags}" for r in flagged.itertuples()))

@@ -175,7 +175,7 @@ def from_raw(raw) -> pd.DataFrame:
     if raw.runs.empty:
         return empty_runs()
     metrics = raw.wide("metric", (*METRICS.values(), P90_DECODE_MS)).apply(pd.to_numeric, errors="coerce")
-    tags = raw.wide("tag", tuple(TAGS.values()))
+    tags = raw.wide("tag", tuple(TAGS.values())).astype(object)
     df = pd.DataFrame({"run_id": raw.runs["run_id"].to_numpy(), "run_name": raw.runs["run_name"].to_numpy()})
     for column, key in METRICS.items():
         df[column] = metrics[key].to_numpy(dtype=float)
