@@ -293,7 +293,7 @@ def by_task(df: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
         yield task, df[df["task"] == task].reset_index(drop=True)
 
 
-def _one_task(df: pd.DataFrame) -> str:
+def one_task(df: pd.DataFrame) -> str:
     found = tasks(df) if "task" in df else []
     if len(found) > 1:
         raise SustainError(f"these rows hold several tasks ({', '.join(found)}), which are never ranked together: "
@@ -360,7 +360,7 @@ TABLE3 = ["label", "task", "model", "quantization", "family", "energy_j", "energ
 
 def table3(df: pd.DataFrame, reference: Reference | Baseline | None = None) -> pd.DataFrame:
     """Each model's lowest-energy configuration, as the paper reports it, with the reference on top."""
-    task = _one_task(df)
+    task = one_task(df)
     base = baseline(reference, task)
     best = _lowest_energy(with_labels(df), ["label"]).copy()
     best["family"] = best["model"].map(family)
@@ -381,7 +381,7 @@ def table3(df: pd.DataFrame, reference: Reference | Baseline | None = None) -> p
 
 def table4(df: pd.DataFrame) -> pd.DataFrame:
     """The energy-optimal maximum batch size per model and GPU count (the paper's annex Table 4)."""
-    _one_task(df)
+    one_task(df)
     grouped = with_labels(df)
     best = _lowest_energy(grouped, ["label", "gpus"]).copy()
     tested = grouped.dropna(subset=["energy_j"]).groupby(["label", "gpus"], dropna=False)["batch_size"].agg(
@@ -422,7 +422,7 @@ def pareto_front(df: pd.DataFrame, quality: str = "judge") -> pd.DataFrame:
     one of them strictly), cheapest first."""
     if quality not in QUALITIES:
         raise SustainError(f"quality '{quality}' is unknown for the Pareto front: use judge, quality or f1.")
-    _one_task(df)
+    one_task(df)
     valid = df.dropna(subset=[quality, "energy_j"])
     q, e = valid[quality].to_numpy(), valid["energy_j"].to_numpy()
     dominated = [
@@ -456,7 +456,7 @@ def om_rankings(
     says nothing (zero quality) is NaN with its reason in `om_note`, and gets no rank."""
     from sustain.metrics.overall import overall_metric
 
-    base = baseline(reference, _one_task(df))
+    base = baseline(reference, one_task(df))
     scenarios = scenarios or default_scenarios()
     t3 = table3(df, base)
     metric = resolve_quality(t3, quality)

@@ -152,7 +152,7 @@ def pick(runs: pd.DataFrame, constraints: str | list[Constraint],
     """The lowest-energy configuration of one task's `runs` that meets every constraint."""
     if isinstance(constraints, str):
         constraints = parse(constraints)
-    task = compare._one_task(runs) if len(runs) else compare.PAPER_TASK
+    task = compare.one_task(runs) if len(runs) else compare.PAPER_TASK
     reference = reference or compare.estimated_baseline(task, runs)
     rows = runs.dropna(subset=["energy_j"]).sort_values(["energy_j", "run_id"], na_position="last")
     answer = Answer(task, constraints, reference, len(rows), quality_name=compare.quality_name(rows, "quality"))
