@@ -115,3 +115,17 @@ def test_cli_reference_row_and_bad_pick(small_store, tmp_path, capsys):
     errors = capsys.readouterr().err.strip().splitlines()
     assert len(errors) == 2 and "Nobody" in errors[0] and "no known metric 'speed'" in errors[1]
     assert not (tmp_path / "y").exists()
+
+
+def test_benchmark_store_reads_the_same_through_mlflow(tmp_path):
+    """scripts/bench_report.py writes rows MLflow itself reads back as runs (a small store of 30 runs)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_report", store.Path(__file__).parents[2] / "scripts" /
+                                                  "bench_report.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    uri = bench.fill(tmp_path / "mlflow.db", 30)
+    direct, client = _frames(uri)
+    pd.testing.assert_frame_equal(direct, client)
+    assert 25 <= len(direct) <= 30 and set(direct["task"]) <= set(bench.TASKS)  # about 3 % FAILED
