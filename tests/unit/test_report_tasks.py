@@ -62,7 +62,7 @@ def test_reference_scores_hold_for_the_papers_task_only():
     assert base.decode_latency_s == pytest.approx(132 / 113.7)  # estimated for this task's output length
     om = compare.om_rankings(rows, base, {"q": (1, 1, 1)}, quality="quality")
     assert not om["om_meaningful"].any() and om["rank_q"].isna().all()
-    assert "reference has no quality score" in om.loc[0, "om_note"]
+    assert "reference has no score for this measure on this task" in om.loc[0, "om_note"]
     paper = compare.estimated_baseline("hallucination", rows)
     assert (paper.judge, paper.quality, paper.f1) == (0.978, 1.0, 1.0)
 

@@ -436,8 +436,8 @@ def _om_note(quality: float, q_ref: float, flagged: bool, metric: str) -> str:
     """Why an OM says nothing, or "" when it is meaningful: with a zero quality the energy and latency
     ratios alone decide it, which reads as a ranking and is not one."""
     if not q_ref > 0:
-        return "not meaningful: the reference has no quality score for this measure" if math.isnan(q_ref) \
-            else "not meaningful: reference quality 0"
+        return ("not meaningful: the reference has no score for this measure on this task (a CSV row with "
+                "reference=true gives it one)") if math.isnan(q_ref) else "not meaningful: reference quality 0"
     if not quality > 0:
         return "not meaningful: quality 0"
     if flagged and metric != "judge":
