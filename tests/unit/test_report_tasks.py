@@ -11,7 +11,12 @@ matplotlib.use("Agg")
 from sustain.errors import SustainError  # noqa: E402
 from sustain.report import compare, figures  # noqa: E402
 from sustain.report.summary import format_summary  # noqa: E402
-from sustain.report.sweep_table import NO_CORRECT, energy_per_correct_cell, format_sweep_table, quality_cell  # noqa: E402
+from sustain.report.sweep_table import (  # noqa: E402
+    NO_CORRECT,
+    energy_per_correct_cell,
+    format_sweep_table,
+    quality_cell,
+)
 
 BASE = {"run_id": None, "run_name": None, "quantization": "none", "gpus": 1, "batch_size": 8, "measured": True,
         "energy_source": "zeus: NVML", "origin": "mlflow", "decode_latency_s": 1.0}

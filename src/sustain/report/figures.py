@@ -180,11 +180,10 @@ def _few_series(ax: Any, data: pd.DataFrame, ordered: list[str]) -> None:
 
 def _many_series(ax: Any, data: pd.DataFrame, ordered: list[str]) -> None:
     """Too many lines to name one by one: each line drawn thin and coloured by family, the legend by family."""
+    from matplotlib.collections import LineCollection
     from matplotlib.lines import Line2D
 
     from sustain.report.compare import family
-
-    from matplotlib.collections import LineCollection
 
     colors = _family_colors([family(s) for s in ordered])
     data = data.assign(family=data["series"].map(family)).sort_values(["series", "batch_size"])
