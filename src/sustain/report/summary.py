@@ -4,15 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-
-def _quality(m: dict[str, Any], run: dict[str, Any]) -> str:
-    primary = run.get("primary_metric", "macro_f1")
-    text = f"{primary} {m[primary]:.3f}" if primary in m else f"{primary} n/a"
-    if "n_correct" in m:
-        text += f", {m['n_correct']:.0f} of {run['n_requests']} correct"
-    if "error_rate" in m:
-        text += f", {m['error_rate']:.1%} unreadable (Error)"
-    return text
+from sustain.metrics import names
 
 
 def format_summary(summary: dict[str, Any]) -> str:
@@ -30,11 +22,11 @@ def format_summary(summary: dict[str, Any]) -> str:
     rows = [
         ("model", f"{run['model']} ({run['quantization']}), batch_size={run['batch_size']}, gpus={run['gpus']}"),
         ("requests", f"{run['n_requests']} from {run['dataset']}"),
-        (f"quality ({run.get('task', 'task')})", _quality(m, run)),
+        _quality_row(summary),
+        ("correct answers", _correct_line(m)),
+        ("error rate", num("error_rate", "{:.1%}")),
         ("energy / request", f"{num('energy_per_request_j_mean', '{:.2f}')} ± {num('energy_per_request_j_std', '{:.2f}')} J "
                              f"({how})"),
-        ("energy / correct", f"{num('energy_per_correct_j', '{:.2f}')} J" if "energy_per_correct_j" in m
-                             else "undefined: no correct answer"),
         ("energy source", energy["source"]),
         ("carbon", f"{num('gco2e_per_request', '{:.4f}')} gCO2e / request, {num('kwh_per_1k_requests', '{:.5f}')} kWh / 1k requests"),
         ("decode latency", f"mean {num('mean_decode_ms', '{:.0f}')} ms, p50 {num('p50_decode_ms', '{:.0f}')}, "
@@ -55,3 +47,22 @@ def format_summary(summary: dict[str, Any]) -> str:
     line = "─" * (width + 60)
     body = "\n".join(f"  {k:<{width}}  {v}" for k, v in rows)
     return f"{line}\n  sustain · {run['name']}\n{line}\n{body}\n{line}"
+
+
+def _quality_row(summary: dict[str, Any]) -> tuple[str, str]:
+    """The task's primary metric under its own name (macro F1 for a run from before tasks named one)."""
+    m = summary["metrics"]
+    if names.QUALITY in m:
+        name = summary.get("tags", {}).get(names.QUALITY_METRIC_TAG) or summary["run"].get("task", "task") + " quality"
+        return name, f"{m[names.QUALITY]:.3f}"
+    return "macro F1", f"{m['macro_f1']:.3f}" if "macro_f1" in m else "n/a"
+
+
+def _correct_line(m: dict[str, float]) -> str:
+    """Energy per correct answer: what compares a small model that is often wrong with a big one that is right."""
+    count = f"{m[names.N_CORRECT]:.0f} of {m['n_requests']:.0f}" if names.N_CORRECT in m and "n_requests" in m else "n/a"
+    if names.ENERGY_PER_CORRECT in m:
+        return f"{count}; {m[names.ENERGY_PER_CORRECT]:.2f} J per correct answer"
+    if m.get(names.N_CORRECT) == 0:
+        return f"{count}; energy per correct answer undefined: no correct answer"
+    return f"{count}; energy per correct answer not recorded"
