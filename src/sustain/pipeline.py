@@ -18,6 +18,7 @@ from sustain.config import SustainConfig
 from sustain.engines.checkpoint import Checkpoint
 from sustain.engines.records import EngineRun, RequestRecord
 from sustain.errors import SustainError
+from sustain.metrics.names import OM_MEANINGFUL_TAG
 
 log = logging.getLogger(__name__)
 
@@ -103,9 +104,11 @@ def _log_files(tracker: Any, out_dir: Path) -> None:
 def _benchmark(cfg: SustainConfig, out_dir: Path, tracker: Any, checkpoint: Checkpoint) -> dict[str, Any]:
     from tqdm import tqdm
 
+    from sustain.energy import gpu_settings
     from sustain.energy.attribution import attribute
     from sustain.energy.meters import make_meter
     from sustain.engines.runner import run_engine
+    from sustain.metrics.footprint import measure_footprint
     from sustain.metrics.quality import ERROR, ParsedOutput, parse_output, strip_reasoning
     from sustain.models.resolve import resolve
     from sustain.tasks import hallucination
@@ -171,14 +174,15 @@ def _benchmark(cfg: SustainConfig, out_dir: Path, tracker: Any, checkpoint: Chec
     for record in reused:
         write_prediction(record)
     spec = _engine_spec(cfg, model_path, todo)
-    meter.start()
-    try:
-        engine_run = run_engine(spec, on_loaded, on_record, cfg.engine.timeout_s)
-    finally:
-        timeline = meter.stop()
-        bar.close()
-        predictions.close()
-        _write_timeline(timeline, out_dir)
+    with gpu_settings.applied(cfg.gpu.power_limit_w, cfg.gpu.clocks_mhz, range(cfg.gpus)) as gpu_tags:
+        meter.start()
+        try:
+            engine_run = run_engine(spec, on_loaded, on_record, cfg.engine.timeout_s)
+        finally:
+            timeline = meter.stop()
+            bar.close()
+            predictions.close()
+            _write_timeline(timeline, out_dir)
 
     attribution = attribute(
         engine_run.records, timeline, cfg.batch_size, cfg.energy.window_rule, cfg.energy.min_window_s
@@ -188,15 +192,20 @@ def _benchmark(cfg: SustainConfig, out_dir: Path, tracker: Any, checkpoint: Chec
     labels = {rid: p.label for rid, p in parsed.items()}
     summary = _metrics(cfg, dataset, records, labels, engine_run, attribution, timeline, meter_notes, model_path)
     summary["metrics"]["reused_requests"] = float(len(reused))
+    footprint = measure_footprint(engine_run.records, meter.domains, attribution, timeline, cfg.carbon)
+    summary["metrics"].update(footprint.metrics())
+    summary["tags"].update({**footprint.tags(), **gpu_tags})
+    summary["footprint"] = footprint.summary()
     if cfg.judge.name != "none":
         _judge(cfg, records, examples, summary, out_dir)
     reference = _reference(cfg, dataset, summary["metrics"], tracker)
     if reference is not None:
         summary["overall"] = _overall(cfg, summary["metrics"], reference)
+        summary["tags"][OM_MEANINGFUL_TAG] = str(summary["overall"]["meaningful"]).lower()
     flags = summary["validity"]["flags"]
     summary["tags"].update({"validity.flags": " | ".join(flags) or "none", "validity.ok": str(not flags).lower()})
     _write_requests(records, examples, labels, attribution, out_dir)
-    _plot(timeline, attribution, engine_run, out_dir)
+    _plot(timeline, attribution, engine_run, out_dir, meter.domains)
     tracker.log_metrics(summary["metrics"])
     tracker.set_tags(summary["tags"])
     return summary
@@ -217,7 +226,7 @@ def _judge(cfg: SustainConfig, records: list[RequestRecord], examples: dict[str,
 
     items = [item_for(examples[r.id], answer(r)) for r in records if r.error is None]
     try:
-        judged = evaluate(cfg.judge, items, out_dir)
+        judged = evaluate(cfg.judge, items, out_dir, cfg.energy)
     except SustainError as exc:
         print(f"sustain: error: judge: {exc}", file=sys.stderr, flush=True)
         summary["tags"]["judge.error"] = str(exc)[:5000]
@@ -379,7 +388,7 @@ def _quality_key(cfg: SustainConfig, metrics: dict[str, float]) -> str:
 
 def _overall(cfg: SustainConfig, metrics: dict[str, float], reference: Any) -> dict[str, Any]:
     """OM of this run against `reference`, for the configured weights and every weight scenario."""
-    from sustain.metrics.overall import overall_metric
+    from sustain.metrics.overall import meaningful, overall_metric
 
     quality = _quality_key(cfg, metrics)
     args = (metrics[quality], metrics["decode_latency_s_mean"], metrics["energy_per_request_j_mean"],
@@ -389,7 +398,8 @@ def _overall(cfg: SustainConfig, metrics: dict[str, float], reference: Any) -> d
         metrics[f"om_{name}"] = overall_metric(*args, *weights)
     metrics.update(reference_energy_j=reference.energy_j, reference_decode_latency_s=reference.decode_latency_s,
                    reference_quality=reference.quality)
-    return {"reference": asdict(reference), "quality_metric": quality, "weights": list(cfg.overall.weights)}
+    return {"reference": asdict(reference), "quality_metric": quality, "weights": list(cfg.overall.weights),
+            "meaningful": meaningful(metrics[quality], reference.quality)}
 
 
 def _write_timeline(timeline: Any, out_dir: Path) -> None:
@@ -418,10 +428,10 @@ def _write_requests(
     pd.DataFrame(rows).to_csv(out_dir / "requests.csv", index=False)
 
 
-def _plot(timeline: Any, attribution: Any, engine_run: EngineRun, out_dir: Path) -> None:
+def _plot(timeline: Any, attribution: Any, engine_run: EngineRun, out_dir: Path, domains: dict[str, Any]) -> None:
     from sustain.report.plots import plot_timeline
 
-    plot_timeline(timeline, attribution, engine_run.start_s, engine_run.end_s, out_dir / "timeline.png")
+    plot_timeline(timeline, attribution, engine_run.start_s, engine_run.end_s, out_dir / "timeline.png", domains)
 
 
 def _tags(cfg: SustainConfig) -> dict[str, str]:

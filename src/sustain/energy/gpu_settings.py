@@ -72,7 +72,7 @@ def applied(power_limit_w: float | None, clocks_mhz: int | None, indices: Sequen
         for i in indices:
             if power_limit_w is not None:
                 before = gpus.get_power_management_limit(i)
-                gpus.set_power_management_limit(i, int(round(power_limit_w * 1000)))
+                gpus.set_power_management_limit(i, round(power_limit_w * 1000))
                 undo.append(lambda i=i, before=before: gpus.set_power_management_limit(i, before))
             if clocks_mhz is not None:
                 gpus.set_gpu_locked_clocks(i, clocks_mhz, clocks_mhz)

@@ -442,9 +442,9 @@ def estimate_meter(estimate: dict[str, Any], interval_s: float = 0.1) -> Estimat
             f"the energy estimate takes the keys {', '.join(sorted(ESTIMATE_KEYS))}, got {sorted(estimate)}; "
             "fix the estimate section of the config"
         )
-    from sustain.energy import cpu_power
-
     import psutil
+
+    from sustain.energy import cpu_power
 
     rating = cpu_power.rate(psutil.cpu_count(logical=True) or 1)
     tdp = estimate.get("tdp_w")

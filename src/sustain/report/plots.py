@@ -2,20 +2,36 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any
 
+DOMAIN_COLOURS = {"gpu": "#1f5f8b", "cpu": "#2a9d4b", "dram": "#8b5fbf", "cpu+dram": "#2a9d4b"}
 
-def plot_timeline(timeline: Any, attribution: Any, run_start: float, run_end: float, path: Path) -> None:
-    """Power over time, the engine run marked, the span energy per token was taken from shaded."""
+
+def energy_badge(timeline: Any) -> str:
+    """What the figure's energy is, in words on its face: a measured counter, or an estimate and its model."""
+    if timeline.measured:
+        return "MEASURED (energy counters)"
+    return "PARTLY ESTIMATED" if timeline.source.startswith("partly") else "ESTIMATE, not measured"
+
+
+def plot_timeline(timeline: Any, attribution: Any, run_start: float, run_end: float, path: Path,
+                  domains: dict[str, Any] | None = None) -> None:
+    """Power over time (each energy domain where there are several), the engine run marked, the span energy
+    per token was taken from shaded, and the energy source written on the figure."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     t0 = timeline.t[0]
-    fig, ax = plt.subplots(figsize=(9, 3.6), dpi=120)
-    ax.plot([t - t0 for t in timeline.t], timeline.power_w, lw=1.2, color="#1f5f8b", label="power")
+    fig, ax = plt.subplots(figsize=(9, 4.2), dpi=120)
+    lines = domains if domains and len(domains) > 1 else {timeline.domain or "power": timeline}
+    for name, tl in lines.items():
+        how = "measured" if tl.measured else "estimate"
+        ax.plot([t - t0 for t in tl.t], tl.power_w, lw=1.2, color=DOMAIN_COLOURS.get(name, "#1f5f8b"),
+                label=f"{name} power ({how})")
     ax.axvline(run_start - t0, color="grey", ls=":", lw=1)
     ax.axvline(run_end - t0, color="grey", ls=":", lw=1, label="requests submitted / last finished")
     a, b = attribution.span_s
@@ -23,8 +39,10 @@ def plot_timeline(timeline: Any, attribution: Any, run_start: float, run_end: fl
     ax.axvspan(a - t0, b - t0, color="#f2a541", alpha=0.3, label=f"{label}: {attribution.window_energy_j:.0f} J")
     ax.set_xlabel("time since meter start (s)")
     ax.set_ylabel("power (W)")
-    head, _, rest = timeline.source.partition(":")
-    ax.set_title(f"{head.upper()}:{rest}", fontsize=8, loc="left")
+    ax.set_title("\n".join(textwrap.wrap(f"energy source: {timeline.source}", 140)), fontsize=7, loc="left")
+    ax.text(0.99, 0.97, energy_badge(timeline), transform=ax.transAxes, ha="right", va="top", fontsize=9,
+            weight="bold", color="#1f5f8b" if timeline.measured else "#b23a48",
+            bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.8})
     ax.set_ylim(bottom=0)
     ax.legend(fontsize=7, loc="lower right")
     ax.grid(alpha=0.3)
