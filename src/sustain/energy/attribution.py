@@ -93,19 +93,24 @@ def steady_state_window(
 
 
 def tokens_in_window(records: Iterable[RequestRecord], t0: float, t1: float) -> float:
-    """Output tokens generated in (t0, t1].
+    """Output tokens generated in (t0, t1]: counted from each request's token times where the engine
+    reported them, else by the uniform-rate approximation (`uniform_tokens_in_window`)."""
+    total = 0.0
+    for r in successful(records):
+        if r.token_times_s:
+            total += sum(t0 < t <= t1 for t in r.token_times_s)
+        else:
+            total += uniform_tokens_in_window([r], t0, t1)
+    return total
 
-    Where the engine reports every token's time (`token_times_s`, one per output token) they are counted
-    exactly. Otherwise each request emits its first token at first_token_s and its other
-    output_tokens − 1 tokens at a uniform rate over (first_token_s, last_token_s] (all at last_token_s
-    when the two coincide); within a steady-state window a request's decode rate is close to constant.
-    The half-open interval keeps adjacent windows additive.
+
+def uniform_tokens_in_window(records: Iterable[RequestRecord], t0: float, t1: float) -> float:
+    """Output tokens in (t0, t1] assuming each request emits its first token at first_token_s and its other
+    output_tokens − 1 tokens at a uniform rate over (first_token_s, last_token_s] (all at last_token_s when
+    the two coincide). The half-open interval keeps adjacent windows additive.
     """
     total = 0.0
     for r in successful(records):
-        if r.token_times_s and len(r.token_times_s) == r.output_tokens:
-            total += sum(t0 < t <= t1 for t in r.token_times_s)
-            continue
         first, last = r.first_token_s, r.last_token_s
         assert first is not None and last is not None
         if r.output_tokens >= 1 and t0 < first <= t1:
