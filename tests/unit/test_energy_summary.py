@@ -13,8 +13,9 @@ from sustain.report.summary import format_summary
 
 def _timeline(domain, watts, measured, source):
     t = [i / 10 for i in range(61)]
+    model = {} if measured else {"cpu": "AMD EPYC 7763", "tdp_w": 280.0, "tdp_source": "codecarbon CPU table"}
     return Timeline(t=t, energy_j=[watts * x for x in t], power_w=[watts] * len(t), devices=[domain], source=source,
-                    measured=measured, device_energy_j={domain: watts * 6.0}, domain=domain)
+                    measured=measured, device_energy_j={domain: watts * 6.0}, domain=domain, model=model)
 
 
 def _run():
@@ -52,6 +53,9 @@ def test_summary_prints_whole_node_phases_water_and_a_deployment_year_beside_the
     assert "mL / request (on-site WUE 0.3 L/kWh, off-site 4.35 L/kWh" in text
     assert "deployment year" in text and "1000 requests/day × 365" in text
     assert footprint.metrics()["water_l_per_request"] > 0 and footprint.metrics()["deployment_kwh_per_year"] > 0
+    tags = footprint.tags()
+    assert tags["energy.cpu.estimate.cpu"] == "AMD EPYC 7763" and tags["energy.cpu.estimate.tdp_w"] == "280.0"
+    assert "energy.gpu.estimate.cpu" not in tags
 
 
 def test_summary_marks_a_zero_quality_overall_metric_and_a_remote_judges_energy():

@@ -9,6 +9,7 @@ that the node figure never silently counts it as 0 J.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from sustain.energy.attribution import Attribution
 from sustain.energy.timeline import Timeline
@@ -24,6 +25,7 @@ class DomainEnergy:
     window_energy_j: float
     per_token_j: float
     per_request_j_mean: float
+    model: dict[str, Any] = field(default_factory=dict)  # an estimate's constants (CPU, TDP, where from)
 
 
 @dataclass
@@ -55,7 +57,9 @@ class NodeEnergy:
     def tags(self) -> dict[str, str]:
         out = {names.ENERGY_NODE_TAG: self.label, "energy.node.notes": " | ".join(self.notes) or "none"}
         for d in self.domains:
-            out[names.ENERGY_DOMAIN_SOURCE_TAG.format(domain=d.domain.replace("+", "_"))] = d.source
+            key = d.domain.replace("+", "_")
+            out[names.ENERGY_DOMAIN_SOURCE_TAG.format(domain=key)] = d.source
+            out.update({f"energy.{key}.estimate.{name}": str(value) for name, value in d.model.items()})
         return out
 
 
@@ -74,7 +78,7 @@ def attribute_domains(domains: dict[str, Timeline], attribution: Attribution) ->
         energy = timeline.energy_between(t0, t1)
         per_token = energy / attribution.window_tokens
         found.append(DomainEnergy(name, timeline.source, timeline.measured, energy, per_token,
-                                  per_token * tokens_per_request))
+                                  per_token * tokens_per_request, dict(timeline.model)))
     if not found:
         raise SustainError("no energy domain has a usable timeline: " + "; ".join(notes))
     return NodeEnergy(found, (t0, t1), sum(d.per_request_j_mean for d in found),
