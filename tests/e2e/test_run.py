@@ -43,6 +43,10 @@ def test_single_run_lands_complete_in_mlflow(tmp_path, sustain_cmd, run_env, tra
         assert r.data.tags.get(key), key
     assert r.data.tags["energy.source"].startswith("estimate: whole node = cpu (estimate:")
     assert "codecarbon" in r.data.tags["energy.cpu.source"]
+    m = r.data.metrics
+    assert m["energy_node_per_request_j_mean"] == m["energy_cpu_per_request_j_mean"] > 0  # the estimate only, here
+    assert m["energy_per_prompt_token_j"] > 0 and m["energy_per_output_token_j"] > 0 and m["water_l_per_request"] > 0
+    assert r.data.tags["om.meaningful"] == str(m["macro_f1"] > 0).lower()
     assert r.data.tags["energy.measured"] == "false"
 
     m = r.data.metrics
