@@ -69,7 +69,6 @@ def test_summary_marks_a_zero_quality_overall_metric_and_a_remote_judges_energy(
 
 def test_the_timeline_figure_states_its_energy_source(tmp_path):
     _, domains, attribution, _ = _run()
-    assert energy_badge(domains["gpu"]) == "MEASURED (energy counters)"
-    assert energy_badge(domains["cpu"]) == "ESTIMATE, not measured"
+    assert energy_badge(domains) == "gpu: MEASURED (counters)\ncpu: ESTIMATE, not measured"
     plot_timeline(domains["gpu"], attribution, 0.0, 5.5, tmp_path / "t.png", domains)
     assert (tmp_path / "t.png").stat().st_size > 10_000

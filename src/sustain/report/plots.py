@@ -9,11 +9,14 @@ from typing import Any
 DOMAIN_COLOURS = {"gpu": "#1f5f8b", "cpu": "#2a9d4b", "dram": "#8b5fbf", "cpu+dram": "#2a9d4b"}
 
 
-def energy_badge(timeline: Any) -> str:
-    """What the figure's energy is, in words on its face: a measured counter, or an estimate and its model."""
-    if timeline.measured:
-        return "MEASURED (energy counters)"
-    return "PARTLY ESTIMATED" if timeline.source.startswith("partly") else "ESTIMATE, not measured"
+def energy_badge(lines: dict[str, Any]) -> str:
+    """What each plotted energy is, in words on the figure's face: measured by a counter, or an estimate."""
+    def kind(tl: Any) -> str:
+        if tl.measured:
+            return "MEASURED (counters)"
+        return "PARTLY ESTIMATED" if tl.source.startswith("partly") else "ESTIMATE, not measured"
+
+    return "\n".join(f"{name}: {kind(tl)}" for name, tl in lines.items())
 
 
 def plot_timeline(timeline: Any, attribution: Any, run_start: float, run_end: float, path: Path,
@@ -27,7 +30,7 @@ def plot_timeline(timeline: Any, attribution: Any, run_start: float, run_end: fl
 
     t0 = timeline.t[0]
     fig, ax = plt.subplots(figsize=(9, 4.2), dpi=120)
-    lines = domains if domains and len(domains) > 1 else {timeline.domain or "power": timeline}
+    lines = domains if domains and len(domains) > 1 else {timeline.domain or "energy": timeline}
     for name, tl in lines.items():
         how = "measured" if tl.measured else "estimate"
         ax.plot([t - t0 for t in tl.t], tl.power_w, lw=1.2, color=DOMAIN_COLOURS.get(name, "#1f5f8b"),
@@ -39,9 +42,11 @@ def plot_timeline(timeline: Any, attribution: Any, run_start: float, run_end: fl
     ax.axvspan(a - t0, b - t0, color="#f2a541", alpha=0.3, label=f"{label}: {attribution.window_energy_j:.0f} J")
     ax.set_xlabel("time since meter start (s)")
     ax.set_ylabel("power (W)")
-    ax.set_title("\n".join(textwrap.wrap(f"energy source: {timeline.source}", 140)), fontsize=7, loc="left")
-    ax.text(0.99, 0.97, energy_badge(timeline), transform=ax.transAxes, ha="right", va="top", fontsize=9,
-            weight="bold", color="#1f5f8b" if timeline.measured else "#b23a48",
+    title = f"energy source (shaded window's energy): {timeline.source}"
+    ax.set_title("\n".join(textwrap.wrap(title, 140)), fontsize=7, loc="left")
+    measured = all(tl.measured for tl in lines.values())
+    ax.text(0.99, 0.97, energy_badge(lines), transform=ax.transAxes, ha="right", va="top", fontsize=8,
+            weight="bold", color="#1f5f8b" if measured else "#b23a48",
             bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.8})
     ax.set_ylim(bottom=0)
     ax.legend(fontsize=7, loc="lower right")
