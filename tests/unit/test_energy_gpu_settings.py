@@ -107,3 +107,15 @@ def test_no_gpu_or_no_setting(monkeypatch):
     with pytest.raises(SustainError, match="this machine has no GPU"):
         with applied(250.0, None, [0]):
             pass
+
+
+def test_a_gpu_that_does_not_report_its_clocks_is_refused_in_one_sentence(gpus, monkeypatch):
+    from zeus.device.gpu.common import ZeusGPUNotSupportedError
+
+    def unsupported(i, memory_clock_mhz=None):
+        raise ZeusGPUNotSupportedError("Not Supported")
+
+    monkeypatch.setattr(gpus, "get_supported_graphics_clocks", unsupported)
+    with pytest.raises(SustainError, match="does not report its limits or clocks"):
+        with applied(None, 1500, [0]):
+            pytest.fail("the run must not start")

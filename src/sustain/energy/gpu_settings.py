@@ -66,7 +66,11 @@ def applied(power_limit_w: float | None, clocks_mhz: int | None, indices: Sequen
     from zeus.device.exception import ZeusBaseGPUError
 
     gpus = _open_gpus(what)
-    _check(gpus, indices, power_limit_w, clocks_mhz)
+    try:
+        _check(gpus, indices, power_limit_w, clocks_mhz)
+    except ZeusBaseGPUError as exc:
+        raise SustainError(f"{what} cannot be applied: the GPU does not report its limits or clocks "
+                           f"({type(exc).__name__}: {exc}); drop the setting", kind="gpu_settings") from exc
     undo: list[Any] = []
     try:
         for i in indices:
