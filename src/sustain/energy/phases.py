@@ -25,7 +25,7 @@ from sustain.energy.timeline import Timeline
 from sustain.engines.records import RequestRecord
 from sustain.metrics import names
 
-METHOD = "prefill-busy time (mixed steps count as prefill: prefill an upper bound)"
+METHOD = "prefill-busy time; mixed steps count as prefill, so prefill is an upper bound"
 
 
 @dataclass
