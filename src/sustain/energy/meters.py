@@ -369,9 +369,10 @@ class CompositeMeter(Meter):
         self.node: Timeline | None = None
 
     def _read(self) -> tuple[float, list[float]]:
-        before = time.monotonic()
-        values = [value for meter in self.meters for value in meter._read()[1]]
-        return (before + time.monotonic()) / 2.0, values
+        """One reading of every domain, timed at the mean of their own reading times (an estimate's energy
+        is integrated up to its own time, so a lone estimate keeps its clock exactly)."""
+        readings = [meter._read() for meter in self.meters]
+        return sum(t for t, _ in readings) / len(readings), [v for _, values in readings for v in values]
 
     def _build_timeline(self) -> Timeline:
         self.node = super()._build_timeline()

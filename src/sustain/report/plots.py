@@ -30,7 +30,7 @@ def plot_timeline(timeline: Any, attribution: Any, run_start: float, run_end: fl
 
     t0 = timeline.t[0]
     fig, ax = plt.subplots(figsize=(9, 4.2), dpi=120)
-    lines = domains if domains and len(domains) > 1 else {timeline.domain or "energy": timeline}
+    lines = domains or {timeline.domain or "energy": timeline}
     for name, tl in lines.items():
         how = "measured" if tl.measured else "estimate"
         ax.plot([t - t0 for t in tl.t], tl.power_w, lw=1.2, color=DOMAIN_COLOURS.get(name, "#1f5f8b"),
