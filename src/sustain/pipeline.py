@@ -143,8 +143,10 @@ def _prepare(cfg: SustainConfig, out_dir: Path) -> tuple[Task, Engine, EngineJob
 
 
 def _benchmark(cfg: SustainConfig, out_dir: Path, tracker: Any, checkpoint: Checkpoint) -> dict[str, Any]:
+    from sustain.energy import gpu_settings
     from sustain.energy.attribution import attribute
     from sustain.energy.meters import make_meter
+    from sustain.metrics.footprint import measure_footprint
 
     task, engine, job = _prepare(cfg, out_dir)
     meter, meter_notes = make_meter(
@@ -160,7 +162,8 @@ def _benchmark(cfg: SustainConfig, out_dir: Path, tracker: Any, checkpoint: Chec
     reused_ids = {r.id for r in reused}
     job.requests = [r for r in job.requests if r.id not in reused_ids]
 
-    gen = _generate(cfg, task, engine, job, meter, reused, checkpoint, out_dir)
+    with gpu_settings.applied(cfg.gpu.power_limit_w, cfg.gpu.clocks_mhz, range(cfg.gpus)) as gpu_tags:
+        gen = _generate(cfg, task, engine, job, meter, reused, checkpoint, out_dir)
     attribution = attribute(
         gen.engine_run.records, gen.timeline, cfg.batch_size, cfg.energy.window_rule, cfg.energy.min_window_s
     )
@@ -169,15 +172,20 @@ def _benchmark(cfg: SustainConfig, out_dir: Path, tracker: Any, checkpoint: Chec
     quality = task.score([gen.predictions[r.id] for r in records])
     summary = _metrics(cfg, task, records, quality, gen.engine_run, attribution, gen.timeline, meter_notes, engine)
     summary["metrics"]["reused_requests"] = float(len(reused))
+    footprint = measure_footprint(gen.engine_run.records, meter.domains, attribution, gen.timeline, cfg.carbon)
+    summary["metrics"].update(footprint.metrics())
+    summary["tags"].update({**footprint.tags(), **gpu_tags})
+    summary["footprint"] = footprint.summary()
     if cfg.judge.name != "none":
         _judge(cfg, task, records, summary, out_dir)
     reference = _reference(cfg, task, summary["metrics"], tracker)
     if reference is not None:
         summary["overall"] = _overall(cfg, summary["metrics"], reference)
+        summary["tags"][names.OM_MEANINGFUL_TAG] = str(summary["overall"]["meaningful"]).lower()
     flags = summary["validity"]["flags"]
     summary["tags"].update({"validity.flags": " | ".join(flags) or "none", "validity.ok": str(not flags).lower()})
     _write_requests(records, gen.predictions, attribution, out_dir)
-    _plot(gen.timeline, attribution, gen.engine_run, out_dir)
+    _plot(gen.timeline, attribution, gen.engine_run, out_dir, meter.domains)
     tracker.log_metrics(summary["metrics"])
     tracker.set_tags(summary["tags"])
     return summary
@@ -234,7 +242,7 @@ def _judge(cfg: SustainConfig, task: Task, records: list[RequestRecord], summary
 
     items = [task.judge_item(r.id, r.output_text) for r in records if r.error is None]
     try:
-        judged = evaluate(cfg.judge, items, out_dir)
+        judged = evaluate(cfg.judge, items, out_dir, cfg.energy)
     except SustainError as exc:
         print(f"sustain: error: judge: {exc}", file=sys.stderr, flush=True)
         summary["tags"]["judge.error"] = str(exc)[:5000]
@@ -392,7 +400,7 @@ def _quality_key(cfg: SustainConfig, metrics: dict[str, float]) -> str:
 
 def _overall(cfg: SustainConfig, metrics: dict[str, float], reference: Any) -> dict[str, Any]:
     """OM of this run against `reference`, for the configured weights and every weight scenario."""
-    from sustain.metrics.overall import overall_metric
+    from sustain.metrics.overall import meaningful, overall_metric
 
     quality = _quality_key(cfg, metrics)
     args = (metrics[quality], metrics[names.DECODE_LATENCY], metrics[names.ENERGY_PER_REQUEST],
@@ -402,7 +410,8 @@ def _overall(cfg: SustainConfig, metrics: dict[str, float], reference: Any) -> d
         metrics[f"om_{name}"] = overall_metric(*args, *weights)
     metrics.update(reference_energy_j=reference.energy_j, reference_decode_latency_s=reference.decode_latency_s,
                    reference_quality=reference.quality)
-    return {"reference": asdict(reference), "quality_metric": quality, "weights": list(cfg.overall.weights)}
+    return {"reference": asdict(reference), "quality_metric": quality, "weights": list(cfg.overall.weights),
+            "meaningful": meaningful(metrics[quality], reference.quality)}
 
 
 def _write_timeline(timeline: Any, out_dir: Path) -> None:
@@ -430,10 +439,10 @@ def _write_requests(records: list[RequestRecord], predictions: dict[str, Predict
     pd.DataFrame(rows).to_csv(out_dir / "requests.csv", index=False)
 
 
-def _plot(timeline: Any, attribution: Any, engine_run: EngineRun, out_dir: Path) -> None:
+def _plot(timeline: Any, attribution: Any, engine_run: EngineRun, out_dir: Path, domains: dict[str, Any]) -> None:
     from sustain.report.plots import plot_timeline
 
-    plot_timeline(timeline, attribution, engine_run.start_s, engine_run.end_s, out_dir / "timeline.png")
+    plot_timeline(timeline, attribution, engine_run.start_s, engine_run.end_s, out_dir / "timeline.png", domains)
 
 
 def _tags(cfg: SustainConfig) -> dict[str, str]:

@@ -28,18 +28,26 @@ def format_summary(summary: dict[str, Any]) -> str:
         ("energy / request", f"{num('energy_per_request_j_mean', '{:.2f}')} ± {num('energy_per_request_j_std', '{:.2f}')} J "
                              f"({how})"),
         ("energy source", energy["source"]),
+        *_footprint_rows(summary.get("footprint"), m, num),
         ("carbon", f"{num('gco2e_per_request', '{:.4f}')} gCO2e / request, {num('kwh_per_1k_requests', '{:.5f}')} kWh / 1k requests"),
+        *_water_rows(summary.get("footprint"), m),
         ("decode latency", f"mean {num('mean_decode_ms', '{:.0f}')} ms, p50 {num('p50_decode_ms', '{:.0f}')}, "
                            f"p90 {num('p90_decode_ms', '{:.0f}')}, p99 {num('p99_decode_ms', '{:.0f}')} ms"),
         ("TTFT", f"mean {num('mean_ttft_ms', '{:.0f}')} ms, p99 {num('p99_ttft_ms', '{:.0f}')} ms"),
         ("output tokens", f"{num('mean_output_tokens', '{:.1f}')} / request, {num('output_throughput_tok_s', '{:.1f}')} tok/s"),
     ]
     if "judge_score_mean" in m:
+        judge_energy = (f"{m['judge_energy_j']:.0f} J" if "judge_energy_j" in m
+                        else summary.get("judge", {}).get("energy_source", "energy not measured"))
         rows.append(("LLM judge", f"{m['judge_score_mean']:.3f} ± {m['judge_score_std']:.3f} over "
                                   f"{m['judge_n_scored']:.0f} outputs (judge's own {m['judge_time_s']:.0f} s, "
-                                  f"{m['judge_energy_j']:.0f} J, kept apart)"))
+                                  f"{judge_energy}, kept apart)"))
     if "om" in m:
-        rows.append(("overall metric", f"{m['om']:.3f} vs {summary['overall']['reference']['name']}"))
+        reference = summary["overall"]["reference"]["name"]
+        if summary["overall"].get("meaningful", True):
+            rows.append(("overall metric", f"{m['om']:.3f} vs {reference}"))
+        else:
+            rows.append(("overall metric", f"not meaningful (quality 0) vs {reference}"))
     flags = summary["validity"]["flags"]
     rows.append(("validity", "ok" if not flags else f"{len(flags)} flag(s): " + "; ".join(flags)))
     rows.append(("MLflow run", f"{run.get('run_id')} in {run.get('tracking_uri')}"))
@@ -66,3 +74,36 @@ def _correct_line(m: dict[str, float]) -> str:
     if m.get(names.N_CORRECT) == 0:
         return f"{count}; energy per correct answer undefined: no correct answer"
     return f"{count}; energy per correct answer not recorded"
+
+
+def _footprint_rows(footprint: dict[str, Any] | None, m: dict[str, float], num: Any) -> list[tuple[str, str]]:
+    """Whole-node energy beside the headline, each domain with its source kind, and prefill vs decode."""
+    if not footprint:
+        return []
+    parts = " + ".join(f"{d['domain']} {d['per_request_j_mean']:.2f} J ({'measured' if d['measured'] else 'estimate'})"
+                       for d in footprint["domains"])
+    rows = [("whole node / request", f"{num('energy_node_per_request_j_mean', '{:.2f}')} J = {parts}")]
+    for d in footprint["domains"]:
+        rows.append((f"  {d['domain']} source", d["source"]))
+    if footprint.get("node_notes"):
+        rows.append(("  left out", "; ".join(footprint["node_notes"])))
+    rows.append(("prefill / decode", f"{num('energy_per_prompt_token_j', '{:.4g}')} J / prompt token, "
+                                     f"{num('energy_per_output_token_j', '{:.4g}')} J / output token "
+                                     f"({footprint['phases_method']})"))
+    return rows
+
+
+def _water_rows(footprint: dict[str, Any] | None, m: dict[str, float]) -> list[tuple[str, str]]:
+    if not footprint or "water_l_per_request" not in m:
+        return []
+    water = footprint["water"]
+    rows = [("water", f"{m['water_l_per_request'] * 1000:.4f} mL / request ({water['label']}; "
+                      f"energy: {water['basis']})")]
+    year = footprint.get("deployment")
+    if year is not None:
+        rows.append(("deployment year", f"{year['kwh']:.4g} kWh, {year['kgco2e']:.4g} kg CO2e, "
+                                        f"{year['water_l']:.4g} L per year"))
+        rows.append(("  inputs", year["label"]))
+    else:
+        rows.append(("deployment year", "set carbon.requests_per_day for a year's kWh, kg CO2e and litres"))
+    return rows
