@@ -92,7 +92,7 @@ PROBLEMS = [
      "                       (50, 'L'), (40, 'XL'), (10, 'X'), (9, 'IX'), (5, 'V'), (4, 'IV'), (1, 'I')]:\n"
      "        while n >= value:\n            out += sym\n            n -= value\n    return out\n",
      "assert roman(1) == 'I'\nassert roman(4) == 'IV'\nassert roman(1994) == 'MCMXCIV'\nassert roman(3999) == 'MMMCMXCIX'\n"),
-    ("anagrams", "are_anagrams(a: str, b: str) -> bool",
+    ("are_anagrams", "are_anagrams(a: str, b: str) -> bool",
      "Return True when a and b contain the same letters the same number of times, ignoring case and spaces.",
      "def are_anagrams(a, b):\n    norm = lambda s: sorted(s.replace(' ', '').lower())\n    return norm(a) == norm(b)\n",
      "assert are_anagrams('Listen', 'Silent')\nassert are_anagrams('dormitory', 'dirty room')\nassert not are_anagrams('abc', 'abd')\n"),
@@ -116,7 +116,7 @@ PROBLEMS = [
      "            stack.append(c)\n        elif c in pairs:\n            if not stack or stack.pop() != pairs[c]:\n"
      "                return False\n    return not stack\n",
      "assert balanced('([]{})')\nassert not balanced('([)]')\nassert balanced('a(b)c')\nassert not balanced('((')\nassert balanced('')\n"),
-    ("binary", "to_binary(n: int) -> str", "Return the binary representation of a non-negative integer n, without a prefix.",
+    ("to_binary", "to_binary(n: int) -> str", "Return the binary representation of a non-negative integer n, without a prefix.",
      "def to_binary(n):\n    return bin(n)[2:]\n",
      "assert to_binary(0) == '0'\nassert to_binary(5) == '101'\nassert to_binary(255) == '11111111'\n"),
     ("max_profit", "max_profit(prices: list[int]) -> int",
@@ -129,7 +129,7 @@ PROBLEMS = [
      "Capitalise the first letter of every space-separated word of text and lower-case the rest of it.",
      "def title_case(text):\n    return ' '.join(w[:1].upper() + w[1:].lower() for w in text.split(' '))\n",
      "assert title_case('hello WORLD') == 'Hello World'\nassert title_case('a') == 'A'\nassert title_case('') == ''\n"),
-    ("matrix_transpose", "transpose(matrix: list[list[int]]) -> list[list[int]]",
+    ("transpose", "transpose(matrix: list[list[int]]) -> list[list[int]]",
      "Return the transpose of a rectangular matrix given as a list of rows.",
      "def transpose(matrix):\n    return [list(row) for row in zip(*matrix)]\n",
      "assert transpose([[1, 2, 3], [4, 5, 6]]) == [[1, 4], [2, 5], [3, 6]]\nassert transpose([[1]]) == [[1]]\nassert transpose([]) == []\n"),
@@ -139,7 +139,7 @@ PROBLEMS = [
      "def compress(text):\n    out, i = [], 0\n    while i < len(text):\n        j = i\n        while j < len(text) and text[j] == text[i]:\n"
      "            j += 1\n        out.append(f'{text[i]}{j - i}')\n        i = j\n    return ''.join(out)\n",
      "assert compress('aaab') == 'a3b1'\nassert compress('') == ''\nassert compress('abcc') == 'a1b1c2'\n"),
-    ("leap_year", "is_leap_year(year: int) -> bool",
+    ("is_leap_year", "is_leap_year(year: int) -> bool",
      "Return True for leap years of the Gregorian calendar: divisible by 4, except centuries not divisible by 400.",
      "def is_leap_year(year):\n    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)\n",
      "assert is_leap_year(2024)\nassert not is_leap_year(1900)\nassert is_leap_year(2000)\nassert not is_leap_year(2023)\n"),
@@ -152,7 +152,7 @@ PROBLEMS = [
      "numbers holds every integer from 1 to n exactly once except one; return the missing one.",
      "def find_missing(numbers):\n    n = len(numbers) + 1\n    return n * (n + 1) // 2 - sum(numbers)\n",
      "assert find_missing([1, 2, 4, 5]) == 3\nassert find_missing([2]) == 1\nassert find_missing([1]) == 2\n"),
-    ("snake_case", "to_snake_case(name: str) -> str",
+    ("to_snake_case", "to_snake_case(name: str) -> str",
      "Convert a camelCase or PascalCase identifier to snake_case: an underscore before each upper-case "
      "letter that is not the first character, and everything lower-cased.",
      "def to_snake_case(name):\n    out = ''\n    for i, c in enumerate(name):\n        out += ('_' if c.isupper() and i else '') + c.lower()\n    return out\n",
