@@ -76,3 +76,23 @@ def test_code_signatures_name_the_entry_point():
     for row in rows("code"):
         assert row["signature"].startswith(row["entry_point"] + "("), row["id"]
         assert f"def {row['entry_point']}(" in row["reference"], row["id"]
+
+
+@pytest.mark.parametrize("name, kind", [
+    ("financial_sentiment", "ClassificationConfig"), ("arithmetic", "ArithmeticConfig"), ("code", "CodeConfig"),
+])
+def test_shipped_task_yaml_composes_to_its_kind_and_loads(name, kind):
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import get_class
+    from omegaconf import OmegaConf
+
+    from sustain.config import register
+
+    register()
+    with initialize_config_dir(config_dir=str(ROOT / "src" / "sustain" / "conf"), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[f"task={name}", "task.limit=2"])
+    typed = OmegaConf.to_object(cfg.task)
+    assert type(typed).__name__ == kind and typed.name == name
+    task = get_class(typed._target_)(typed)
+    task.load()
+    assert len(task.requests()) == 2 and task.source.endswith(f"{name}.jsonl")
