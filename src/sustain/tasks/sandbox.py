@@ -24,9 +24,9 @@ Not stopped: reading files the program's user may read; anything done by C code 
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
-import resource
 import shutil
 import signal
 import stat
@@ -37,7 +37,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-CLONE_NEWNET = 0x40000000
 UNPRIVILEGED_USER = "nobody"
 SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
 
@@ -107,6 +106,27 @@ exec(compile(SOURCE, "program.py", "exec"), {"__name__": "__main__"})
 '''
 
 
+# Runs first, in the new session, as this process's user: network namespace, limits, the user switch,
+# then exec of the guarded program (a separate process rather than preexec_fn, which is unsafe in a
+# process with threads).
+LAUNCHER = r'''
+import ctypes, json, os, resource, sys
+spec = json.loads(sys.argv[1])
+try:
+    ctypes.CDLL(None, use_errno=True).unshare(0x40000000)  # CLONE_NEWNET; -1 where the host refuses
+except (OSError, AttributeError):
+    pass
+for name, soft, hard in spec["rlimits"]:
+    resource.setrlimit(getattr(resource, name), (soft, hard))
+if spec["user"]:
+    uid, gid = spec["user"]
+    os.setgroups([])
+    os.setgid(gid)
+    os.setuid(uid)
+os.execv(spec["argv"][0], spec["argv"])
+'''
+
+
 def run_python(source: str, limits: Limits = Limits()) -> Outcome:
     """Run `source` as a Python program in a fresh working directory and report how it ended."""
     workdir = Path(tempfile.mkdtemp(prefix="sustain-sandbox-"))
@@ -124,14 +144,13 @@ def run_python(source: str, limits: Limits = Limits()) -> Outcome:
 def _supervise(python: str, workdir: Path, out, limits: Limits, user: pwd.struct_passwd | None) -> Outcome:
     start = time.monotonic()
     proc = subprocess.Popen(
-        [python, "-I", "-S", "-B", "-c", GUARD],
+        [sys.executable, "-I", "-S", "-B", "-c", LAUNCHER, _launch_spec(python, limits, user)],
         cwd=workdir,
         env={"PATH": SYSTEM_PATH, "HOME": str(workdir), "LANG": "C.UTF-8"},
         stdin=subprocess.DEVNULL,
         stdout=out,
         stderr=subprocess.STDOUT,
         start_new_session=True,
-        preexec_fn=_confine(limits, user),
     )
     timed_out = not _wait_unreaped(proc.pid, start + limits.wall_s)
     _kill_group(proc.pid)  # the leader is a zombie until reaped, so its group id is still its own
@@ -196,34 +215,16 @@ def _others_can_run(path: str) -> bool:
     return all(os.stat(p).st_mode & stat.S_IXOTH for p in (real, *real.parents))
 
 
-def _confine(limits: Limits, user: pwd.struct_passwd | None):
-    """The child's set-up between fork and exec: network namespace, limits, then the user switch."""
-    unshare = _libc_unshare()
-
-    def confine() -> None:
-        if unshare is not None:
-            unshare(CLONE_NEWNET)  # fails harmlessly (-1) where the host does not allow it
-        for limit, value in (
-            (resource.RLIMIT_CPU, (limits.cpu_s, limits.cpu_s + 1)),
-            (resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes)),
-            (resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes)),
-            (resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files)),
-            (resource.RLIMIT_CORE, (0, 0)),
-        ):
-            resource.setrlimit(limit, value)
-        if user is not None:
-            resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
-            os.setgroups([])
-            os.setgid(user.pw_gid)
-            os.setuid(user.pw_uid)
-
-    return confine
-
-
-def _libc_unshare():
-    try:
-        import ctypes
-
-        return ctypes.CDLL(None, use_errno=True).unshare
-    except (OSError, AttributeError):
-        return None
+def _launch_spec(python: str, limits: Limits, user: pwd.struct_passwd | None) -> str:
+    """What LAUNCHER needs: the limits as (name, soft, hard), the user to become, the Python to exec."""
+    rlimits = [
+        ("RLIMIT_CPU", limits.cpu_s, limits.cpu_s + 1),
+        ("RLIMIT_AS", limits.memory_bytes, limits.memory_bytes),
+        ("RLIMIT_FSIZE", limits.file_bytes, limits.file_bytes),
+        ("RLIMIT_NOFILE", limits.open_files, limits.open_files),
+        ("RLIMIT_CORE", 0, 0),
+    ]
+    if user is not None:
+        rlimits.append(("RLIMIT_NPROC", limits.processes, limits.processes))
+    ids = [user.pw_uid, user.pw_gid] if user is not None else None
+    return json.dumps({"rlimits": rlimits, "user": ids, "argv": [python, "-I", "-S", "-B", "-c", GUARD]})
