@@ -1,4 +1,7 @@
-"""One MLflow run per job, through MlflowClient so parallel jobs never share fluent global state."""
+"""One MLflow run per job, through MlflowClient so parallel jobs never share fluent global state.
+
+This is the only module that talks to MLflow; the rest of sustain hands it plain values.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,11 @@ from typing import Any
 from sustain.errors import SustainError
 
 MAX_PARAM_LEN = 6000
+# MLflow 3's UI reads this experiment tag to choose between the GenAI views (traces) and the runs table.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+CLASSIC_KIND = "custom_model_development"
+TIMELINE_METRICS = {"power_w": "timeline.power_w", "energy_j": "timeline.energy_j"}
+BATCH = 1000  # MLflow's limit of metrics per log_batch call
 
 
 def flatten(tree: Any, prefix: str = "") -> dict[str, str]:
@@ -45,11 +53,14 @@ class Tracker:
         try:
             found = self.client.get_experiment_by_name(name)
             if found is not None:
+                if EXPERIMENT_KIND_TAG not in found.tags:  # made by an older sustain, or by hand
+                    self.client.set_experiment_tag(found.experiment_id, EXPERIMENT_KIND_TAG, CLASSIC_KIND)
                 return found.experiment_id
+            tags = {EXPERIMENT_KIND_TAG: CLASSIC_KIND}
             if self.uri.startswith(("http://", "https://", "databricks")):
-                return self.client.create_experiment(name)  # the server decides (proxied artifacts)
+                return self.client.create_experiment(name, tags=tags)  # the server decides (proxied artifacts)
             location = Path(artifact_root).expanduser().resolve() / name
-            return self.client.create_experiment(name, artifact_location=location.as_uri())
+            return self.client.create_experiment(name, artifact_location=location.as_uri(), tags=tags)
         except MlflowException as exc:
             found = self.client.get_experiment_by_name(name)  # another job created it meanwhile
             if found is not None:
@@ -112,9 +123,51 @@ class Tracker:
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        items = [Metric(k, float(v), now, 0) for k, v in sorted(metrics.items()) if _finite(v)]
-        for i in range(0, len(items), 500):
-            self.client.log_batch(self.run_id, metrics=items[i : i + 500])
+        self._log_metric_items([Metric(k, float(v), now, 0) for k, v in sorted(metrics.items()) if _finite(v)])
+
+    def log_power_timeline(self, rows: list[dict[str, float]]) -> None:
+        """The meter's samples (`t_s`, `power_w`, `energy_j`) as step metrics, so the run's own chart draws
+        power over time: step = sample number, timestamp = the sample's time, the first at the run's start."""
+        from mlflow.entities import Metric
+
+        if not rows:
+            return
+        start_ms = self.client.get_run(self.run_id).info.start_time
+        t0 = rows[0]["t_s"]
+        items = [
+            Metric(name, float(row[key]), start_ms + int((row["t_s"] - t0) * 1000), step)
+            for step, row in enumerate(rows)
+            for key, name in TIMELINE_METRICS.items()
+            if _finite(row.get(key))
+        ]
+        self._log_metric_items(items)
+
+    def log_dataset(self, name: str, path: str | Path, rows: int) -> None:
+        """The task's data as the run's MLflow dataset input: the UI's Dataset column and the run's
+        Datasets section show its name, digest (of the file's bytes), source path and row count."""
+        import hashlib
+        import json
+
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+
+        source = Path(path).expanduser().resolve()
+        digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16] if source.is_file() else "unknown"
+        dataset = Dataset(
+            name=name, digest=digest, source_type="local", source=json.dumps({"uri": source.as_uri()}),
+            profile=json.dumps({"num_rows": rows}),
+        )
+        context = InputTag(key="mlflow.data.context", value="evaluation")
+        self.client.log_inputs(self.run_id, datasets=[DatasetInput(dataset, tags=[context])])
+
+    def log_table(self, rows: list[dict[str, Any]], name: str = "requests.json") -> None:
+        """Per-request results as an MLflow table (the run's Artifacts and the Evaluation view show it)."""
+        import pandas as pd
+
+        self.client.log_table(self.run_id, data=pd.DataFrame(rows), artifact_file=name)
+
+    def _log_metric_items(self, items: list[Any]) -> None:
+        for i in range(0, len(items), BATCH):
+            self.client.log_batch(self.run_id, metrics=items[i : i + BATCH])
 
     def set_tags(self, tags: dict[str, str]) -> None:
         from mlflow.entities import RunTag
