@@ -14,6 +14,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from sustain.cli import quiet_libraries
 from sustain.config import register
 from sustain.errors import SustainError
 
@@ -32,6 +33,7 @@ def job(cfg: DictConfig) -> float | None:
     from sustain.report.summary import format_summary
     from sustain.tracking.sweep import parent_run_id
 
+    quiet_libraries()
     hc = HydraConfig.get()
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:  # not under submitit, which handles it itself
         signal.signal(signal.SIGTERM, _stop)
@@ -65,8 +67,12 @@ def _job_tags(hc) -> dict[str, str]:
 
 
 def main() -> None:
+    from sustain.cli import register_help_resolver, translate_flags, wrong_type_message
     from sustain.config import unknown_key_message
 
+    sys.argv[1:] = translate_flags(sys.argv[1:])
+    quiet_libraries()
+    register_help_resolver()
     try:
         from hydra._internal.utils import get_args_parser
 
@@ -74,7 +80,7 @@ def main() -> None:
     except SystemExit:
         overrides = []  # --help and friends: Hydra answers them
     groups = frozenset(p.name for p in CONF_DIR.iterdir() if p.is_dir())
-    message = unknown_key_message(overrides, groups)
+    message = unknown_key_message(overrides, groups) or wrong_type_message(overrides)
     if message:
         print(f"sustain: error: {message}", file=sys.stderr)
         sys.exit(2)

@@ -124,6 +124,7 @@ class SustainConfig:
     run_name: str = MISSING
     rerun: bool = False  # run even when a finished run has the same config hash
     checkpoint_dir: str = MISSING  # finished requests of unfinished runs, for resuming
+    verbose: bool = False  # engine, server and judge logs on the terminal too (--verbose, SUSTAIN_VERBOSE=1)
 
 
 GROUPS = {
