@@ -11,11 +11,23 @@ from pathlib import Path
 from typing import Any
 
 from sustain.errors import SustainError
+from sustain.metrics import names
 
 MAX_PARAM_LEN = 6000
 # MLflow 3's UI reads this experiment tag to choose between the GenAI views (traces) and the runs table.
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 CLASSIC_KIND = "custom_model_development"
+# The runs table's columns are a UI state the UI loads from this experiment tag when a link carries
+# `viewStateShareKey=sustain` (what the UI's own "Share" button does); otherwise it shows no metric.
+RUNS_VIEW_TAG = "mlflow.sharedViewState.sustain"
+RUNS_VIEW_COLUMNS = ["attributes.`Dataset`", *(f"metrics.`{m}`" for m in (
+    names.QUALITY, names.ENERGY_PER_REQUEST, names.DECODE_LATENCY, names.OM))]
+# The runs table opens a parent run expanded when a child carries this run type.
+PARENT_TAG = "mlflow.parentRunId"
+RUN_TYPE_TAG = "mlflow.runType"
+NESTED_RUN_TYPE = "evaluation"
+# MLflow 3.17 picks its GenAI or model-training navigation from this query parameter (default GenAI).
+UI_QUERY = "workflowType=machine_learning"
 TIMELINE_METRICS = {"power_w": "timeline.power_w", "energy_j": "timeline.energy_j"}
 BATCH = 1000  # MLflow's limit of metrics per log_batch call
 
@@ -53,10 +65,11 @@ class Tracker:
         try:
             found = self.client.get_experiment_by_name(name)
             if found is not None:
-                if EXPERIMENT_KIND_TAG not in found.tags:  # made by an older sustain, or by hand
-                    self.client.set_experiment_tag(found.experiment_id, EXPERIMENT_KIND_TAG, CLASSIC_KIND)
+                for key, value in _experiment_tags().items():
+                    if key not in found.tags:  # made by an older sustain, or by hand
+                        self.client.set_experiment_tag(found.experiment_id, key, value)
                 return found.experiment_id
-            tags = {EXPERIMENT_KIND_TAG: CLASSIC_KIND}
+            tags = _experiment_tags()
             if self.uri.startswith(("http://", "https://", "databricks")):
                 return self.client.create_experiment(name, tags=tags)  # the server decides (proxied artifacts)
             location = Path(artifact_root).expanduser().resolve() / name
@@ -74,6 +87,16 @@ class Tracker:
                 f"MLflow store {self.uri} cannot be reached ({type(exc).__name__}): start the tracking "
                 f"server or fix tracking.uri."
             ) from None
+
+    def ui_url(self, run_id: str | None = None, server: str | None = None) -> str:
+        """The MLflow UI page of the experiment's runs table with sustain's columns (or of one run): under
+        `server`, else the tracking server when the store is one, else `mlflow ui`'s default address."""
+        web = self.uri if self.uri.startswith(("http://", "https://")) else "http://127.0.0.1:5000"
+        base = (server or web).rstrip("/")
+        page = f"#/experiments/{self.experiment_id}/runs"
+        if run_id:
+            return f"{base}/{page}/{run_id}?{UI_QUERY}"
+        return f"{base}/{page}?viewStateShareKey={RUNS_VIEW_TAG.rsplit('.', 1)[-1]}&{UI_QUERY}"
 
     def finished_run_with_tag(self, key: str, value: str) -> str | None:
         runs = self.client.search_runs(
@@ -112,6 +135,8 @@ class Tracker:
     def start(self, run_name: str, tags: dict[str, str], params: dict[str, str]) -> str:
         from mlflow.entities import Param
 
+        if PARENT_TAG in tags:
+            tags = {**tags, RUN_TYPE_TAG: NESTED_RUN_TYPE}
         run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
         self.run_id = run.info.run_id
         items = [Param(k, v) for k, v in sorted(params.items())]
@@ -183,6 +208,13 @@ class Tracker:
     def fail(self, kind: str, message: str) -> None:
         self.set_tags({"error.kind": kind, "error.message": message})
         self.finish("FAILED")
+
+
+def _experiment_tags() -> dict[str, str]:
+    import json
+
+    view = {"selectedColumns": RUNS_VIEW_COLUMNS, "orderByKey": "attributes.start_time", "orderByAsc": False}
+    return {EXPERIMENT_KIND_TAG: CLASSIC_KIND, RUNS_VIEW_TAG: json.dumps(view)}
 
 
 def _finite(value: Any) -> bool:
