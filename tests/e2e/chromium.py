@@ -19,6 +19,12 @@ from pathlib import Path
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run", "--remote-debugging-port=0"]
 
+SCROLL_TO_END = """for (const el of document.querySelectorAll('*')) {
+  if (el.scrollHeight > el.clientHeight + 10 && getComputedStyle(el).overflowY.match(/auto|scroll/)) {
+    el.scrollTop = el.scrollHeight;
+  }
+}"""
+
 
 def executable() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
@@ -36,7 +42,7 @@ class Chromium:
         port = self._port(profile / "DevToolsActivePort")
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as resp:
             page = next(t for t in json.load(resp) if t["type"] == "page")
-        self.ws = connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=30)
+        self.ws = connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=30)  # closed in close()
         self.ids = itertools.count(1)
 
     def _port(self, active: Path, timeout_s: float = 60.0) -> int:
@@ -64,12 +70,15 @@ class Chromium:
                           returnByValue=True)
         return found["result"].get("value", "")
 
-    def open(self, url: str, ready: list[str], timeout_s: float = 120.0) -> str:
-        """Navigate and return the page's text once every string of `ready` shows in it."""
+    def open(self, url: str, ready: list[str], timeout_s: float = 120.0, scroll: bool = False) -> str:
+        """Navigate and return the page's text once every string of `ready` shows in it; `scroll` scrolls
+        every scrolling panel to its end meanwhile, for content drawn only when in view."""
         self.call("Page.navigate", url=url)
         deadline = time.monotonic() + timeout_s
         text = ""
         while time.monotonic() < deadline:
+            if scroll:
+                self.evaluate(SCROLL_TO_END)
             text = self.text()
             if all(s in text for s in ready):
                 time.sleep(1.0)  # let late cells and charts paint before a screenshot

@@ -98,7 +98,7 @@ def test_runs_table_and_run_page_show_the_sweep_and_sustains_metrics(server, tmp
                                 ready=["energy_per_request_j_mean", "timeline.power_w", "hallucination (", PARENT])
         shots.append(browser.screenshot(tmp_path / "run-page.png"))
         charts = sweep.ui_url(children[8], server=url).replace(children[8], f"{children[8]}/model-metrics")
-        browser.open(charts, ready=["Model metrics", "timeline.power_w"])
+        browser.open(charts, ready=["Model metrics", "timeline.power_w"], scroll=True)
         time.sleep(5)  # the charts draw after their metric histories arrive
         shots.append(browser.screenshot(tmp_path / "run-power-chart.png"))
     finally:

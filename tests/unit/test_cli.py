@@ -65,3 +65,18 @@ def test_sweep_parent_is_named_for_the_study():
     assert study_name(None, ["task.limit=4"], at) == "task.limit=4 2026-12-01 21:05"
     assert study_name(None, [], at) == "sweep 2026-12-01 21:05"
     assert len(study_name(None, [f"model.path={'x' * 300},y"], at)) == 100 + 17
+
+
+def test_log_lines_that_matter_reach_the_terminal_once_and_the_rest_only_when_verbose():
+    from sustain.cli import relay
+
+    seen = set()
+    oom = "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB"
+    assert relay("INFO 12-01 ROCm library not found\n", "engine.log", False, seen) is None
+    assert relay(oom, "engine.log", False, seen) == (
+        "sustain: warning: out of memory: lower batch_size or model.max_model_len, or give the job more GPUs "
+        "(see engine.log)")
+    assert relay(oom, "engine.log", False, seen) is None
+    long = "WARNING Token indices sequence length is longer than the maximum sequence length (9000 > 8192)"
+    assert relay(long, "engine.log", False, seen).startswith("sustain: warning: a prompt was truncated")
+    assert relay("INFO 12-01 ROCm library not found\n", "engine.log", True, set()) == "INFO 12-01 ROCm library not found"

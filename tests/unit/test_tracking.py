@@ -97,3 +97,24 @@ def test_requests_are_an_mlflow_table(tracker, tmp_path):
     assert table["columns"] == ["id", "energy_j"] and table["data"][0] == ["a", 1.5]
     logged = json.loads(tracker.client.get_run(run_id).data.tags["mlflow.loggedArtifacts"])
     assert logged == [{"path": "requests.json", "type": "table"}]
+
+
+def test_ui_links_open_the_runs_table_with_sustains_columns(tracker):
+    import json
+
+    from sustain.tracking.mlflow_tracker import RUNS_VIEW_TAG
+
+    view = json.loads(tracker.client.get_experiment(tracker.experiment_id).tags[RUNS_VIEW_TAG])
+    assert "metrics.`energy_per_request_j_mean`" in view["selectedColumns"]
+    exp = tracker.experiment_id
+    assert tracker.ui_url() == (f"http://127.0.0.1:5000/#/experiments/{exp}/runs"
+                                f"?viewStateShareKey=sustain&workflowType=machine_learning")
+    assert tracker.ui_url("abc", server="http://h:1/") == \
+        f"http://h:1/#/experiments/{exp}/runs/abc?workflowType=machine_learning"
+
+
+def test_a_sweeps_jobs_open_nested_under_it(tracker):
+    parent = tracker.start("study", tags={}, params={})
+    child = tracker.start("job", tags={"mlflow.parentRunId": parent}, params={})
+    assert tracker.client.get_run(child).data.tags["mlflow.runType"] == "evaluation"
+    assert "mlflow.runType" not in tracker.client.get_run(parent).data.tags
