@@ -80,3 +80,29 @@ def test_log_lines_that_matter_reach_the_terminal_once_and_the_rest_only_when_ve
     long = "WARNING Token indices sequence length is longer than the maximum sequence length (9000 > 8192)"
     assert relay(long, "engine.log", False, seen).startswith("sustain: warning: a prompt was truncated")
     assert relay("INFO 12-01 ROCm library not found\n", "engine.log", True, set()) == "INFO 12-01 ROCm library not found"
+
+
+def test_mlflow_variables_set_the_store_and_the_command_line_wins(tmp_path):
+    """`python -m sustain --cfg job --resolve` with MLflow's variables set, without and with overrides."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from sustain.__main__ import main\n"
+        "for extra in ([], ['tracking.uri=sqlite:///cli.db', 'tracking.experiment=cli']):\n"
+        "    sys.argv = ['sustain', '--cfg', 'job', '--resolve', *extra]\n"
+        "    main()\n"
+    )
+    env = {**os.environ, "MLFLOW_TRACKING_URI": "http://mlflow.lab:5000", "MLFLOW_EXPERIMENT_NAME": "study"}
+    out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    uris = [line.split(": ", 1)[1] for line in out.stdout.splitlines() if line.startswith("  uri: ")]
+    experiments = [line.split(": ", 1)[1] for line in out.stdout.splitlines() if line.startswith("  experiment: ")]
+    assert uris == ["http://mlflow.lab:5000", "sqlite:///cli.db"] and experiments == ["study", "cli"]
+    env.pop("MLFLOW_TRACKING_URI")
+    default = subprocess.run([sys.executable, "-m", "sustain", "--cfg", "job", "--resolve"], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, timeout=120)
+    assert f"  uri: sqlite:///{tmp_path}/mlruns/mlflow.db" in default.stdout.splitlines()
