@@ -14,13 +14,14 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from sustain.cli import quiet_libraries
+from sustain.cli import quiet_libraries, register_help_resolver
 from sustain.config import register
 from sustain.errors import SustainError
 
 CONF_DIR = Path(__file__).resolve().parent / "conf"
 
 register()
+register_help_resolver()  # here, so job processes that import this module resolve the help template too
 log = logging.getLogger("sustain")
 
 
@@ -67,12 +68,11 @@ def _job_tags(hc) -> dict[str, str]:
 
 
 def main() -> None:
-    from sustain.cli import register_help_resolver, translate_flags, wrong_type_message
+    from sustain.cli import translate_flags, wrong_type_message
     from sustain.config import unknown_key_message
 
     sys.argv[1:] = translate_flags(sys.argv[1:])
     quiet_libraries()
-    register_help_resolver()
     try:
         from hydra._internal.utils import get_args_parser
 
