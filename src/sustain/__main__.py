@@ -34,7 +34,7 @@ def job(cfg: DictConfig) -> float | None:
     from sustain.report.summary import format_summary
     from sustain.tracking.sweep import parent_run_id
 
-    quiet_libraries()
+    quiet_libraries(bool(cfg.verbose))
     hc = HydraConfig.get()
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:  # not under submitit, which handles it itself
         signal.signal(signal.SIGTERM, _stop)

@@ -14,6 +14,9 @@ VERBOSE_ENV = "SUSTAIN_VERBOSE"
 SCHEMA_SUFFIX = "_schema"
 # Library loggers that narrate routine work (store migrations, HTTP requests) at INFO.
 NOISY_LOGGERS = ("mlflow", "alembic", "httpx", "httpcore", "urllib3", "openai", "LiteLLM", "ragas")
+# Device probing that warns about hardware the machine does not have (no NVML, no AMD SMI, no RAPL);
+# what sustain measures with is in its own summary. Back on the terminal with --verbose.
+PROBING_LOGGERS = ("zeus",)
 
 
 def translate_flags(argv: list[str]) -> list[str]:
@@ -24,12 +27,14 @@ def translate_flags(argv: list[str]) -> list[str]:
     return rest if any(a.startswith("verbose=") for a in rest) else [*rest, "verbose=true"]
 
 
-def quiet_libraries() -> None:
+def quiet_libraries(verbose: bool = False) -> None:
     """Routine INFO lines of MLflow and HTTP clients stay out of the terminal; their warnings still show.
     MLflow reads MLFLOW_LOGGING_LEVEL when imported, here and in every job process started from here."""
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     for name in NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+    for name in PROBING_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO if verbose else logging.ERROR)
     # ./conf is optional (site settings, a user's groups): its absence is the normal case.
     warnings.filterwarnings("ignore", message=r"provider=hydra\.searchpath in main, path=conf is not available")
 

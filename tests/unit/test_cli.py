@@ -23,7 +23,7 @@ def test_verbose_flag_becomes_an_override_unless_one_is_given():
 
 @pytest.mark.parametrize("override, message", [
     ("batch_size=many", "batch_size=many is not an integer: give batch_size an integer."),
-    ("energy.estimate.idle_w=lots", "energy.estimate.idle_w=lots is not a number: give energy.estimate.idle_w a number."),
+    ("energy.estimate.min_load=lots", "energy.estimate.min_load=lots is not a number: give energy.estimate.min_load a number."),
     ("reference.output_tokens=abc", "reference.output_tokens=abc is not a number or null: "
                                     "give reference.output_tokens a number or null."),
     ("rerun=maybe", "rerun=maybe is not true or false: give rerun true or false."),
@@ -34,7 +34,7 @@ def test_wrong_type_gets_one_sentence_naming_key_type_and_value(override, messag
 
 
 @pytest.mark.parametrize("overrides", [
-    ["batch_size=8", "gpus=2", "model.max_model_len=null", "energy.estimate.idle_w=3"],
+    ["batch_size=8", "gpus=2", "model.max_model_len=null", "energy.estimate.min_load=0.2"],
     ["batch_size=2,8,32", "rerun=true", "tracking.uri=sqlite:///x.db"],
     ["model=qwen2_5_7b", "task.whatever=1", "engine.args.x=y", "hydra.run.dir=x", "+new=1", "nokey=3"],
     ["batch_size=${gpus}", "batch_size=range(1,4)"],
@@ -106,3 +106,15 @@ def test_mlflow_variables_set_the_store_and_the_command_line_wins(tmp_path):
     default = subprocess.run([sys.executable, "-m", "sustain", "--cfg", "job", "--resolve"], cwd=tmp_path, env=env,
                              capture_output=True, text=True, timeout=120)
     assert f"  uri: sqlite:///{tmp_path}/mlruns/mlflow.db" in default.stdout.splitlines()
+
+
+def test_library_loggers_are_hushed_and_device_probing_returns_with_verbose():
+    import logging
+
+    from sustain.cli import quiet_libraries
+
+    quiet_libraries()
+    assert logging.getLogger("alembic").level == logging.WARNING
+    assert logging.getLogger("zeus").level == logging.ERROR
+    quiet_libraries(verbose=True)
+    assert logging.getLogger("zeus").level == logging.INFO and logging.getLogger("mlflow").level == logging.WARNING
