@@ -32,7 +32,7 @@ def config_hash(resolved: dict[str, Any]) -> str:
     import hashlib
 
     keep = {k: v for k, v in resolved.items()
-            if k not in ("tracking", "run_name", "rerun", "checkpoint_dir", "slurm", "resources")}
+            if k not in ("tracking", "run_name", "rerun", "checkpoint_dir", "slurm", "resources", "verbose")}
     engine = dict(keep.get("engine", {}))
     engine.pop("timeout_s", None)
     keep["engine"] = engine
@@ -184,7 +184,10 @@ def _benchmark(cfg: SustainConfig, out_dir: Path, tracker: Any, checkpoint: Chec
         summary["tags"][names.OM_MEANINGFUL_TAG] = str(summary["overall"]["meaningful"]).lower()
     flags = summary["validity"]["flags"]
     summary["tags"].update({"validity.flags": " | ".join(flags) or "none", "validity.ok": str(not flags).lower()})
-    _write_requests(records, gen.predictions, attribution, out_dir)
+    rows = _write_requests(records, gen.predictions, attribution, out_dir)
+    tracker.log_dataset(cfg.task.name, task.source, len(task.ids))
+    tracker.log_power_timeline(gen.timeline.to_rows())
+    tracker.log_table(rows)
     _plot(gen.timeline, attribution, gen.engine_run, out_dir, meter.domains)
     tracker.log_metrics(summary["metrics"])
     tracker.set_tags(summary["tags"])
@@ -427,7 +430,7 @@ def _write_timeline(timeline: Any, out_dir: Path) -> None:
 
 
 def _write_requests(records: list[RequestRecord], predictions: dict[str, Prediction], attribution: Any,
-                   out_dir: Path) -> None:
+                   out_dir: Path) -> list[dict[str, Any]]:
     import pandas as pd
 
     rows = []
@@ -440,6 +443,7 @@ def _write_requests(records: list[RequestRecord], predictions: dict[str, Predict
             "energy_j": attribution.per_request_j.get(r.id), "error": r.error,
         })
     pd.DataFrame(rows).to_csv(out_dir / "requests.csv", index=False)
+    return rows
 
 
 def _plot(timeline: Any, attribution: Any, engine_run: EngineRun, out_dir: Path, domains: dict[str, Any]) -> None:
