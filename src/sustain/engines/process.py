@@ -7,6 +7,7 @@ per finished request, ("error", {kind, message, traceback}) or ("done", {start_s
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import queue as queue_mod
 import time
 from collections.abc import Callable
@@ -36,6 +37,8 @@ def run_in_process(
 
     The process is always ended before this returns, so its memory goes back before the next job.
     """
+    # vLLM leaves a shared-memory segment for the resource tracker to clean up, which it then announces.
+    os.environ.setdefault("PYTHONWARNINGS", "ignore:resource_tracker:UserWarning")
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
     proc = ctx.Process(target=target, args=(spec, q), name="sustain-engine")
