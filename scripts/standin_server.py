@@ -24,9 +24,14 @@ def chunk(delta: dict, finish: str | None = None, **extra) -> bytes:
 def make_app(tokens: int, delay_s: float, per_write: int, api_key: str | None) -> web.Application:
     token = chunk({"content": "yes "})
 
-    async def complete(request: web.Request) -> web.StreamResponse:
+    def refused(request: web.Request) -> web.Response | None:
         if api_key and request.headers.get("Authorization") != f"Bearer {api_key}":
             return web.json_response({"error": {"message": "invalid api key"}}, status=401)
+        return None
+
+    async def complete(request: web.Request) -> web.StreamResponse:
+        if refusal := refused(request):
+            return refusal
         body = await request.json()
         n = min(tokens, int(body.get("max_tokens") or tokens))
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
@@ -48,7 +53,9 @@ def make_app(tokens: int, delay_s: float, per_write: int, api_key: str | None) -
     async def health(_: web.Request) -> web.Response:
         return web.Response(text="ok")
 
-    async def models(_: web.Request) -> web.Response:
+    async def models(request: web.Request) -> web.Response:
+        if refusal := refused(request):
+            return refusal
         return web.json_response({"object": "list", "data": [{"id": "standin", "object": "model"}]})
 
     app = web.Application()
