@@ -37,16 +37,25 @@ def test_single_run_lands_complete_in_mlflow(tmp_path, sustain_cmd, run_env, tra
     assert r.info.status == "FINISHED"
     assert r.info.run_name == "smollm2_135m-none-bs2-g1-hallucination"
     assert r.data.params["batch_size"] == "2" and r.data.params["model.path"] == "embedded"
-    assert r.data.params["energy.estimate.per_core_w"] == "12.0"
+    assert r.data.params["energy.estimate.min_load"] == "0.1"
     for key in ("model", "quantization", "gpus", "batch_size", "task", "git_commit", "host",
                 "vllm_version", "torch_version", "engine.devices"):
         assert r.data.tags.get(key), key
-    assert r.data.tags["energy.source"].startswith("estimate: linear CPU-utilisation model")
+    assert r.data.tags["energy.source"].startswith("estimate: whole node = cpu (estimate:")
+    assert "codecarbon" in r.data.tags["energy.cpu.source"]
+    m = r.data.metrics
+    assert m["energy_node_per_request_j_mean"] == m["energy_cpu_per_request_j_mean"] > 0  # the estimate only, here
+    assert m["energy_per_prompt_token_j"] > 0 and m["energy_per_output_token_j"] > 0 and m["water_l_per_request"] > 0
+    assert r.data.tags["om.meaningful"] == str(m["macro_f1"] > 0).lower()
     assert r.data.tags["energy.measured"] == "false"
 
     m = r.data.metrics
     assert m["n_requests"] == 6
     assert 0.0 <= m["macro_f1"] <= 1.0 and 0.0 <= m["error_rate"] <= 1.0
+    assert m["quality"] == m["macro_f1"] and r.data.tags["task.primary_metric"] == "macro_f1"
+    assert m["n_correct"] == 0 or m["energy_per_correct_j"] > 0
+    assert r.data.tags["engine"] == "vllm"
+    assert m["window_tokens_counted"] > 0 and abs(m["window_tokens_uniform_error"]) < 1
     assert m["energy_per_request_j_mean"] > 0 and m["energy_whole_run_j"] > 0
     assert m["mean_decode_ms"] >= 0 and m["p99_ttft_ms"] >= m["p50_ttft_ms"] > 0
     assert m["output_throughput_tok_s"] > 0 and m["total_output_tokens"] >= 6
@@ -60,13 +69,14 @@ def test_single_run_lands_complete_in_mlflow(tmp_path, sustain_cmd, run_env, tra
 
     artifacts = {a.path for a in client.list_artifacts(r.info.run_id)}
     assert {"config.json", "predictions.jsonl", "summary.json", "requests.csv", "timeline.csv",
-            "timeline.png"} <= artifacts
+            "timeline.png", "engine.log"} <= artifacts
     local = client.download_artifacts(r.info.run_id, "predictions.jsonl", str(tmp_path / "dl"))
     rows = [json.loads(line) for line in open(local)]
     assert len(rows) == 6 and {row["id"] for row in rows} == {f"cs-000{i}" for i in range(1, 7)}
     for row in rows:
-        assert row["label"] in ("GROUNDED", "UNGROUNDED", "SMALL_TALK", "Error")
-        assert row["reference"] in ("GROUNDED", "UNGROUNDED", "SMALL_TALK")
+        assert row["predicted"] in ("GROUNDED", "UNGROUNDED", "SMALL_TALK", "Error")
+        assert row["gold"] in ("GROUNDED", "UNGROUNDED", "SMALL_TALK")
+        assert row["correct"] == (row["predicted"] == row["gold"])
         assert row["output_tokens"] > 0 and row["first_token_s"] <= row["last_token_s"]
 
 

@@ -1,5 +1,7 @@
 """The paper's validation agent: decide whether an agent's response is grounded in its resources.
 
+`HallucinationTask` is the task plugin (`task=hallucination`); the functions below it read the data.
+
 A dataset is JSONL, one example per line:
 `{"id", "context": [str], "functions": [{"name", "arguments", "result"}],
   "conversation_history": [{"role", "content"}], "response", "label"}` and optionally `reference`
@@ -13,12 +15,28 @@ import json
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from sustain.errors import SustainError
-from sustain.metrics.quality import LABELS
+from sustain.metrics.quality import ERROR, LABELS, classification_report, parse_output, strip_reasoning
+from sustain.tasks.base import EMBEDDED, Decoding, JudgeItem, Prediction, QualityResult, Request, Task, TaskConfig
 
-EMBEDDED = "embedded"
+CHARS_PER_TOKEN = 3.6  # English prose and JSON under common BPE tokenizers; the run logs the real count
+
+
+@dataclass
+class HallucinationConfig(TaskConfig):
+    """`pad_context_tokens` lengthens prompts to the paper's (about 8,000 tokens on average, up to 25,500)
+    with distractor documents: the embedded prompts are about 500 tokens, which makes energy
+    decode-dominated where the paper's is prefill-heavy."""
+
+    _target_: str = "sustain.tasks.hallucination.HallucinationTask"
+    pad_context_tokens: Optional[int] = None  # mean prompt length to reach; None: prompts as they are
+    pad_max_tokens: int = 25_500  # no prompt longer than this (keep it under the model's max_model_len)
+    pad_seed: int = 0
+
+
+SCHEMAS = {"hallucination_schema": HallucinationConfig}
 
 SYSTEM_PROMPT = """You are the validation agent of a customer-service assistant. You receive a JSON \
 object with the context documents ("context"), the function calls the assistant made with their \
@@ -86,6 +104,94 @@ class Dataset:
         for ex in self.examples:
             counts[ex.label] += 1
         return counts
+
+
+class HallucinationTask(Task):
+    """Labels GROUNDED / UNGROUNDED / SMALL_TALK read from a JSON answer; macro F1 with an Error class."""
+
+    def load(self) -> None:
+        self.dataset = load(self.cfg.dataset, self.cfg.limit)
+        if getattr(self.cfg, "pad_context_tokens", None):
+            pad_with_distractors(self.dataset.examples, self.cfg.pad_context_tokens, self.cfg.pad_max_tokens,
+                                 self.cfg.pad_seed)
+        self.examples = {ex.id: ex for ex in self.dataset.examples}
+
+    @property
+    def ids(self) -> list[str]:
+        return list(self.examples)
+
+    @property
+    def source(self) -> str:
+        return self.dataset.source
+
+    def requests(self) -> list[Request]:
+        return [Request(ex.id, ex.messages()) for ex in self.dataset.examples]
+
+    def decoding(self) -> Decoding | None:
+        if self.cfg.decoding == "json_schema":
+            return Decoding(json_schema=OUTPUT_SCHEMA)
+        return super().decoding()
+
+    def predict(self, id: str, output: str | None, error: str | None = None) -> Prediction:
+        gold = self.examples[id].label
+        if error is not None or output is None:
+            return Prediction(id, ERROR, gold, False, parse_error=error or "no output")
+        parsed = parse_output(self._answer(output))
+        return Prediction(id, parsed.label, gold, parsed.label == gold, parse_error=parsed.error)
+
+    def score(self, predictions: list[Prediction]) -> QualityResult:
+        report = classification_report([p.gold for p in predictions], [p.predicted for p in predictions])
+        return QualityResult(primary="macro_f1", metrics=report.to_metrics(), predictions=predictions,
+                             details={"confusion": report.confusion, "per_class": report.per_class})
+
+    def judge_item(self, id: str, output: str) -> JudgeItem:
+        return item_for(self.examples[id], self._answer(output))
+
+    def example_field(self, id: str, name: str) -> Any:
+        return self.examples[id].extra.get(name)
+
+    def _answer(self, output: str) -> str:
+        return strip_reasoning(output) if self.cfg.strip_reasoning else output
+
+
+def pad_with_distractors(examples: list[Example], mean_tokens: int, max_tokens: int, seed: int) -> None:
+    """Append context documents of other examples (other customers and domains, so no label changes and
+    the original `context[i]` indices stay valid) until each prompt reaches its target length.
+
+    Targets are log-normal (sigma 0.6, the paper's mean-to-max spread), mean `mean_tokens`, capped at
+    `max_tokens`; lengths are estimated at CHARS_PER_TOKEN characters per token.
+    """
+    import math
+    import random
+
+    if mean_tokens < 1 or max_tokens < mean_tokens:
+        raise SustainError(f"task.pad_context_tokens={mean_tokens} must be positive and at most "
+                           f"task.pad_max_tokens={max_tokens}.")
+    rng = random.Random(seed)
+    pool = [(ex.id, doc) for ex in examples for doc in ex.context]
+    if len({rid for rid, _ in pool}) < 2:
+        raise SustainError("task.pad_context_tokens needs at least two examples to draw distractors from.")
+    for ex in examples:
+        target = min(max_tokens, mean_tokens * math.exp(rng.gauss(-0.18, 0.6)))
+        others = [doc for rid, doc in pool if rid != ex.id]
+        chars = len(json.dumps(ex.messages(), ensure_ascii=False))
+        while chars / CHARS_PER_TOKEN < target:
+            doc = rng.choice(others)
+            ex.context.append(doc)
+            chars += len(doc) + 4
+
+
+def item_for(example: Example, output: str) -> JudgeItem:
+    """The judge sees the agent input and is given the reference answer object (else the gold label)."""
+    reference = (
+        json.dumps(example.reference, ensure_ascii=False) if example.reference is not None else example.label
+    )
+    return JudgeItem(
+        id=example.id,
+        input=json.dumps(example.agent_input(), ensure_ascii=False, indent=1),
+        output=output,
+        reference=reference,
+    )
 
 
 def embedded_path() -> Path:
