@@ -46,9 +46,9 @@ SCHEMAS = {"llamacpp_schema": LlamaCppConfig}
 
 class LlamaCppEngine(ServedEngine):
     def prepare(self, job: EngineJob) -> None:
+        self.gguf = self.gguf_file(job)
         self.binary = server_binary()
         refuse_unknown(self.cfg.args, server_flags(str(self.binary)), "llama-server's options (engine.args)")
-        self.gguf = self.gguf_file(job)
 
     def gguf_file(self, job: EngineJob) -> Path:
         from sustain.models import embedded
