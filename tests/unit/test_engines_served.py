@@ -58,7 +58,8 @@ def test_openai_reads_the_key_from_the_named_variable_and_never_describes_it(tmp
     engine.prepare(job(tmp_path))
     assert engine.measured_locally is False and engine.energy_estimate is None
     tags = engine.describe()
-    assert tags["energy.source"] == "not measured: remote endpoint" and "sk-secret" not in str(tags)
+    assert engine.energy_label == "not measured: remote endpoint" and "sk-secret" not in str(tags)
+    assert tags["engine.endpoint"] == "https://api.example.com/v1"
     assert engine.body(job(tmp_path), [])["model"] == "gpt-x"
 
 
@@ -69,6 +70,6 @@ def test_openai_estimate_is_labelled_with_its_constants(tmp_path):
     est = engine.energy_estimate
     assert est.energy_j(66) == pytest.approx(7.7 * (0.5 + 66 / 113.7) * 0.18 * 1000)
     assert est.constants() == {"tokens_per_s": 113.7, "prefill_s": 0.5, "power_kw": 7.7, "pue": 0.18}
-    assert engine.describe()["energy.source"].startswith("estimate for remote model gpt-4o")
+    assert engine.energy_label.startswith("estimate for remote model gpt-4o")
     with pytest.raises(SustainError, match="engine.energy must be one of"):
         OpenAIEngine(OpenAIEngineConfig(api_key_env=None, energy="guess")).prepare(job(tmp_path))

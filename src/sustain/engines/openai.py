@@ -89,12 +89,14 @@ class OpenAIEngine(ServedEngine):
 
     def describe(self) -> dict[str, str]:
         url = urllib.parse.urlsplit(self.cfg.base_url)
-        tags = {"engine": self.name, "engine.endpoint": f"{url.scheme}://{url.hostname}{':' + str(url.port) if url.port else ''}{url.path}",
-                "energy.source": NOT_MEASURED}
+        port = f":{url.port}" if url.port else ""
+        return {"engine": self.name, "engine.endpoint": f"{url.scheme}://{url.hostname}{port}{url.path}"}
+
+    @property
+    def energy_label(self) -> str:
+        """What the run's energy figures are: the estimate's source, or that they are not measured."""
         estimate = getattr(self, "energy_estimate", None)
-        if estimate is not None:
-            tags["energy.source"] = estimate.source
-        return tags
+        return NOT_MEASURED if estimate is None else estimate.source
 
 
 def check_reachable(endpoint: Endpoint) -> None:
