@@ -149,6 +149,7 @@ GROUPS = {
     "judge": JudgeConfig,
     "reference": ReferenceConfig,
     "engine": EngineConfig,
+    "load": LoadConfig,
 }
 
 # Groups whose members are plugins: each module of the package may list its own schemas in `SCHEMAS`.
