@@ -32,7 +32,7 @@ def config_hash(resolved: dict[str, Any]) -> str:
     import hashlib
 
     keep = {k: v for k, v in resolved.items()
-            if k not in ("tracking", "run_name", "rerun", "checkpoint_dir", "slurm", "resources")}
+            if k not in ("tracking", "run_name", "rerun", "checkpoint_dir", "slurm", "resources", "verbose")}
     engine = dict(keep.get("engine", {}))
     engine.pop("timeout_s", None)
     keep["engine"] = engine
@@ -184,7 +184,10 @@ def _benchmark(cfg: SustainConfig, out_dir: Path, tracker: Any, checkpoint: Chec
         summary["tags"][names.OM_MEANINGFUL_TAG] = str(summary["overall"]["meaningful"]).lower()
     flags = summary["validity"]["flags"]
     summary["tags"].update({"validity.flags": " | ".join(flags) or "none", "validity.ok": str(not flags).lower()})
-    _write_requests(records, gen.predictions, attribution, out_dir)
+    rows = _write_requests(records, gen.predictions, attribution, out_dir)
+    tracker.log_dataset(cfg.task.name, task.source, len(task.ids))
+    tracker.log_power_timeline(gen.timeline.to_rows())
+    tracker.log_table(rows)
     _plot(gen.timeline, attribution, gen.engine_run, out_dir, meter.domains)
     tracker.log_metrics(summary["metrics"])
     tracker.set_tags(summary["tags"])
@@ -193,42 +196,45 @@ def _benchmark(cfg: SustainConfig, out_dir: Path, tracker: Any, checkpoint: Chec
 
 def _generate(cfg: SustainConfig, task: Task, engine: Engine, job: EngineJob, meter: Any,
               reused: list[RequestRecord], checkpoint: Checkpoint, out_dir: Path) -> Generation:
-    """Run the engine under the meter; each finished request is read by its task, written to
-    predictions.jsonl and checkpointed as it arrives."""
+    """Run the engine under the meter, checkpointing each finished request as it arrives. The task reads
+    the outputs only once the meter has stopped (running a code sample's tests is not the model's
+    energy), also when the engine failed part-way."""
     from tqdm import tqdm
 
-    predictions: dict[str, Prediction] = {}
-    out = (out_dir / "predictions.jsonl").open("w", encoding="utf-8")
     bar = tqdm(total=len(job.requests), desc=f"{cfg.run_name}: loading engine", unit="req", dynamic_ncols=True)
-
-    def write_prediction(record: RequestRecord) -> None:
-        pred = predictions[record.id] = task.predict(record.id, record.output_text, record.error)
-        fields = {k: v for k, v in record.to_dict().items() if k not in ("id", "output_text", "token_times_s")}
-        row = {**pred.to_dict(), "output": record.output_text, **fields,
-               "ttft_s": record.ttft_s, "decode_s": record.decode_s}
-        out.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
-        out.flush()
+    records = list(reused)
 
     def on_loaded(payload: dict[str, Any]) -> None:
         bar.set_description(f"{cfg.run_name}: generating")
         bar.reset()
 
     def on_record(record: RequestRecord) -> None:
-        write_prediction(record)
+        records.append(record)
         checkpoint.append(record)
         bar.update(1)
 
-    for record in reused:
-        write_prediction(record)
     meter.start()
     try:
         engine_run = engine.run(job, on_loaded, on_record)
     finally:
         timeline = meter.stop()
         bar.close()
-        out.close()
         _write_timeline(timeline, out_dir)
+        predictions = _read_outputs(task, records, out_dir)
     return Generation(engine_run, timeline, predictions)
+
+
+def _read_outputs(task: Task, records: list[RequestRecord], out_dir: Path) -> dict[str, Prediction]:
+    """Each output as its task reads it, written to predictions.jsonl beside the record's timings."""
+    predictions: dict[str, Prediction] = {}
+    with (out_dir / "predictions.jsonl").open("w", encoding="utf-8") as out:
+        for record in records:
+            pred = predictions[record.id] = task.predict(record.id, record.output_text, record.error)
+            fields = {k: v for k, v in record.to_dict().items() if k not in ("id", "output_text", "token_times_s")}
+            row = {**pred.to_dict(), "output": record.output_text, **fields,
+                   "ttft_s": record.ttft_s, "decode_s": record.decode_s}
+            out.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+    return predictions
 
 
 def _judge(cfg: SustainConfig, task: Task, records: list[RequestRecord], summary: dict[str, Any],
@@ -424,7 +430,7 @@ def _write_timeline(timeline: Any, out_dir: Path) -> None:
 
 
 def _write_requests(records: list[RequestRecord], predictions: dict[str, Prediction], attribution: Any,
-                   out_dir: Path) -> None:
+                   out_dir: Path) -> list[dict[str, Any]]:
     import pandas as pd
 
     rows = []
@@ -437,6 +443,7 @@ def _write_requests(records: list[RequestRecord], predictions: dict[str, Predict
             "energy_j": attribution.per_request_j.get(r.id), "error": r.error,
         })
     pd.DataFrame(rows).to_csv(out_dir / "requests.csv", index=False)
+    return rows
 
 
 def _plot(timeline: Any, attribution: Any, engine_run: EngineRun, out_dir: Path, domains: dict[str, Any]) -> None:
