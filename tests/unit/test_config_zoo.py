@@ -92,6 +92,7 @@ GRIDS = {
     "qwen25_3b_gpus": ({"gpus": [1, 2], "batch_size": BATCH_SIZES}, 18),
     "paper_zoo": ({"model": list(PAPER), "batch_size": BATCH_SIZES}, 261),
     "smoke": ({"batch_size": [2, 4]}, 2),
+    "local_4bit": ({"+local_4bit": ["vllm_bf16", "llamacpp_q4_1"]}, 2),
 }
 
 
@@ -299,12 +300,20 @@ def test_run_names_tell_the_jobs_of_a_sweep_apart(hydra_conf, experiment):
     """Hydra's sweep subdirs and MLflow's run names come from run_name: it must name every swept key."""
     template = load(f"{EXP}={experiment}")._get_node("run_name")._value()
     fields = {"model": "${model.name}", "quantization": "${quantization.name}",
-              "batch_size": "${batch_size}", "gpus": "${gpus}"}
+              "batch_size": "${batch_size}", "gpus": "${gpus}",
+              "+local_4bit": "${quantization.name}"}  # each row of local_4bit has its own quantization
     for key in GRIDS[experiment][0]:
         assert fields[key] in template, (key, template)
     jobs = sweep_jobs(experiment)
     names = [job_config(tuple(job)).run_name for job in (jobs if experiment == "table3" else representative(jobs))]
     assert len(set(names)) == len(names)
+
+
+def test_local_4bit_pairs_each_engine_with_its_weights(hydra_conf):
+    rows = {job_config(tuple(job)).run_name: job_config(tuple(job)) for job in sweep_jobs("local_4bit")}
+    assert {(c.engine.name, c.quantization.name) for c in rows.values()} == {("vllm", "none"),
+                                                                             ("llamacpp", "q4_1_gguf")}
+    assert len({(c.task.limit, c.task.max_tokens, c.batch_size, c.model.name) for c in rows.values()}) == 1
 
 
 def test_smoke_is_small(hydra_conf):

@@ -53,6 +53,7 @@ class EngineJob:
     decoding: Decoding | None
     out_dir: Path  # the run's folder: engine and server logs go here
     verbose: bool = False  # engine logs to the terminal as well as to the log file
+    load: Any = None  # LoadConfig: when a server engine sends each request (None: all at once)
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -11,6 +11,7 @@ with no values at all has no keys, so a missing figure never reads as 0 ms.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -73,3 +74,85 @@ def throughput(records: Iterable[RequestRecord], duration_s: float) -> dict[str,
     if done:
         result["mean_output_tokens"] = output_tokens / len(done)
     return result
+
+
+# Serving under load: inter-token latency, achieved rate, goodput, and whether the batch ever filled.
+#
+# The steady-state window under a finite request rate: the window rules (sustain.energy.attribution) open
+# when B = batch_size requests have their first token and close as the batch drains, which presumes the
+# engine's batch runs full in between. With requests arriving at a finite rate the batch fills only when
+# requests arrive faster than they finish; otherwise the engine runs at the batch the rate sustains, the
+# rules' window is empty or spans a batch that was never full, and energy per request is that of a
+# partly idle engine, which is a real deployment's figure but not the paper's. `batch_filled` says which
+# case a run is in (the most requests ever in flight at once, from the records): a run whose batch never
+# filled should be read as "energy at this request rate", not compared with burst runs at the same B.
+
+
+def itl_stats(records: Iterable[RequestRecord]) -> dict[str, float]:
+    """ITL statistics in ms over every gap between consecutive output tokens of every request, pooled
+    as `vllm bench serve` does (mean_itl_ms, median_itl_ms, std_itl_ms, p50..p99_itl_ms). Requests without
+    token times add nothing; no keys at all when no request has two timed tokens."""
+    gaps = [gap for r in records if r.error is None for gap in r.itl_s]
+    return _stats_ms("itl", gaps) if gaps else {}
+
+
+def achieved_request_rate(records: Iterable[RequestRecord]) -> dict[str, float]:
+    """Requests sent per second between the first and the last arrival; left out when every request
+    arrived at once (a burst has no finite rate)."""
+    arrivals = sorted(r.arrival_s for r in records)
+    span = arrivals[-1] - arrivals[0] if arrivals else 0.0
+    return {"achieved_request_rate_req_s": (len(arrivals) - 1) / span} if span > 0 else {}
+
+
+def meets_slo(record: RequestRecord, ttft_ms: float | None, itl_ms: float | None,
+              decode_ms: float | None) -> bool:
+    """A completed request within every objective that is set. The ITL objective bounds the request's
+    longest gap between two tokens (no stall longer than it); a request without token times, or without
+    the value an objective needs, does not meet it."""
+    if not _completed(record):
+        return False
+    checks = [(ttft_ms, record.ttft_s), (decode_ms, record.decode_s),
+              (itl_ms, max(record.itl_s) if record.itl_s else None)]
+    return all(limit is None or (value is not None and value * 1000.0 <= limit) for limit, value in checks)
+
+
+def goodput(records: Iterable[RequestRecord], duration_s: float, ttft_ms: float | None = None,
+            itl_ms: float | None = None, decode_ms: float | None = None) -> dict[str, float]:
+    """Share of all requests that completed within the SLOs (`goodput_share`) and their rate
+    (`request_goodput_req_s`, as `vllm bench serve`'s goodput); no keys when no SLO is set."""
+    if ttft_ms is None and itl_ms is None and decode_ms is None:
+        return {}
+    if not duration_s > 0:
+        raise ValueError(f"duration_s must be positive, got {duration_s}")
+    records = list(records)
+    good = sum(meets_slo(r, ttft_ms, itl_ms, decode_ms) for r in records)
+    return {"goodput_share": good / len(records) if records else 0.0, "request_goodput_req_s": good / duration_s}
+
+
+def peak_in_flight(records: Iterable[RequestRecord]) -> int:
+    """The most requests sent and not yet finished at any one moment (a request that failed before its
+    last token counts from arrival to its first token, or not at all)."""
+    events = []
+    for r in records:
+        end = r.last_token_s if r.last_token_s is not None else r.first_token_s
+        if end is not None:
+            events += [(r.arrival_s, 1), (end, -1)]
+    peak = current = 0
+    for _, step in sorted(events, key=lambda e: (e[0], e[1])):
+        current += step
+        peak = max(peak, current)
+    return peak
+
+
+def serving_metrics(records: Iterable[RequestRecord], duration_s: float, batch_size: int,
+                    slo: Any = None) -> dict[str, float]:
+    """Everything a run under a load profile logs beyond `latency_stats`: ITL, achieved rate, goodput
+    against `slo` (anything with ttft_ms, itl_ms, decode_ms), the peak in flight and `batch_filled`
+    (1.0 when that peak reached `batch_size`, else 0.0: see the steady-state note above)."""
+    records = list(records)
+    peak = peak_in_flight(records)
+    metrics = {**itl_stats(records), **achieved_request_rate(records),
+               "peak_in_flight": float(peak), "batch_filled": float(peak >= batch_size)}
+    if slo is not None:
+        metrics.update(goodput(records, duration_s, slo.ttft_ms, slo.itl_ms, slo.decode_ms))
+    return metrics

