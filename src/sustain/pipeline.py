@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import platform
 import socket
 import statistics
@@ -134,7 +135,7 @@ def _prepare(cfg: SustainConfig, out_dir: Path) -> tuple[Task, Engine, EngineJob
     engine = build(cfg.engine._target_, cfg.engine, "engine")
     job = EngineJob(
         model=cfg.model, quantization=cfg.quantization, batch_size=cfg.batch_size, gpus=cfg.gpus,
-        requests=task.requests(), decoding=task.decoding(), out_dir=out_dir, verbose=cfg.verbose,
+        requests=task.requests(), decoding=task.decoding(), out_dir=out_dir, verbose=cfg.verbose, load=cfg.load,
         sampling=Sampling(max_tokens=cfg.model.max_tokens or cfg.task.max_tokens, temperature=cfg.task.temperature,
                           top_p=cfg.task.top_p, seed=cfg.engine.seed),
     )
@@ -144,7 +145,7 @@ def _prepare(cfg: SustainConfig, out_dir: Path) -> tuple[Task, Engine, EngineJob
 
 def _benchmark(cfg: SustainConfig, out_dir: Path, tracker: Any, checkpoint: Checkpoint) -> dict[str, Any]:
     from sustain.energy import gpu_settings
-    from sustain.energy.attribution import attribute
+    from sustain.energy.attribution import attribute, remote
     from sustain.energy.meters import make_meter
     from sustain.metrics.footprint import measure_footprint
 
@@ -164,22 +165,29 @@ def _benchmark(cfg: SustainConfig, out_dir: Path, tracker: Any, checkpoint: Chec
 
     with gpu_settings.applied(cfg.gpu.power_limit_w, cfg.gpu.clocks_mhz, range(cfg.gpus)) as gpu_tags:
         gen = _generate(cfg, task, engine, job, meter, reused, checkpoint, out_dir)
-    attribution = attribute(
-        gen.engine_run.records, gen.timeline, cfg.batch_size, cfg.energy.window_rule, cfg.energy.min_window_s
-    )
-    attribution.price_reused(reused)
     records = reused + gen.engine_run.records
+    if engine.measured_locally:
+        attribution = attribute(
+            gen.engine_run.records, gen.timeline, cfg.batch_size, cfg.energy.window_rule, cfg.energy.min_window_s
+        )
+        attribution.price_reused(reused)
+    else:
+        attribution = remote(records, getattr(engine, "energy_estimate", None), engine.energy_label)
     quality = task.score([gen.predictions[r.id] for r in records])
     summary = _metrics(cfg, task, records, quality, gen.engine_run, attribution, gen.timeline, meter_notes, engine)
     summary["metrics"]["reused_requests"] = float(len(reused))
-    footprint = measure_footprint(gen.engine_run.records, meter.domains, attribution, gen.timeline, cfg.carbon)
-    summary["metrics"].update(footprint.metrics())
-    summary["tags"].update({**footprint.tags(), **gpu_tags})
-    summary["footprint"] = footprint.summary()
+    summary["tags"].update(gpu_tags)
+    if engine.measured_locally:
+        footprint = measure_footprint(gen.engine_run.records, meter.domains, attribution, gen.timeline, cfg.carbon)
+        summary["metrics"].update(footprint.metrics())
+        summary["tags"].update(footprint.tags())
+        summary["footprint"] = footprint.summary()
+    elif getattr(engine, "energy_estimate", None) is not None:
+        summary["tags"].update({f"energy.estimate.{k}": str(v) for k, v in engine.energy_estimate.constants().items()})
     if cfg.judge.name != "none":
         _judge(cfg, task, records, summary, out_dir)
     reference = _reference(cfg, task, summary["metrics"], tracker)
-    if reference is not None:
+    if reference is not None and math.isfinite(summary["metrics"].get(names.ENERGY_PER_REQUEST, math.nan)):
         summary["overall"] = _overall(cfg, summary["metrics"], reference)
         summary["tags"][names.OM_MEANINGFUL_TAG] = str(summary["overall"]["meaningful"]).lower()
     flags = summary["validity"]["flags"]
@@ -267,6 +275,8 @@ def _metrics(cfg: SustainConfig, task: Task, records: list[RequestRecord], quali
              engine: Engine) -> dict[str, Any]:
     lat = latency.latency_stats(records)
     thr = latency.throughput(engine_run.records, engine_run.end_s - engine_run.start_s)
+    thr.update(latency.serving_metrics(engine_run.records, engine_run.end_s - engine_run.start_s, cfg.batch_size,
+                                       cfg.load.slo))
     metrics: dict[str, float] = {**quality.metrics, names.QUALITY: quality.value,
                                  names.N_CORRECT: float(quality.n_correct), **lat, **thr,
                                  **attribution.to_metrics(), **_carbon(cfg, attribution)}
@@ -323,7 +333,7 @@ def _metrics(cfg: SustainConfig, task: Task, records: list[RequestRecord], quali
 def energy_per_correct(attribution: Any, quality: QualityResult) -> float | None:
     """Energy of the measured requests divided by the correct answers among them; None with none correct."""
     correct = [p.id for p in quality.predictions if p.correct]
-    if not correct:
+    if not correct or not attribution.per_request_j:
         return None
     return sum(attribution.per_request_j.get(rid, 0.0) for rid in attribution.per_request_j) / len(correct)
 
@@ -358,8 +368,14 @@ def _flags(cfg: SustainConfig, records: list[RequestRecord], attribution: Any, e
     window_s = attribution.span_s[1] - attribution.span_s[0]
     if attribution.mode == "steady_state" and window_s < SHORT_WINDOW_S:
         flags.append(f"steady-state window is {window_s:.1f} s, shorter than the {SHORT_WINDOW_S:.0f} s ML.ENERGY asks for")
-    if attribution.mode != "steady_state":
+    if attribution.mode == "remote":
+        flags.append(f"energy of a remote endpoint: {attribution.reason}")
+    elif attribution.mode != "steady_state":
         flags.append(f"energy attributed over the whole run: {attribution.reason}")
+    peak = latency.peak_in_flight(engine_run.records)
+    if cfg.load.name != "burst" and peak < cfg.batch_size:
+        flags.append(f"the batch never filled under load={cfg.load.name}: at most "
+                     f"{peak} of batch_size={cfg.batch_size} requests were in flight")
     if attribution.mode == "steady_state" and attribution.batch_fill < 0.85:
         flags.append(f"batch_size={max(1, round(attribution.avg_running_batch))} would have filled")
     visible = engine_run.info.get("device_count_visible", 0)

@@ -10,9 +10,11 @@ token present) count anywhere in this module.
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sustain.energy.timeline import Timeline
 from sustain.engines.records import RequestRecord
@@ -267,4 +269,23 @@ def attribute(
         source=timeline.source,
         measured=timeline.measured,
         warnings=warnings,
+    )
+
+
+def remote(records: Iterable[RequestRecord], estimate: Any, label: str) -> Attribution:
+    """Energy of a remote endpoint, whose hardware no meter here sees: each request priced by `estimate`
+    (`energy_j(output_tokens)`, labelled with its model and constants), or no figure at all when
+    `estimate` is None. Never this machine's joules: they are the client's, not the model's."""
+    done = successful(records)
+    per_request = {r.id: estimate.energy_j(r.output_tokens) for r in done} if estimate is not None else {}
+    tokens = sum(r.output_tokens for r in done)
+    total = sum(per_request.values()) if per_request else math.nan
+    mean = statistics.fmean(per_request.values()) if per_request else math.nan
+    per_token = total / tokens if per_request and tokens else math.nan
+    return Attribution(
+        mode="remote", reason=label, window=Window(None, None, "none", ok=False, reason=label), span_s=(0.0, 0.0),
+        window_energy_j=total, window_tokens=float(tokens), energy_per_token_j=per_token, per_request_j=per_request,
+        mean_j=mean, std_j=statistics.pstdev(per_request.values()) if per_request else math.nan,
+        whole_run_energy_j=total, whole_run_tokens=tokens, whole_run_per_token_j=per_token,
+        whole_run_per_request_j=mean, avg_running_batch=math.nan, batch_fill=math.nan, source=label, measured=False,
     )

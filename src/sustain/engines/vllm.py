@@ -37,6 +37,9 @@ class VllmEngine(Engine):
     def prepare(self, job: EngineJob) -> None:
         from sustain.models.resolve import resolve
 
+        from sustain.load.base import require_burst
+
+        require_burst(job.load, "engine=vllm")
         refuse_unknown(self.cfg.args, engine_arg_names(), "vLLM's EngineArgs (engine.args)")
         quant = job.quantization
         if quant.for_model is not None and quant.for_model != job.model.name:

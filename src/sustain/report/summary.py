@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from sustain.metrics import names
@@ -13,10 +14,12 @@ def format_summary(summary: dict[str, Any]) -> str:
     energy = summary["energy"]
 
     def num(key: str, fmt: str = "{:.3f}") -> str:
-        return fmt.format(m[key]) if key in m else "n/a"
+        return fmt.format(m[key]) if key in m and math.isfinite(m[key]) else "n/a"
 
     if energy["mode"] == "steady_state":
         how = f"steady state; whole-run cross-check {num('energy_whole_run_per_request_j', '{:.2f}')} J"
+    elif energy["mode"] == "remote":
+        how = "remote endpoint, an estimate of its model" if "energy_per_request_j_mean" in m else energy["source"]
     else:
         how = "whole-run attribution, no usable steady state"
     rows = [
