@@ -12,10 +12,10 @@ from sustain.search.batch_size import PAPER_GRID, PAPER_START
 @dataclass
 class ParetoSearchConf:
     _target_: str = "hydra_plugins.sustain_sweepers.sweepers.ParetoSweeper"
-    # metric: minimize | maximize, in order (the first sorts the Pareto table)
-    objectives: Dict[str, str] = field(
-        default_factory=lambda: {ENERGY_PER_REQUEST: "minimize", QUALITY: "maximize"})
-    params: Dict[str, str] = field(default_factory=dict)  # key: Hydra sweep, e.g. batch_size: choice(2,8,32)
+    # metrics a run logs, in order (the first sorts the Pareto table), and minimize | maximize for each
+    objectives: List[str] = field(default_factory=lambda: [ENERGY_PER_REQUEST, QUALITY])
+    directions: List[str] = field(default_factory=lambda: ["minimize", "maximize"])
+    params: Optional[Dict[str, str]] = None  # key: Hydra sweep, e.g. batch_size: choice(2,8,32)
     n_trials: int = 12  # finished or failed trials in the study; interrupted ones do not count
     n_jobs: int = 1  # trials launched together (parallel and Slurm launchers run them at once)
     sampler: Any = None  # an optuna sampler, by _target_ (hydra/sweeper/sampler=nsga2|tpe)

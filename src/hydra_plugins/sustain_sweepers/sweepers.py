@@ -16,6 +16,9 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
 
+MAX_REPEATS = 50  # asked configurations in a row that ran already: the search space is exhausted
+
+
 class LaunchingSweeper(Sweeper):
     """Shared set-up: the launcher, the sweep folder and the sweep's MLflow runs."""
 
@@ -49,40 +52,78 @@ class LaunchingSweeper(Sweeper):
 class ParetoSweeper(LaunchingSweeper):
     """Multi-objective search with Optuna (NSGA-II or TPE); ends with the Pareto set."""
 
-    def __init__(self, objectives: DictConfig, params: DictConfig, n_trials: int, n_jobs: int, sampler: Any,
-                 storage: Optional[str], study_name: Optional[str]) -> None:
+    def __init__(self, objectives: Sequence[str], directions: Sequence[str], params: Optional[DictConfig],
+                 n_trials: int, n_jobs: int, sampler: Any, storage: Optional[str], study_name: Optional[str]) -> None:
         from sustain.search.objectives import objectives_from
 
-        self.objectives = objectives_from(OmegaConf.to_container(objectives))
-        self.params = {str(k): str(v) for k, v in OmegaConf.to_container(params).items()}
+        self.objectives = objectives_from(list(objectives), list(directions))
+        self.params = {str(k): str(v) for k, v in (params or {}).items()}
         self.n_trials, self.n_jobs = n_trials, max(1, n_jobs)
         self.sampler_cfg, self.storage, self.study_name = sampler, storage, study_name  # Hydra may pass it built
 
     def sweep(self, arguments: List[str]) -> None:
-        from hydra.utils import instantiate
-
         from sustain.search import study as studies
         from sustain.search.space import search_space
 
         space = search_space(self.params, arguments)
         storage = studies.storage_url(self.storage, str(self.config.tracking.uri))
         name = self.study_name or self.sweep_dir.name
-        sampler = instantiate(self.sampler_cfg) if isinstance(self.sampler_cfg, DictConfig) else self.sampler_cfg
-        study = studies.open_study(name, storage, self.objectives, sampler)
+        study = studies.open_study(name, storage, self.objectives, self.sampler(len(studies.existing_trials(name, storage))))
         resumed = studies.resume(study)
         left = studies.trials_left(study, self.n_trials)
         print(f"sustain: search '{name}' ({storage}): {left} of {self.n_trials} trial(s) to run"
-              + (f", trial(s) {resumed} interrupted earlier are asked again" if resumed else ""), flush=True)
+              + (f", trial(s) {[t.number for t in resumed]} interrupted earlier are asked again first" if resumed else ""),
+              flush=True)
         runs = self.runs()
-        while left > 0:
-            trials = [study.ask(space.distributions) for _ in range(min(self.n_jobs, left))]
-            returns = self.launch([space.overrides(t.params) for t in trials], trials[0].number)
-            for trial, job_return in zip(trials, returns):
-                self.tell(study, trial, runs.outcome(job_return, trial.number), runs)
+        for trial in resumed:
+            runs.fail_stale(trial.user_attrs.get("job_num", trial.number),
+                            "the search was interrupted during this trial; its configuration is asked again")
+        repeats = 0
+        while left > 0 and repeats < MAX_REPEATS:
+            trials, repeated = self.ask(study, space, min(self.n_jobs, left))
+            repeats = repeats + len(repeated) if not trials else 0
+            if trials:
+                for job, trial in enumerate(trials, start=trials[0].number):
+                    trial.set_user_attr("job_num", job)
+                returns = self.launch([space.overrides(t.params) for t in trials], trials[0].number)
+                for trial, job_return in zip(trials, returns):
+                    self.tell(study, trial, runs.outcome(job_return, trial.user_attrs["job_num"]))
+            for trial, same in repeated:
+                studies.tell_repeat(study, trial, same)
             left -= len(trials)
+        if left > 0:
+            print(f"sustain: the search stops with {left} trial(s) left: its sampler asked {MAX_REPEATS} "
+                  f"configurations in a row that had run already (the space is exhausted)", flush=True)
         self.finish(study, runs, name)
 
-    def tell(self, study: Any, trial: Any, outcome: Any, runs: Any) -> None:
+    def ask(self, study: Any, space: Any, n: int) -> tuple[list[Any], list[tuple[Any, Any]]]:
+        """Up to n new configurations to launch, and the asked ones that repeat another trial's
+        (told that trial's values once it has them, not run again)."""
+        from sustain.search import study as studies
+
+        trials: list[Any] = []
+        repeated: list[tuple[Any, Any]] = []
+        while len(trials) < n and len(repeated) < MAX_REPEATS:
+            trial = study.ask(space.distributions)
+            same = studies.same_configuration(study, trial, trials)
+            if same is None:
+                trials.append(trial)
+            else:
+                repeated.append((trial, same))
+        return trials, repeated
+
+    def sampler(self, n_before: int) -> Any:
+        """The configured sampler; a resumed study's seed moves on by its trials, so its draws do not repeat."""
+        from hydra.utils import instantiate
+
+        if not isinstance(self.sampler_cfg, DictConfig):
+            return self.sampler_cfg
+        cfg = self.sampler_cfg
+        if OmegaConf.select(cfg, "seed") is not None and n_before:
+            cfg = OmegaConf.merge(cfg, {"seed": cfg.seed + n_before})
+        return instantiate(cfg)
+
+    def tell(self, study: Any, trial: Any, outcome: Any) -> None:
         from optuna.trial import TrialState
 
         from sustain.errors import SustainError
@@ -104,21 +145,17 @@ class ParetoSweeper(LaunchingSweeper):
             print(f"sustain: trial {trial.number} re-uses finished run {outcome.run_id}", flush=True)
 
     def finish(self, study: Any, runs: Any, name: str) -> None:
-        from optuna.trial import TrialState
-
         from sustain.search import study as studies
 
         rows = studies.pareto_rows(study, self.objectives)
-        n_complete = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-        n_failed = len(study.get_trials(deepcopy=False, states=(TrialState.FAIL,)))
+        counts = studies.trial_counts(study)
         (self.sweep_dir / "pareto.json").write_text(studies.pareto_json(rows, self.objectives))
         for row in rows:
             if row.run_id:
                 runs.tag(row.run_id, {"search.pareto": "true", "search.study": name})
-        self.report("pareto.txt", studies.format_pareto(rows, self.objectives, n_complete, n_failed), runs,
+        self.report("pareto.txt", studies.format_pareto(rows, self.objectives, counts), runs,
                     {"search.study": name, "search.pareto_trials": ",".join(str(r.trial) for r in rows)},
-                    {"pareto_size": float(len(rows)), "trials_complete": float(n_complete),
-                     "trials_failed": float(n_failed)})
+                    {"pareto_size": float(len(rows)), **{f"trials_{k}": float(v) for k, v in counts.items()}})
 
 
 class BatchSizeSweeper(LaunchingSweeper):
@@ -128,50 +165,51 @@ class BatchSizeSweeper(LaunchingSweeper):
         self.objective, self.grid, self.start, self.rel_tol = objective, tuple(grid), start, rel_tol
 
     def sweep(self, arguments: List[str]) -> None:
+        """Every search's next batch sizes go out together, so a parallel launcher runs them at once."""
         from sustain.search.batch_size import BatchSizeSearch
 
         runs = self.runs()
-        results, job = [], 0
-        for fixed in combinations(arguments):
-            search = BatchSizeSearch(self.grid, self.start, self.rel_tol)
-            while batch := search.ask():
-                returns = self.launch([[*fixed, f"batch_size={b}"] for b in batch], job)
-                for offset, (b, job_return) in enumerate(zip(batch, returns)):
-                    outcome = runs.outcome(job_return, job + offset)
-                    search.tell(b, (outcome.metrics or {}).get(self.objective))
-                job += len(batch)
-            results.append((fixed, search))
+        searches = [(swept, fixed, BatchSizeSearch(self.grid, self.start, self.rel_tol))
+                    for swept, fixed in combinations(arguments)]
+        job = 0
+        while asked := [(search, fixed, b) for _, fixed, search in searches for b in search.ask()]:
+            returns = self.launch([[*fixed, f"batch_size={b}"] for _, fixed, b in asked], job)
+            for offset, ((search, _, b), job_return) in enumerate(zip(asked, returns)):
+                search.tell(b, (runs.outcome(job_return, job + offset).metrics or {}).get(self.objective))
+            job += len(asked)
+        results = [(swept, search) for swept, _, search in searches]
         self.report("batch_search.txt", format_batch_results(results, self.objective, len(self.grid)), runs,
-                    {"search.best_batch_size": " | ".join(f"{' '.join(f)}: {s.best}" for f, s in results)},
+                    {"search.best_batch_size": " | ".join(f"{' '.join(sw)}: {s.best}" for sw, s in results)},
                     {"search_runs": float(job), "grid_runs": float(len(self.grid) * len(results))})
 
 
-def combinations(arguments: Sequence[str]) -> List[List[str]]:
-    """The command line's sweeps expanded (`model=a,b gpus=1,2`: four), fixed overrides in each."""
+def combinations(arguments: Sequence[str]) -> List[tuple[List[str], List[str]]]:
+    """The command line's sweeps expanded (`model=a,b gpus=1,2`: four searches): for each, the swept
+    values alone and every override it runs with."""
     import itertools
 
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     from sustain.errors import SustainError
 
-    options = []
+    swept, fixed = [], []
     for override in OverridesParser.create().parse_overrides(list(arguments)):
         if override.get_key_element().lstrip("+~") == "batch_size":
             raise SustainError("the batch-size search picks batch_size itself: drop it from the command line, "
                                "or set hydra.sweeper.grid.")
         if override.is_sweep_override():
             key = override.get_key_element()
-            options.append([f"{key}={v}" for v in override.sweep_string_iterator()])
+            swept.append([f"{key}={v}" for v in override.sweep_string_iterator()])
         else:
-            options.append([override.input_line])
-    return [list(c) for c in itertools.product(*options)]
+            fixed.append(override.input_line)
+    return [(list(values), [*fixed, *values]) for values in itertools.product(*swept)]
 
 
 def format_batch_results(results: Sequence[Any], objective: str, grid_size: int) -> str:
     lines = [f"batch-size search ({objective}, minimised): {sum(len(s.values) for _, s in results)} run(s) "
              f"instead of the grid's {grid_size * len(results)}"]
-    for fixed, search in results:
+    for swept, search in results:
         tried = ", ".join(f"{b}: {v:.4g}" if math.isfinite(v) else f"{b}: failed" for b, v in sorted(search.values.items()))
-        lines.append(f"{' '.join(fixed) or '(defaults)'}: best batch_size={search.best} ({search.reason}); "
+        lines.append(f"{' '.join(swept) or 'batch_size'}: best batch_size={search.best} ({search.reason}); "
                      f"ran {tried}")
     return "\n".join(lines)

@@ -3,9 +3,9 @@
 Energy per request against log2 of the maximum batch size falls steeply while the batch is too small to
 keep the GPU busy, bottoms out, then rises slowly (the paper's convex trade-off). So the search starts
 at the paper's most common optimum, walks downhill one grid point at a time, and stops once the best
-point has a higher (or failed) neighbour on both sides: the optimum is bracketed. With `rel_tol` > 0 it
-also stops when a step gained less than that share of the energy: on a convex curve the next step gains
-less still, so the rest of the walk cannot pay for its runs.
+point has a higher (or failed) neighbour on both sides: the optimum is bracketed. It also stops when a
+step gained nothing (a flat curve), or with `rel_tol` > 0 no more than that share of the energy: on a
+convex curve the next step gains less still, so the rest of the walk cannot pay for its runs.
 
 The search only decides which batch sizes to run; running them is the caller's (the sweeper, a replay).
 """
@@ -73,9 +73,9 @@ class BatchSizeSearch:
             self.reason = "bracketed"
             return []
         came_from = right if left is None else left
-        if self.rel_tol and came_from is not None and math.isfinite(came_from):
+        if came_from is not None and math.isfinite(came_from):
             gain = came_from - self.values[best]
-            if gain < self.rel_tol * abs(self.values[best]):
+            if gain <= self.rel_tol * abs(self.values[best]):
                 self.reason = f"last step gained {gain / abs(self.values[best]):.1%}, under rel_tol"
                 return []
         return [self.grid[i - 1] if left is None else self.grid[i + 1]]

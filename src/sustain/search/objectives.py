@@ -30,12 +30,15 @@ class Objective:
             raise SustainError(f"an objective has no metric: name one, e.g. {', '.join(USUAL)}.")
 
 
-def objectives_from(config: Mapping[str, str]) -> list[Objective]:
-    """`{metric: direction}` as the sweeper's config gives it, in its order."""
-    if not config:
+def objectives_from(metrics: Sequence[str], directions: Sequence[str]) -> list[Objective]:
+    """The sweeper's `objectives` and `directions`, paired in order."""
+    if not metrics:
         raise SustainError("the search has no objectives: set hydra.sweeper.objectives, e.g. "
-                           "{energy_per_request_j_mean: minimize, quality: maximize}.")
-    return [Objective(str(metric), str(direction)) for metric, direction in config.items()]
+                           "[energy_per_request_j_mean,quality], and hydra.sweeper.directions=[minimize,maximize].")
+    if len(metrics) != len(directions):
+        raise SustainError(f"hydra.sweeper.objectives has {len(metrics)} metric(s) but directions has "
+                           f"{len(directions)}: give one direction (minimize or maximize) per objective.")
+    return [Objective(str(m), str(d)) for m, d in zip(metrics, directions)]
 
 
 def values_of(metrics: Mapping[str, float], objectives: Sequence[Objective]) -> list[float]:

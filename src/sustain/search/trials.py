@@ -59,6 +59,13 @@ class SweepRuns:
         run = self.job_run(job_num)
         return run.info.run_id if run is not None else None
 
+    def fail_stale(self, job_num: int, message: str) -> None:
+        """Record a job that an interruption left running as failed, so the sweep's table says so."""
+        run = self.job_run(job_num)
+        if run is not None and run.info.status == "RUNNING":
+            self.tag(run.info.run_id, {"error.kind": "interrupted", "error.message": message})
+            self.tracker.client.set_terminated(run.info.run_id, status="FAILED")
+
     def tag(self, run_id: str, tags: dict[str, str]) -> None:
         for key, value in tags.items():
             self.tracker.client.set_tag(run_id, key, value)
