@@ -1,5 +1,5 @@
 """The sweepers drive Hydra jobs: a stand-in app (search_app/app.py) returns metrics from a known curve,
-so asking, launching, failing, interrupting, resuming and the Pareto set are checked in seconds."""
+so asking, launching, failing, interrupting, resuming and the Pareto set are checked without an engine."""
 
 import json
 import os
