@@ -34,13 +34,14 @@ def test_interrupted_search_resumes_under_one_parent_and_reports_its_pareto_set(
     storage = f"sqlite:///{tmp_path}/mlruns/optuna.db"
     study = optuna.load_study(study_name="multirun", storage=storage)
     states = [t.state.name for t in study.trials]
-    assert states == ["COMPLETE", "FAIL", "COMPLETE", "RUNNING"]
+    assert states == ["COMPLETE", "FAIL", "FAIL", "RUNNING"]
     assert "no KV cache left" in study.trials[1].user_attrs["error"]
+    assert study.trials[2].params == study.trials[1].params and study.trials[2].user_attrs["repeats"] == 1
     interrupted_params = study.trials[3].params
 
     second = search(tmp_path, PARETO)
     assert second.returncode == 0, second.stderr[-3000:]
-    assert "3 of 6 trial(s) to run, trial(s) [3] interrupted earlier are asked again first" in second.stdout
+    assert "4 of 6 trial(s) to run, trial(s) [3] interrupted earlier are asked again first" in second.stdout
     study = optuna.load_study(study_name="multirun", storage=storage)
     resumed = next(t for t in study.trials if t.user_attrs.get("resumes") == 3)
     assert resumed.params == interrupted_params and resumed.state.name == "COMPLETE"

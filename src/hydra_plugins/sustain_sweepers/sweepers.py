@@ -16,7 +16,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
 
-MAX_REPEATS = 50  # asked configurations in a row that ran already: the search space is exhausted
+MAX_REPEATS = 50  # configurations asked for one batch that ran already: the search space is exhausted
 
 
 class LaunchingSweeper(Sweeper):
@@ -78,39 +78,43 @@ class ParetoSweeper(LaunchingSweeper):
         for trial in resumed:
             runs.fail_stale(trial.user_attrs.get("job_num", trial.number),
                             "the search was interrupted during this trial; its configuration is asked again")
-        repeats = 0
-        while left > 0 and repeats < MAX_REPEATS:
+        while left > 0:
             trials, repeated = self.ask(study, space, min(self.n_jobs, left))
-            repeats = repeats + len(repeated) if not trials else 0
-            if trials:
-                for job, trial in enumerate(trials, start=trials[0].number):
-                    trial.set_user_attr("job_num", job)
-                returns = self.launch([space.overrides(t.params) for t in trials], trials[0].number)
-                for trial, job_return in zip(trials, returns):
-                    self.tell(study, trial, runs.outcome(job_return, trial.user_attrs["job_num"]))
+            if not trials:
+                break
+            for job, trial in enumerate(trials, start=trials[0].number):
+                trial.set_user_attr("job_num", job)
+            returns = self.launch([space.overrides(t.params) for t in trials], trials[0].number)
+            for trial, job_return in zip(trials, returns):
+                self.tell(study, trial, runs.outcome(job_return, trial.user_attrs["job_num"]))
             for trial, same in repeated:
                 studies.tell_repeat(study, trial, same)
             left -= len(trials)
         if left > 0:
             print(f"sustain: the search stops with {left} trial(s) left: its sampler asked {MAX_REPEATS} "
-                  f"configurations in a row that had run already (the space is exhausted)", flush=True)
+                  f"configurations that had run already (the space is exhausted)", flush=True)
         self.finish(study, runs, name)
 
     def ask(self, study: Any, space: Any, n: int) -> tuple[list[Any], list[tuple[Any, Any]]]:
-        """Up to n new configurations to launch, and the asked ones that repeat another trial's
-        (told that trial's values once it has them, not run again)."""
+        """Up to n new configurations to launch. An asked one that repeats an ended trial gets that trial's
+        outcome at once; one that repeats a trial of this batch gets it after the batch (returned)."""
         from sustain.search import study as studies
 
         trials: list[Any] = []
-        repeated: list[tuple[Any, Any]] = []
-        while len(trials) < n and len(repeated) < MAX_REPEATS:
+        deferred: list[tuple[Any, Any]] = []
+        repeats = 0
+        while len(trials) < n and repeats < MAX_REPEATS:
             trial = study.ask(space.distributions)
             same = studies.same_configuration(study, trial, trials)
             if same is None:
                 trials.append(trial)
+                continue
+            repeats += 1
+            if same in trials:
+                deferred.append((trial, same))
             else:
-                repeated.append((trial, same))
-        return trials, repeated
+                studies.tell_repeat(study, trial, same)
+        return trials, deferred
 
     def sampler(self, n_before: int) -> Any:
         """The configured sampler; a resumed study's seed moves on by its trials, so its draws do not repeat."""

@@ -77,11 +77,14 @@ def trials_left(study: Any, n_trials: int) -> int:
 
 
 def same_configuration(study: Any, trial: Any, pending: Sequence[Any]) -> Any | None:
-    """A finished or pending trial with the same parameters: running it again would measure nothing new."""
+    """A measured, failed or pending trial with the same parameters: running it again would tell nothing
+    new (a failure such as running out of memory fails again). Interrupted trials do not count."""
     from optuna.trial import TrialState
 
-    finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    return next((t for t in [*finished, *pending] if t.params == trial.params and REPEAT not in t.user_attrs), None)
+    interrupted = set(study.user_attrs.get(INTERRUPTED, []))
+    ended = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
+             if t.number not in interrupted]
+    return next((t for t in [*ended, *pending] if t.params == trial.params and REPEAT not in t.user_attrs), None)
 
 
 def tell_repeat(study: Any, trial: Any, same: Any) -> None:
