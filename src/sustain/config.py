@@ -122,6 +122,7 @@ class SustainConfig:
     batch_size: int = 8  # vLLM max_num_seqs
     gpus: int = 1  # tensor-parallel size
     run_name: str = MISSING
+    verbose: bool = False  # engine and server logs to the terminal as well as to the run folder
     rerun: bool = False  # run even when a finished run has the same config hash
     checkpoint_dir: str = MISSING  # finished requests of unfinished runs, for resuming
 

@@ -6,18 +6,21 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import platform
 import socket
+import statistics
 import subprocess
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from sustain.config import SustainConfig
+from sustain.engines.base import Engine, EngineJob, Sampling
 from sustain.engines.checkpoint import Checkpoint
 from sustain.engines.records import EngineRun, RequestRecord
 from sustain.errors import SustainError
+from sustain.metrics import carbon, latency, names
+from sustain.tasks.base import Prediction, QualityResult, Task
 
 log = logging.getLogger(__name__)
 
@@ -95,69 +98,108 @@ def run(
 
 def _log_files(tracker: Any, out_dir: Path) -> None:
     for name in ("config.json", "predictions.jsonl", "requests.csv", "summary.json", "timeline.csv", "timeline.png",
-                 "judge.jsonl", "judge-server.log"):
+                 "judge.jsonl", "judge-server.log", "engine.log", "server.log"):
         if (out_dir / name).is_file():
             tracker.log_artifact(out_dir / name)
 
 
-def _benchmark(cfg: SustainConfig, out_dir: Path, tracker: Any, checkpoint: Checkpoint) -> dict[str, Any]:
-    from tqdm import tqdm
+@dataclass
+class Generation:
+    """What the engine stage hands on: the engine's records and the meter's timeline, plus each output
+    as its task read it."""
 
+    engine_run: EngineRun
+    timeline: Any
+    predictions: dict[str, Prediction]
+
+
+def build(target: str, cfg: Any, group: str) -> Any:
+    """The plugin class named by a config's `_target_`, built with its typed config."""
+    from hydra.utils import get_class
+
+    try:
+        cls = get_class(target)
+    except Exception:
+        raise SustainError(
+            f"{group}._target_={target} names no class sustain can import: fix the `_target_` of the "
+            f"{group} config (`python -m sustain --cfg job` shows it)."
+        ) from None
+    return cls(cfg)
+
+
+def _prepare(cfg: SustainConfig, out_dir: Path) -> tuple[Task, Engine, EngineJob]:
+    """Task loaded and validated, engine arguments checked, model resolved: nothing started yet."""
+    task = build(cfg.task._target_, cfg.task, "task")
+    task.load()
+    engine = build(cfg.engine._target_, cfg.engine, "engine")
+    job = EngineJob(
+        model=cfg.model, quantization=cfg.quantization, batch_size=cfg.batch_size, gpus=cfg.gpus,
+        requests=task.requests(), decoding=task.decoding(), out_dir=out_dir, verbose=cfg.verbose,
+        sampling=Sampling(max_tokens=cfg.model.max_tokens or cfg.task.max_tokens, temperature=cfg.task.temperature,
+                          top_p=cfg.task.top_p, seed=cfg.engine.seed),
+    )
+    engine.prepare(job)
+    return task, engine, job
+
+
+def _benchmark(cfg: SustainConfig, out_dir: Path, tracker: Any, checkpoint: Checkpoint) -> dict[str, Any]:
     from sustain.energy.attribution import attribute
     from sustain.energy.meters import make_meter
-    from sustain.engines.runner import run_engine
-    from sustain.metrics.quality import ERROR, ParsedOutput, parse_output, strip_reasoning
-    from sustain.models.resolve import resolve
-    from sustain.tasks import hallucination
 
-    dataset = hallucination.load(cfg.task.dataset, cfg.task.limit)
-    examples = {ex.id: ex for ex in dataset.examples}
-    quant = cfg.quantization
-    if quant.for_model is not None and quant.for_model != cfg.model.name:
-        raise SustainError(
-            f"quantization={quant.name} is a checkpoint of {quant.for_model}, not of model={cfg.model.name}: "
-            f"use model={quant.for_model}, or a method that quantizes any model (e.g. quantization=fp8)."
-        )
-    model_path = resolve(quant.model_path or cfg.model.path)
+    task, engine, job = _prepare(cfg, out_dir)
     meter, meter_notes = make_meter(
         cfg.energy.meter, cfg.gpus, asdict(cfg.energy.estimate), cfg.energy.interval_s
     )
-
-    reused = checkpoint.load(set(examples))
-    if len(reused) == len(examples):
+    reused = checkpoint.load(set(task.ids))
+    if len(reused) == len(task.ids):
         reused = []  # nothing left to measure energy on: measure the whole run again
     if reused:
         print(f"sustain: resuming: {len(reused)} request(s) reused from an interrupted attempt, "
-              f"{len(examples) - len(reused)} to run", flush=True)
+              f"{len(task.ids) - len(reused)} to run", flush=True)
     checkpoint.open(reused)
     reused_ids = {r.id for r in reused}
-    todo = [ex for ex in dataset.examples if ex.id not in reused_ids]
+    job.requests = [r for r in job.requests if r.id not in reused_ids]
 
-    parsed: dict[str, ParsedOutput] = {}
+    gen = _generate(cfg, task, engine, job, meter, reused, checkpoint, out_dir)
+    attribution = attribute(
+        gen.engine_run.records, gen.timeline, cfg.batch_size, cfg.energy.window_rule, cfg.energy.min_window_s
+    )
+    attribution.price_reused(reused)
+    records = reused + gen.engine_run.records
+    quality = task.score([gen.predictions[r.id] for r in records])
+    summary = _metrics(cfg, task, records, quality, gen.engine_run, attribution, gen.timeline, meter_notes, engine)
+    summary["metrics"]["reused_requests"] = float(len(reused))
+    if cfg.judge.name != "none":
+        _judge(cfg, task, records, summary, out_dir)
+    reference = _reference(cfg, task, summary["metrics"], tracker)
+    if reference is not None:
+        summary["overall"] = _overall(cfg, summary["metrics"], reference)
+    flags = summary["validity"]["flags"]
+    summary["tags"].update({"validity.flags": " | ".join(flags) or "none", "validity.ok": str(not flags).lower()})
+    _write_requests(records, gen.predictions, attribution, out_dir)
+    _plot(gen.timeline, attribution, gen.engine_run, out_dir)
+    tracker.log_metrics(summary["metrics"])
+    tracker.set_tags(summary["tags"])
+    return summary
 
-    def parse(record: RequestRecord) -> ParsedOutput:
-        if record.error is not None:
-            return ParsedOutput(label=ERROR, error=record.error)
-        text = strip_reasoning(record.output_text) if cfg.task.strip_reasoning else record.output_text
-        return parse_output(text)
 
-    predictions = (out_dir / "predictions.jsonl").open("w", encoding="utf-8")
-    bar = tqdm(total=len(todo), desc=f"{cfg.run_name}: loading engine", unit="req", dynamic_ncols=True)
+def _generate(cfg: SustainConfig, task: Task, engine: Engine, job: EngineJob, meter: Any,
+              reused: list[RequestRecord], checkpoint: Checkpoint, out_dir: Path) -> Generation:
+    """Run the engine under the meter; each finished request is read by its task, written to
+    predictions.jsonl and checkpointed as it arrives."""
+    from tqdm import tqdm
+
+    predictions: dict[str, Prediction] = {}
+    out = (out_dir / "predictions.jsonl").open("w", encoding="utf-8")
+    bar = tqdm(total=len(job.requests), desc=f"{cfg.run_name}: loading engine", unit="req", dynamic_ncols=True)
 
     def write_prediction(record: RequestRecord) -> None:
-        result = parsed[record.id] = parse(record)
-        row = {
-            "id": record.id,
-            "output": record.output_text,
-            "label": result.label,
-            "parse_error": result.error,
-            "reference": examples[record.id].label,
-            **{k: v for k, v in record.to_dict().items() if k not in ("id", "output_text")},
-            "ttft_s": record.ttft_s,
-            "decode_s": record.decode_s,
-        }
-        predictions.write(json.dumps(row, ensure_ascii=False) + "\n")
-        predictions.flush()
+        pred = predictions[record.id] = task.predict(record.id, record.output_text, record.error)
+        fields = {k: v for k, v in record.to_dict().items() if k not in ("id", "output_text", "token_times_s")}
+        row = {**pred.to_dict(), "output": record.output_text, **fields,
+               "ttft_s": record.ttft_s, "decode_s": record.decode_s}
+        out.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+        out.flush()
 
     def on_loaded(payload: dict[str, Any]) -> None:
         bar.set_description(f"{cfg.run_name}: generating")
@@ -170,52 +212,27 @@ def _benchmark(cfg: SustainConfig, out_dir: Path, tracker: Any, checkpoint: Chec
 
     for record in reused:
         write_prediction(record)
-    spec = _engine_spec(cfg, model_path, todo)
     meter.start()
     try:
-        engine_run = run_engine(spec, on_loaded, on_record, cfg.engine.timeout_s)
+        engine_run = engine.run(job, on_loaded, on_record)
     finally:
         timeline = meter.stop()
         bar.close()
-        predictions.close()
+        out.close()
         _write_timeline(timeline, out_dir)
-
-    attribution = attribute(
-        engine_run.records, timeline, cfg.batch_size, cfg.energy.window_rule, cfg.energy.min_window_s
-    )
-    attribution.price_reused(reused)
-    records = reused + engine_run.records
-    labels = {rid: p.label for rid, p in parsed.items()}
-    summary = _metrics(cfg, dataset, records, labels, engine_run, attribution, timeline, meter_notes, model_path)
-    summary["metrics"]["reused_requests"] = float(len(reused))
-    if cfg.judge.name != "none":
-        _judge(cfg, records, examples, summary, out_dir)
-    reference = _reference(cfg, dataset, summary["metrics"], tracker)
-    if reference is not None:
-        summary["overall"] = _overall(cfg, summary["metrics"], reference)
-    flags = summary["validity"]["flags"]
-    summary["tags"].update({"validity.flags": " | ".join(flags) or "none", "validity.ok": str(not flags).lower()})
-    _write_requests(records, examples, labels, attribution, out_dir)
-    _plot(timeline, attribution, engine_run, out_dir)
-    tracker.log_metrics(summary["metrics"])
-    tracker.set_tags(summary["tags"])
-    return summary
+    return Generation(engine_run, timeline, predictions)
 
 
-def _judge(cfg: SustainConfig, records: list[RequestRecord], examples: dict[str, Any],
-           summary: dict[str, Any], out_dir: Path) -> None:
+def _judge(cfg: SustainConfig, task: Task, records: list[RequestRecord], summary: dict[str, Any],
+           out_dir: Path) -> None:
     """Score the outputs with the LLM judge, after the evaluated engine is gone. Its time and energy are
     logged apart (`judge_*`). A judge that cannot score at all is recorded on the run, which keeps every
     figure of the evaluated model."""
     import sys
 
-    from sustain.judge import evaluate, item_for
-    from sustain.metrics.quality import strip_reasoning
+    from sustain.judge import evaluate
 
-    def answer(record: RequestRecord) -> str:
-        return strip_reasoning(record.output_text) if cfg.task.strip_reasoning else record.output_text
-
-    items = [item_for(examples[r.id], answer(r)) for r in records if r.error is None]
+    items = [task.judge_item(r.id, r.output_text) for r in records if r.error is None]
     try:
         judged = evaluate(cfg.judge, items, out_dir)
     except SustainError as exc:
@@ -231,68 +248,98 @@ def _judge(cfg: SustainConfig, records: list[RequestRecord], examples: dict[str,
         summary["validity"]["flags"].append(f"judge could not score {len(judged.failures)} of {len(items)} outputs")
 
 
-def _engine_spec(cfg: SustainConfig, model_path: str, examples: list[Any]) -> dict[str, Any]:
-    from sustain.tasks.hallucination import OUTPUT_SCHEMA
-
-    if cfg.task.decoding not in ("free", "json_schema"):
-        raise SustainError(f"task.decoding={cfg.task.decoding} is unknown: use free or json_schema.")
-    engine_args: dict[str, Any] = {
-        "model": model_path,
-        "max_num_seqs": cfg.batch_size,
-        "tensor_parallel_size": cfg.gpus,
-        "dtype": cfg.model.dtype,
-        "seed": cfg.engine.seed,
-        "disable_log_stats": False,
-        "trust_remote_code": cfg.model.trust_remote_code,
-    }
-    if cfg.model.max_model_len is not None:
-        engine_args["max_model_len"] = cfg.model.max_model_len
-    if cfg.quantization.method is not None:
-        engine_args["quantization"] = cfg.quantization.method
-    engine_args.update(cfg.engine.args)
-    return {
-        "engine_args": engine_args,
-        "enforce_eager": cfg.engine.enforce_eager,
-        "cpu_memory_fraction": cfg.engine.cpu_memory_fraction,
-        "sampling": {
-            "max_tokens": cfg.model.max_tokens or cfg.task.max_tokens,
-            "temperature": cfg.task.temperature,
-            "top_p": cfg.task.top_p,
-            "seed": cfg.engine.seed,
-        },
-        "json_schema": OUTPUT_SCHEMA if cfg.task.decoding == "json_schema" else None,
-        "chat_template_kwargs": dict(cfg.model.chat_template_kwargs),
-        "requests": [(ex.id, ex.messages()) for ex in examples],
-        "log_level": os.environ.get("VLLM_LOGGING_LEVEL", "WARNING"),
-    }
-
-
-def _metrics(cfg, dataset, records, labels, engine_run: EngineRun, attribution, timeline, meter_notes, model_path) -> dict[str, Any]:
-    import statistics
-
-    from sustain.metrics import carbon, latency
-    from sustain.metrics.quality import classification_report
-
-    refs = {ex.id: ex.label for ex in dataset.examples}
-    quality = classification_report([refs[r.id] for r in records], [labels[r.id] for r in records])
+def _metrics(cfg: SustainConfig, task: Task, records: list[RequestRecord], quality: QualityResult,
+             engine_run: EngineRun, attribution: Any, timeline: Any, meter_notes: list[str],
+             engine: Engine) -> dict[str, Any]:
     lat = latency.latency_stats(records)
     thr = latency.throughput(engine_run.records, engine_run.end_s - engine_run.start_s)
-    energy = attribution.to_metrics()
+    metrics: dict[str, float] = {**quality.metrics, names.QUALITY: quality.value,
+                                 names.N_CORRECT: float(quality.n_correct), **lat, **thr,
+                                 **attribution.to_metrics(), **_carbon(cfg, attribution)}
+    correct_energy = energy_per_correct(attribution, quality)
+    if correct_energy is not None:
+        metrics[names.ENERGY_PER_CORRECT] = correct_energy
+    decodes = [r.decode_s for r in records if r.decode_s is not None]
+    if decodes:
+        metrics[names.DECODE_LATENCY] = statistics.fmean(decodes)
+        metrics["decode_latency_s_std"] = statistics.pstdev(decodes)
+    metrics.update(truncated_share=sum(r.finish_reason == "length" for r in records) / len(records),
+                   failed_requests=float(sum(r.error is not None for r in records)),
+                   engine_load_s=engine_run.load_s, run_duration_s=engine_run.end_s - engine_run.start_s,
+                   n_requests=float(len(records)))
+    metrics.update(window_token_counts(engine_run.records, attribution))
+    source = attribution.source
+    tags = {
+        names.ENERGY_SOURCE_TAG: source,
+        names.ENERGY_MEASURED_TAG: str(attribution.measured).lower(),
+        "energy.attribution": attribution.mode,
+        "energy.notes": " | ".join(meter_notes),
+        "carbon.grid_source": carbon.grid_intensity(cfg.carbon.grid)[1],
+        names.QUALITY_METRIC_TAG: quality.primary,
+        "engine.devices": ", ".join(engine_run.info.get("devices", [])),
+        "engine.platform": str(engine_run.info.get("platform")),
+        "engine.pid": str(engine_run.info.get("pid")),
+        **engine.describe(),
+        "model.resolved_path": str(getattr(engine, "model_path", "")),
+    }
+    if correct_energy is None:
+        tags["energy_per_correct"] = "undefined: no correct answer"
+    return {
+        "run": {
+            "name": cfg.run_name, "model": cfg.model.name, "quantization": cfg.quantization.name,
+            "batch_size": cfg.batch_size, "gpus": cfg.gpus, "task": cfg.task.name, "engine": cfg.engine.name,
+            "dataset": task.source, "n_requests": len(records), "primary_metric": quality.primary,
+        },
+        "metrics": metrics,
+        "quality": quality.details,
+        "energy": {
+            "source": source, "measured": attribution.measured, "mode": attribution.mode,
+            "reason": attribution.reason, "notes": meter_notes, "model": timeline.model,
+            "window": asdict(attribution.window),
+        },
+        "carbon": {"grid_g_per_kwh": carbon.grid_intensity(cfg.carbon.grid)[0],
+                   "grid_source": carbon.grid_intensity(cfg.carbon.grid)[1], "pue": cfg.carbon.pue},
+        "overall": {},
+        "validity": {"flags": _flags(cfg, records, attribution, engine_run)},
+        "engine": engine_run.info,
+        "tags": tags,
+    }
 
-    grid, grid_source = carbon.grid_intensity(cfg.carbon.grid)
+
+def energy_per_correct(attribution: Any, quality: QualityResult) -> float | None:
+    """Energy of the measured requests divided by the correct answers among them; None with none correct."""
+    correct = [p.id for p in quality.predictions if p.correct]
+    if not correct:
+        return None
+    return sum(attribution.per_request_j.get(rid, 0.0) for rid in attribution.per_request_j) / len(correct)
+
+
+def window_token_counts(records: list[RequestRecord], attribution: Any) -> dict[str, float]:
+    """The window's output tokens counted from token times beside the uniform-rate approximation used
+    where token times are missing, and how far the two differ (the approximation's error on this run)."""
+    from sustain.energy.attribution import successful, uniform_tokens_in_window
+
+    done = successful(records)
+    if attribution.mode != "steady_state" or not done or any(not r.token_times_s for r in done):
+        return {}
+    start, end = attribution.span_s
+    counted = sum(start < t <= end for r in done for t in r.token_times_s or [])
+    uniform = uniform_tokens_in_window(done, start, end)
+    return {"window_tokens_counted": float(counted), "window_tokens_uniform": uniform,
+            "window_tokens_uniform_error": (uniform - counted) / counted if counted else 0.0}
+
+
+def _carbon(cfg: SustainConfig, attribution: Any) -> dict[str, float]:
+    grid, _ = carbon.grid_intensity(cfg.carbon.grid)
     per_req = attribution.mean_j
-    carbon_metrics = {
+    return {
         "gco2e_per_request": carbon.carbon_g(per_req, grid, cfg.carbon.pue),
         "gco2e_run": carbon.carbon_g(attribution.whole_run_energy_j, grid, cfg.carbon.pue),
         **carbon.per_thousand(per_req, grid, cfg.carbon.pue),
     }
 
-    metrics: dict[str, float] = {**quality.to_metrics(), **lat, **thr, **energy, **carbon_metrics}
-    decodes = [r.decode_s for r in records if r.decode_s is not None]
-    if decodes:
-        metrics["decode_latency_s_mean"] = statistics.fmean(decodes)
-        metrics["decode_latency_s_std"] = statistics.pstdev(decodes)
 
+def _flags(cfg: SustainConfig, records: list[RequestRecord], attribution: Any, engine_run: EngineRun) -> list[str]:
     flags = list(attribution.warnings)
     window_s = attribution.span_s[1] - attribution.span_s[0]
     if attribution.mode == "steady_state" and window_s < SHORT_WINDOW_S:
@@ -301,62 +348,27 @@ def _metrics(cfg, dataset, records, labels, engine_run: EngineRun, attribution, 
         flags.append(f"energy attributed over the whole run: {attribution.reason}")
     if attribution.mode == "steady_state" and attribution.batch_fill < 0.85:
         flags.append(f"batch_size={max(1, round(attribution.avg_running_batch))} would have filled")
-    truncated = sum(r.finish_reason == "length" for r in records) / len(records)
-    failed = sum(r.error is not None for r in records)
     visible = engine_run.info.get("device_count_visible", 0)
-    if engine_run.info.get("platform") != "cpu" and visible < cfg.gpus:
+    if engine_run.info.get("platform") not in ("cpu", None) and visible < cfg.gpus:
         flags.append(f"the engine saw {visible} GPU(s) but gpus={cfg.gpus}")
-    metrics.update(truncated_share=truncated, failed_requests=float(failed), engine_load_s=engine_run.load_s,
-                   run_duration_s=engine_run.end_s - engine_run.start_s, n_requests=float(len(records)))
-
-    source = attribution.source
-    tags = {
-        "energy.source": source,
-        "energy.measured": str(attribution.measured).lower(),
-        "energy.attribution": attribution.mode,
-        "energy.notes": " | ".join(meter_notes),
-        "carbon.grid_source": grid_source,
-        "engine.devices": ", ".join(engine_run.info.get("devices", [])),
-        "engine.platform": str(engine_run.info.get("platform")),
-        "engine.pid": str(engine_run.info.get("pid")),
-        "model.resolved_path": model_path,
-    }
-    return {
-        "run": {
-            "name": cfg.run_name, "model": cfg.model.name, "quantization": cfg.quantization.name,
-            "batch_size": cfg.batch_size, "gpus": cfg.gpus, "task": cfg.task.name,
-            "dataset": dataset.source, "n_requests": len(records),
-        },
-        "metrics": metrics,
-        "quality": {"confusion": quality.confusion, "per_class": quality.per_class},
-        "energy": {
-            "source": source, "measured": attribution.measured, "mode": attribution.mode,
-            "reason": attribution.reason, "notes": meter_notes, "model": timeline.model,
-            "window": asdict(attribution.window),
-        },
-        "carbon": {"grid_g_per_kwh": grid, "grid_source": grid_source, "pue": cfg.carbon.pue},
-        "overall": {},
-        "validity": {"flags": flags},
-        "engine": engine_run.info,
-        "tags": tags,
-    }
+    return flags
 
 
-def _reference(cfg: SustainConfig, dataset: Any, metrics: dict[str, float], tracker: Any) -> Any:
+def _reference(cfg: SustainConfig, task: Task, metrics: dict[str, float], tracker: Any) -> Any:
     """The Overall Metric's reference, or None when `reference=none` or the run has no decode latency."""
     import statistics
 
     from sustain.metrics.reference import gpt4o_estimate
 
     ref = cfg.reference
-    if ref.name == "none" or "decode_latency_s_mean" not in metrics:
+    if ref.name == "none" or names.DECODE_LATENCY not in metrics:
         return None
     if ref.name == "mlflow_run":
         return tracker.reference_from_run(ref.run_id, dict(ref.tags), _quality_key(cfg, metrics))
     if ref.name != "gpt4o_estimate":
         raise SustainError(f"reference.name={ref.name} is unknown: use gpt4o_estimate, mlflow_run or none.")
     if ref.output_tokens_field:
-        values = [ex.extra.get(ref.output_tokens_field) for ex in dataset.examples]
+        values = [task.example_field(rid, ref.output_tokens_field) for rid in task.ids]
         if any(not isinstance(v, (int, float)) for v in values):
             raise SustainError(
                 f"reference.output_tokens_field={ref.output_tokens_field} is not a number on every dataset line: "
@@ -371,9 +383,10 @@ def _reference(cfg: SustainConfig, dataset: Any, metrics: dict[str, float], trac
 def _quality_key(cfg: SustainConfig, metrics: dict[str, float]) -> str:
     name = cfg.overall.quality_metric
     if name == "auto":
-        return "judge_score_mean" if "judge_score_mean" in metrics else "macro_f1"
+        return names.JUDGE_SCORE if names.JUDGE_SCORE in metrics else names.QUALITY
     if name not in metrics:
-        raise SustainError(f"overall.quality_metric={name} was not measured in this run: use auto or macro_f1.")
+        raise SustainError(f"overall.quality_metric={name} was not measured in this run: use auto, quality "
+                           f"(the task's primary metric) or one of the task's metrics.")
     return name
 
 
@@ -382,7 +395,7 @@ def _overall(cfg: SustainConfig, metrics: dict[str, float], reference: Any) -> d
     from sustain.metrics.overall import overall_metric
 
     quality = _quality_key(cfg, metrics)
-    args = (metrics[quality], metrics["decode_latency_s_mean"], metrics["energy_per_request_j_mean"],
+    args = (metrics[quality], metrics[names.DECODE_LATENCY], metrics[names.ENERGY_PER_REQUEST],
             reference.quality, reference.decode_latency_s, reference.energy_j)
     metrics["om"] = overall_metric(*args, *cfg.overall.weights)
     for name, weights in cfg.overall.scenarios.items():
@@ -401,16 +414,15 @@ def _write_timeline(timeline: Any, out_dir: Path) -> None:
         writer.writerows(timeline.to_rows())
 
 
-def _write_requests(
-    records: list[RequestRecord], examples: dict[str, Any], labels: dict[str, str], attribution: Any, out_dir: Path
-) -> None:
+def _write_requests(records: list[RequestRecord], predictions: dict[str, Prediction], attribution: Any,
+                   out_dir: Path) -> None:
     import pandas as pd
 
     rows = []
     for r in records:
+        p = predictions[r.id]
         rows.append({
-            "id": r.id, "reference": examples[r.id].label,
-            "label": labels[r.id],
+            "id": r.id, "gold": p.gold, "predicted": p.predicted, "correct": p.correct,
             "prompt_tokens": r.prompt_tokens, "output_tokens": r.output_tokens, "finish_reason": r.finish_reason,
             "ttft_s": r.ttft_s, "decode_s": r.decode_s, "tpot_s": r.tpot_s, "e2e_s": r.e2e_s,
             "energy_j": attribution.per_request_j.get(r.id), "error": r.error,
@@ -441,6 +453,7 @@ def _tags(cfg: SustainConfig) -> dict[str, str]:
         "gpus": str(cfg.gpus),
         "batch_size": str(cfg.batch_size),
         "task": cfg.task.name,
+        "engine": cfg.engine.name,
         "judge": cfg.judge.name,
         "git_commit": git_commit(),
         "host": socket.gethostname(),

@@ -14,7 +14,8 @@ from urllib.parse import urlparse
 import psutil
 import pytest
 
-from sustain.judge import JudgeConfig, evaluate, item_for
+from sustain.judge import JudgeConfig, evaluate
+from sustain.tasks.hallucination import item_for
 from sustain.judge.server import entrypoint
 from sustain.tasks import hallucination
 

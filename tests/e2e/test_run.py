@@ -47,6 +47,10 @@ def test_single_run_lands_complete_in_mlflow(tmp_path, sustain_cmd, run_env, tra
     m = r.data.metrics
     assert m["n_requests"] == 6
     assert 0.0 <= m["macro_f1"] <= 1.0 and 0.0 <= m["error_rate"] <= 1.0
+    assert m["quality"] == m["macro_f1"] and r.data.tags["task.primary_metric"] == "macro_f1"
+    assert m["n_correct"] == 0 or m["energy_per_correct_j"] > 0
+    assert r.data.tags["engine"] == "vllm"
+    assert m["window_tokens_counted"] > 0 and abs(m["window_tokens_uniform_error"]) < 1
     assert m["energy_per_request_j_mean"] > 0 and m["energy_whole_run_j"] > 0
     assert m["mean_decode_ms"] >= 0 and m["p99_ttft_ms"] >= m["p50_ttft_ms"] > 0
     assert m["output_throughput_tok_s"] > 0 and m["total_output_tokens"] >= 6
@@ -60,13 +64,14 @@ def test_single_run_lands_complete_in_mlflow(tmp_path, sustain_cmd, run_env, tra
 
     artifacts = {a.path for a in client.list_artifacts(r.info.run_id)}
     assert {"config.json", "predictions.jsonl", "summary.json", "requests.csv", "timeline.csv",
-            "timeline.png"} <= artifacts
+            "timeline.png", "engine.log"} <= artifacts
     local = client.download_artifacts(r.info.run_id, "predictions.jsonl", str(tmp_path / "dl"))
     rows = [json.loads(line) for line in open(local)]
     assert len(rows) == 6 and {row["id"] for row in rows} == {f"cs-000{i}" for i in range(1, 7)}
     for row in rows:
-        assert row["label"] in ("GROUNDED", "UNGROUNDED", "SMALL_TALK", "Error")
-        assert row["reference"] in ("GROUNDED", "UNGROUNDED", "SMALL_TALK")
+        assert row["predicted"] in ("GROUNDED", "UNGROUNDED", "SMALL_TALK", "Error")
+        assert row["gold"] in ("GROUNDED", "UNGROUNDED", "SMALL_TALK")
+        assert row["correct"] == (row["predicted"] == row["gold"])
         assert row["output_tokens"] > 0 and row["first_token_s"] <= row["last_token_s"]
 
 

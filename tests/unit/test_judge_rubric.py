@@ -3,7 +3,8 @@ import json
 import pytest
 
 from sustain.judge.cache import AnswerCache, key
-from sustain.judge.rubric import LEVELS, RUBRIC, JudgeItem, item_for, normalise
+from sustain.judge.rubric import LEVELS, RUBRIC, JudgeItem, normalise
+from sustain.tasks.hallucination import item_for
 from sustain.tasks.hallucination import Example
 
 

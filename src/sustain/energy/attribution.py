@@ -93,12 +93,21 @@ def steady_state_window(
 
 
 def tokens_in_window(records: Iterable[RequestRecord], t0: float, t1: float) -> float:
-    """Output tokens generated in (t0, t1].
+    """Output tokens generated in (t0, t1]: counted from each request's token times where the engine
+    reported them, else by the uniform-rate approximation (`uniform_tokens_in_window`)."""
+    total = 0.0
+    for r in successful(records):
+        if r.token_times_s:
+            total += sum(t0 < t <= t1 for t in r.token_times_s)
+        else:
+            total += uniform_tokens_in_window([r], t0, t1)
+    return total
 
-    Approximation: each request emits its first token at first_token_s and its other output_tokens − 1
-    tokens at a uniform rate over (first_token_s, last_token_s] (all at last_token_s when the two
-    coincide). Per-token times are not recorded; within a steady-state window the decode rate of a
-    request is close to constant, and the half-open interval keeps adjacent windows additive.
+
+def uniform_tokens_in_window(records: Iterable[RequestRecord], t0: float, t1: float) -> float:
+    """Output tokens in (t0, t1] assuming each request emits its first token at first_token_s and its other
+    output_tokens − 1 tokens at a uniform rate over (first_token_s, last_token_s] (all at last_token_s when
+    the two coincide). The half-open interval keeps adjacent windows additive.
     """
     total = 0.0
     for r in successful(records):

@@ -1,4 +1,5 @@
-"""The engine process: builds a vLLM engine, submits every request at once, streams records back.
+"""The offline vLLM engine's process: builds an `LLMEngine`, submits every request at once, steps it,
+and streams records back with the time of every output token (taken when `step()` returns it).
 
 It runs in a fresh spawned process per job (see `runner`), so a sweep never inherits a previous
 engine's memory, and vLLM's own worker processes hang off it. Everything it sends is plain data.
@@ -15,11 +16,31 @@ from typing import Any
 
 def main(spec: dict[str, Any], queue: Any) -> None:
     os.environ.setdefault("VLLM_LOGGING_LEVEL", spec.get("log_level", "WARNING"))
+    if spec.get("log_file"):
+        _log_to(spec["log_file"], tee=spec.get("verbose", False))
     try:
         _run(spec, queue)
     except BaseException as exc:  # the parent turns this into a FAILED run with its kind
         queue.put(("error", {"kind": classify(exc), "message": f"{type(exc).__name__}: {exc}",
                              "traceback": traceback.format_exc()}))
+
+
+def _log_to(path: str, tee: bool) -> None:
+    """Send this process's (and vLLM's child processes') stdout and stderr to the run's engine log.
+
+    With `tee`, a `tee` process copies the log to the terminal as well (`--verbose`)."""
+    import subprocess
+    import sys
+
+    if tee:
+        sink = subprocess.Popen(["tee", "-a", path], stdin=subprocess.PIPE, stdout=sys.__stderr__).stdin
+        fd = sink.fileno()
+    else:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
 
 
 def classify(exc: BaseException) -> str:
@@ -77,6 +98,8 @@ def _run(spec: dict[str, Any], queue: Any) -> None:
     sampling = dict(spec["sampling"])
     if spec.get("json_schema") is not None:
         sampling["structured_outputs"] = StructuredOutputsParams(json=spec["json_schema"])
+    elif spec.get("choice") is not None:
+        sampling["structured_outputs"] = StructuredOutputsParams(choice=spec["choice"])
     params = SamplingParams(**sampling)
     tokenizer = engine.get_tokenizer()
     prompts = [
@@ -94,15 +117,20 @@ def _run(spec: dict[str, Any], queue: Any) -> None:
         except Exception as exc:  # e.g. a prompt longer than max_model_len: that request fails alone
             queue.put(("record", _failed(rid, arrivals[rid], f"{type(exc).__name__}: {exc}")))
 
+    token_times: dict[str, list[float]] = {rid: [] for rid, _ in prompts}
     while engine.has_unfinished_requests():
-        for out in engine.step():
+        outputs = engine.step()
+        now = time.monotonic()
+        for out in outputs:
+            times = token_times[out.request_id]
+            times.extend([now] * (len(out.outputs[0].token_ids) - len(times)))
             if out.finished:
-                queue.put(("record", _record(out, arrivals[out.request_id])))
+                queue.put(("record", _record(out, arrivals[out.request_id], times)))
     queue.put(("done", {"start_s": start_s, "end_s": time.monotonic()}))
     del engine
 
 
-def _record(out: Any, arrival_s: float) -> dict[str, Any]:
+def _record(out: Any, arrival_s: float, token_times: list[float]) -> dict[str, Any]:
     completion = out.outputs[0]
     m = out.metrics
 
@@ -120,6 +148,7 @@ def _record(out: Any, arrival_s: float) -> dict[str, Any]:
         "first_token_s": ts(getattr(m, "first_token_ts", None)),
         "last_token_s": ts(getattr(m, "last_token_ts", None)),
         "error": None,
+        "token_times_s": token_times,
     }
 
 

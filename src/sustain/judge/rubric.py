@@ -8,13 +8,10 @@ comes back in `MetricResult.value` and its feedback in `MetricResult.reason`.
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from sustain.tasks.hallucination import Example
+from sustain.tasks.base import JudgeItem
 
 RUBRIC = {
     "score1_description": "The response is factually incorrect, misleading, or irrelevant to the input.",
@@ -28,27 +25,6 @@ RUBRIC = {
 }
 
 LEVELS = {1: 0.0, 2: 0.5, 3: 1.0}
-
-
-@dataclass(frozen=True)
-class JudgeItem:
-    id: str
-    input: str  # what the evaluated model was asked (the task input as JSON)
-    output: str  # the evaluated model's raw output
-    reference: str  # the reference answer (or label) it is judged against
-
-
-def item_for(example: Example, output: str) -> JudgeItem:
-    """A judge item for one example of the validation-agent task and the evaluated model's output."""
-    reference = (
-        json.dumps(example.reference, ensure_ascii=False) if example.reference is not None else example.label
-    )
-    return JudgeItem(
-        id=example.id,
-        input=json.dumps(example.agent_input(), ensure_ascii=False, indent=1),
-        output=output,
-        reference=reference,
-    )
 
 
 def normalise(raw: Any) -> float:

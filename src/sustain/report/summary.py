@@ -5,6 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 
+def _quality(m: dict[str, Any], run: dict[str, Any]) -> str:
+    primary = run.get("primary_metric", "macro_f1")
+    text = f"{primary} {m[primary]:.3f}" if primary in m else f"{primary} n/a"
+    if "n_correct" in m:
+        text += f", {m['n_correct']:.0f} of {run['n_requests']} correct"
+    if "error_rate" in m:
+        text += f", {m['error_rate']:.1%} unreadable (Error)"
+    return text
+
+
 def format_summary(summary: dict[str, Any]) -> str:
     m = summary["metrics"]
     run = summary["run"]
@@ -20,10 +30,11 @@ def format_summary(summary: dict[str, Any]) -> str:
     rows = [
         ("model", f"{run['model']} ({run['quantization']}), batch_size={run['batch_size']}, gpus={run['gpus']}"),
         ("requests", f"{run['n_requests']} from {run['dataset']}"),
-        ("macro F1", num("macro_f1")),
-        ("error rate", num("error_rate", "{:.1%}")),
+        (f"quality ({run.get('task', 'task')})", _quality(m, run)),
         ("energy / request", f"{num('energy_per_request_j_mean', '{:.2f}')} ± {num('energy_per_request_j_std', '{:.2f}')} J "
                              f"({how})"),
+        ("energy / correct", f"{num('energy_per_correct_j', '{:.2f}')} J" if "energy_per_correct_j" in m
+                             else "undefined: no correct answer"),
         ("energy source", energy["source"]),
         ("carbon", f"{num('gco2e_per_request', '{:.4f}')} gCO2e / request, {num('kwh_per_1k_requests', '{:.5f}')} kWh / 1k requests"),
         ("decode latency", f"mean {num('mean_decode_ms', '{:.0f}')} ms, p50 {num('p50_decode_ms', '{:.0f}')}, "

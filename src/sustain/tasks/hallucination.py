@@ -1,5 +1,7 @@
 """The paper's validation agent: decide whether an agent's response is grounded in its resources.
 
+`HallucinationTask` is the task plugin (`task=hallucination`); the functions below it read the data.
+
 A dataset is JSONL, one example per line:
 `{"id", "context": [str], "functions": [{"name", "arguments", "result"}],
   "conversation_history": [{"role", "content"}], "response", "label"}` and optionally `reference`
@@ -16,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from sustain.errors import SustainError
-from sustain.metrics.quality import LABELS
+from sustain.metrics.quality import ERROR, LABELS, classification_report, parse_output, strip_reasoning
+from sustain.tasks.base import EMBEDDED, Decoding, JudgeItem, Prediction, QualityResult, Request, Task, TaskConfig
 
-EMBEDDED = "embedded"
+SCHEMAS = {"hallucination_schema": TaskConfig}
 
 SYSTEM_PROMPT = """You are the validation agent of a customer-service assistant. You receive a JSON \
 object with the context documents ("context"), the function calls the assistant made with their \
@@ -86,6 +89,64 @@ class Dataset:
         for ex in self.examples:
             counts[ex.label] += 1
         return counts
+
+
+class HallucinationTask(Task):
+    """Labels GROUNDED / UNGROUNDED / SMALL_TALK read from a JSON answer; macro F1 with an Error class."""
+
+    def load(self) -> None:
+        self.dataset = load(self.cfg.dataset, self.cfg.limit)
+        self.examples = {ex.id: ex for ex in self.dataset.examples}
+
+    @property
+    def ids(self) -> list[str]:
+        return list(self.examples)
+
+    @property
+    def source(self) -> str:
+        return self.dataset.source
+
+    def requests(self) -> list[Request]:
+        return [Request(ex.id, ex.messages()) for ex in self.dataset.examples]
+
+    def decoding(self) -> Decoding | None:
+        if self.cfg.decoding == "json_schema":
+            return Decoding(json_schema=OUTPUT_SCHEMA)
+        return super().decoding()
+
+    def predict(self, id: str, output: str | None, error: str | None = None) -> Prediction:
+        gold = self.examples[id].label
+        if error is not None or output is None:
+            return Prediction(id, ERROR, gold, False, parse_error=error or "no output")
+        parsed = parse_output(self._answer(output))
+        return Prediction(id, parsed.label, gold, parsed.label == gold, parse_error=parsed.error)
+
+    def score(self, predictions: list[Prediction]) -> QualityResult:
+        report = classification_report([p.gold for p in predictions], [p.predicted for p in predictions])
+        return QualityResult(primary="macro_f1", metrics=report.to_metrics(), predictions=predictions,
+                             details={"confusion": report.confusion, "per_class": report.per_class})
+
+    def judge_item(self, id: str, output: str) -> JudgeItem:
+        return item_for(self.examples[id], self._answer(output))
+
+    def example_field(self, id: str, name: str) -> Any:
+        return self.examples[id].extra.get(name)
+
+    def _answer(self, output: str) -> str:
+        return strip_reasoning(output) if self.cfg.strip_reasoning else output
+
+
+def item_for(example: Example, output: str) -> JudgeItem:
+    """The judge sees the agent input and is given the reference answer object (else the gold label)."""
+    reference = (
+        json.dumps(example.reference, ensure_ascii=False) if example.reference is not None else example.label
+    )
+    return JudgeItem(
+        id=example.id,
+        input=json.dumps(example.agent_input(), ensure_ascii=False, indent=1),
+        output=output,
+        reference=reference,
+    )
 
 
 def embedded_path() -> Path:

@@ -1,4 +1,8 @@
-"""Runs one engine in its own spawned process and streams its request records back to the job."""
+"""Runs an in-process engine (offline vLLM) in its own spawned process and streams its records back.
+
+The target is `main(spec, queue)` of an engine's worker module; it sends ("loaded", info), ("record", dict)
+per finished request, ("error", {kind, message, traceback}) or ("done", {start_s, end_s}).
+"""
 
 from __future__ import annotations
 
@@ -20,21 +24,21 @@ class EngineFailed(SustainError):
         self.detail = detail
 
 
-def run_engine(
+def run_in_process(
+    target: Callable[[dict[str, Any], Any], None],
     spec: dict[str, Any],
     on_loaded: Callable[[dict[str, Any]], None],
     on_record: Callable[[RequestRecord], None],
     timeout_s: float,
+    log_path: str | None = None,
 ) -> EngineRun:
     """Start the engine process, hand each finished request to `on_record`, and wait for the end.
 
     The process is always ended before this returns, so its memory goes back before the next job.
     """
-    from sustain.engines import vllm_worker
-
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
-    proc = ctx.Process(target=vllm_worker.main, args=(spec, q), name="sustain-engine")
+    proc = ctx.Process(target=target, args=(spec, q), name="sustain-engine")
     proc.start()
     records: list[RequestRecord] = []
     loaded: dict[str, Any] | None = None
@@ -49,7 +53,7 @@ def run_engine(
                     raise EngineFailed(
                         "crashed",
                         f"The engine process died (exit code {proc.exitcode}) before finishing; "
-                        f"see the vLLM log above, or lower batch_size if it ran out of memory.",
+                        f"see {log_path or 'the engine log above'}, or lower batch_size if it ran out of memory.",
                     ) from None
                 if time.monotonic() - last_progress > timeout_s:
                     raise EngineFailed(

@@ -1,0 +1,108 @@
+"""`engine=vllm`: vLLM's offline `LLMEngine`, every request submitted at once (the paper's setting).
+
+The engine runs in a spawned process per job (`process.run_in_process`), so a sweep never inherits a
+previous engine's memory; its log (and that of vLLM's own worker processes) goes to `engine.log` in the
+run folder, or to the terminal as well with `verbose=true`.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Optional
+
+from sustain.engines.base import Engine, EngineConfig, EngineJob, OnLoaded, OnRecord, refuse_unknown
+from sustain.engines.records import EngineRun
+from sustain.errors import SustainError
+
+
+@dataclass
+class VllmEngineConfig(EngineConfig):
+    """`args` passes any vLLM EngineArgs field through (e.g. `+engine.args.max_num_batched_tokens=4096`), checked first."""
+
+    _target_: str = "sustain.engines.vllm.VllmEngine"
+    name: str = "vllm"
+    enforce_eager: Optional[bool] = None  # None: True on CPU (35 s start instead of 120 s), vLLM's default on GPU
+    cpu_memory_fraction: float = 0.25  # CPU backend only: share of the NUMA node's RAM for weights + KV cache
+
+
+SCHEMAS = {"vllm_schema": VllmEngineConfig}
+
+
+class VllmEngine(Engine):
+    def prepare(self, job: EngineJob) -> None:
+        from sustain.models.resolve import resolve
+
+        refuse_unknown(self.cfg.args, engine_arg_names(), "vLLM's EngineArgs (engine.args)")
+        quant = job.quantization
+        if quant.for_model is not None and quant.for_model != job.model.name:
+            raise SustainError(
+                f"quantization={quant.name} is a checkpoint of {quant.for_model}, not of model={job.model.name}: "
+                f"use model={quant.for_model}, or a method that quantizes any model (e.g. quantization=fp8)."
+            )
+        self.model_path = resolve(quant.model_path or job.model.path)
+
+    def run(self, job: EngineJob, on_loaded: OnLoaded, on_record: OnRecord) -> EngineRun:
+        from sustain.engines import vllm_worker
+        from sustain.engines.process import run_in_process
+
+        log_file = job.out_dir / "engine.log"
+        return run_in_process(vllm_worker.main, self.spec(job, log_file), on_loaded, on_record,
+                              self.cfg.timeout_s, str(log_file))
+
+    def spec(self, job: EngineJob, log_file: Path) -> dict[str, Any]:
+        """Everything the engine process needs, as plain data."""
+        model = job.model
+        engine_args: dict[str, Any] = {
+            "model": self.model_path,
+            "max_num_seqs": job.batch_size,
+            "tensor_parallel_size": job.gpus,
+            "dtype": model.dtype,
+            "seed": self.cfg.seed,
+            "disable_log_stats": False,
+            "trust_remote_code": model.trust_remote_code,
+        }
+        if model.max_model_len is not None:
+            engine_args["max_model_len"] = model.max_model_len
+        if job.quantization.method is not None:
+            engine_args["quantization"] = job.quantization.method
+        engine_args.update(self.cfg.args)
+        decoding = job.decoding
+        return {
+            "engine_args": engine_args,
+            "enforce_eager": self.cfg.enforce_eager,
+            "cpu_memory_fraction": self.cfg.cpu_memory_fraction,
+            "sampling": {"max_tokens": job.sampling.max_tokens, "temperature": job.sampling.temperature,
+                         "top_p": job.sampling.top_p, "seed": job.sampling.seed},
+            "json_schema": decoding.json_schema if decoding else None,
+            "choice": decoding.choice if decoding else None,
+            "chat_template_kwargs": dict(model.chat_template_kwargs),
+            "requests": [(r.id, r.messages) for r in job.requests],
+            "log_level": os.environ.get("VLLM_LOGGING_LEVEL", "WARNING"),
+            "log_file": str(log_file),
+            "verbose": job.verbose,
+        }
+
+    def describe(self) -> dict[str, str]:
+        return {"engine": self.name}
+
+
+@lru_cache(maxsize=1)
+def engine_arg_names() -> frozenset[str]:
+    """Fields of vLLM's `EngineArgs`, read from its source: importing vLLM here would cost the job
+    process torch and tens of seconds before the engine process even starts."""
+    spec = importlib.util.find_spec("vllm")
+    if spec is None or not spec.submodule_search_locations:
+        raise SustainError("engine=vllm needs vLLM, which is not installed: run `make install`.", "engine_error")
+    source = Path(list(spec.submodule_search_locations)[0]) / "engine" / "arg_utils.py"
+    tree = ast.parse(source.read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == "EngineArgs":
+            return frozenset(item.target.id for item in node.body
+                             if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name))
+    raise SustainError(f"vLLM's EngineArgs was not found in {source}: this vLLM is too new or too old for sustain.",
+                       "engine_error")
