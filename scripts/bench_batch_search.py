@@ -73,7 +73,8 @@ def replay(seeds: int) -> list[dict[str, float]]:
                     grid_regret.append(true[grid_pick] / true[best_true] - 1)
             n = len(runs)
             rows.append({
-                "noise": sigma, "rel_tol": tol, "hit_rate": hits / n, "grid_hit_rate": grid_hits / n, "agrees_with_grid": agree / n,
+                "noise": sigma, "rel_tol": tol, "hit_rate": hits / n, "grid_hit_rate": grid_hits / n,
+                "agrees_with_grid": agree / n,
                 "runs_mean": statistics.fmean(runs), "runs_max": max(runs),
                 "run_share": statistics.fmean(runs) / len(PAPER_GRID),
                 "regret_mean": statistics.fmean(regret), "regret_p95": sorted(regret)[int(0.95 * (n - 1))],

@@ -69,6 +69,8 @@ def test_batch_size_search_runs_one_search_per_swept_value(tmp_path):
     proc = search(tmp_path, ["hydra/sweeper=batch_size", "variant=a,b"])
     assert proc.returncode == 0, proc.stderr[-3000:]
     text = (tmp_path / "multirun" / "batch_search.txt").read_text()
-    assert text.startswith("batch-size search (energy_per_request_j_mean, minimised): 8 run(s) instead of the grid's 18")
+    assert text.startswith("batch-size search (energy_per_request_j_mean, minimised): 8 run(s) "
+                           "instead of the grid's 18")
     for variant in ("a", "b"):
-        assert f"variant={variant}: best batch_size=32 (bracketed); ran 16: 109.2, 32: 100, 64: 105.8, 128: 119.1" in text
+        assert (f"variant={variant}: best batch_size=32 (bracketed); "
+                "ran 16: 109.2, 32: 100, 64: 105.8, 128: 119.1") in text

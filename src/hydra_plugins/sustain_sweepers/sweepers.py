@@ -15,7 +15,6 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
-
 MAX_REPEATS = 50  # configurations asked for one batch that ran already: the search space is exhausted
 
 
@@ -38,6 +37,22 @@ class LaunchingSweeper(Sweeper):
         tracking = self.config.tracking
         return SweepRuns(Tracker(tracking.uri, tracking.artifact_root, tracking.experiment), parent_of(self.sweep_dir))
 
+    def sweep(self, arguments: List[str]) -> None:
+        """The search; a problem the user can fix ends it with one sentence, its parent run marked failed."""
+        import sys
+
+        from sustain.errors import SustainError
+
+        try:
+            self.search(arguments)
+        except SustainError as exc:
+            print(f"sustain: error: {exc}", file=sys.stderr, flush=True)
+            self.runs().fail_parent(exc.kind, str(exc))
+            raise SystemExit(2) from None
+
+    def search(self, arguments: List[str]) -> None:
+        raise NotImplementedError
+
     def launch(self, batch: List[List[str]], first_job: int) -> Sequence[Any]:
         self.validate_batch_is_legal(batch)
         return self.launcher.launch(batch, initial_job_idx=first_job)
@@ -54,26 +69,26 @@ class ParetoSweeper(LaunchingSweeper):
 
     def __init__(self, objectives: Sequence[str], directions: Sequence[str], params: Optional[DictConfig],
                  n_trials: int, n_jobs: int, sampler: Any, storage: Optional[str], study_name: Optional[str]) -> None:
-        from sustain.search.objectives import objectives_from
-
-        self.objectives = objectives_from(list(objectives), list(directions))
+        self.metrics, self.directions = list(objectives), list(directions)
         self.params = {str(k): str(v) for k, v in (params or {}).items()}
         self.n_trials, self.n_jobs = n_trials, max(1, n_jobs)
         self.sampler_cfg, self.storage, self.study_name = sampler, storage, study_name  # Hydra may pass it built
 
-    def sweep(self, arguments: List[str]) -> None:
+    def search(self, arguments: List[str]) -> None:
         from sustain.search import study as studies
+        from sustain.search.objectives import objectives_from
         from sustain.search.space import search_space
 
+        self.objectives = objectives_from(self.metrics, self.directions)
         space = search_space(self.params, arguments)
         storage = studies.storage_url(self.storage, str(self.config.tracking.uri))
         name = self.study_name or self.sweep_dir.name
-        study = studies.open_study(name, storage, self.objectives, self.sampler(len(studies.existing_trials(name, storage))))
+        sampler = self.sampler(len(studies.existing_trials(name, storage)))
+        study = studies.open_study(name, storage, self.objectives, sampler)
         resumed = studies.resume(study)
         left = studies.trials_left(study, self.n_trials)
-        print(f"sustain: search '{name}' ({storage}): {left} of {self.n_trials} trial(s) to run"
-              + (f", trial(s) {[t.number for t in resumed]} interrupted earlier are asked again first" if resumed else ""),
-              flush=True)
+        again = f", trial(s) {[t.number for t in resumed]} interrupted earlier are asked again first" if resumed else ""
+        print(f"sustain: search '{name}' ({storage}): {left} of {self.n_trials} trial(s) to run{again}", flush=True)
         runs = self.runs()
         for trial in resumed:
             runs.fail_stale(trial.user_attrs.get("job_num", trial.number),
@@ -168,7 +183,7 @@ class BatchSizeSweeper(LaunchingSweeper):
     def __init__(self, objective: str, grid: Sequence[int], start: int, rel_tol: float) -> None:
         self.objective, self.grid, self.start, self.rel_tol = objective, tuple(grid), start, rel_tol
 
-    def sweep(self, arguments: List[str]) -> None:
+    def search(self, arguments: List[str]) -> None:
         """Every search's next batch sizes go out together, so a parallel launcher runs them at once."""
         from sustain.search.batch_size import BatchSizeSearch
 
@@ -213,7 +228,8 @@ def format_batch_results(results: Sequence[Any], objective: str, grid_size: int)
     lines = [f"batch-size search ({objective}, minimised): {sum(len(s.values) for _, s in results)} run(s) "
              f"instead of the grid's {grid_size * len(results)}"]
     for swept, search in results:
-        tried = ", ".join(f"{b}: {v:.4g}" if math.isfinite(v) else f"{b}: failed" for b, v in sorted(search.values.items()))
+        tried = ", ".join(f"{b}: {v:.4g}" if math.isfinite(v) else f"{b}: failed"
+                          for b, v in sorted(search.values.items()))
         lines.append(f"{' '.join(swept) or 'batch_size'}: best batch_size={search.best} ({search.reason}); "
                      f"ran {tried}")
     return "\n".join(lines)

@@ -39,7 +39,8 @@ class BatchSizeSearch:
             raise SustainError(f"the search's start batch size {self.start} is not on its grid {list(self.grid)}: "
                                f"pick one of them.")
         if self.rel_tol < 0:
-            raise SustainError(f"rel_tol={self.rel_tol} is negative: use 0 (stop only when bracketed) or a share like 0.02.")
+            raise SustainError(f"rel_tol={self.rel_tol} is negative: use 0 (stop only when bracketed or flat) "
+                               f"or a share like 0.01.")
 
     def tell(self, batch_size: int, value: float | None) -> None:
         """Record a run; a failed one (None, NaN) counts as worse than any measured point."""

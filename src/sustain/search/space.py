@@ -38,9 +38,8 @@ def search_space(params: Mapping[str, str], arguments: Sequence[str]) -> SearchS
         else:
             space.fixed.append(override.input_line)
     if not space.distributions:
-        raise SustainError("the search space is empty: give hydra.sweeper.params, e.g. "
-                           "'hydra.sweeper.params={batch_size:\"choice(2,8,32)\"}', or sweep on the command line "
-                           "(batch_size=2,8,32).")
+        raise SustainError("the search space is empty: sweep on the command line (batch_size=2,8,32 or "
+                           "'batch_size=choice(2,8,32)') or set hydra.sweeper.params in an experiment file.")
     return space
 
 

@@ -70,6 +70,11 @@ class SweepRuns:
         for key, value in tags.items():
             self.tracker.client.set_tag(run_id, key, value)
 
+    def fail_parent(self, kind: str, message: str) -> None:
+        if self.parent_run_id is not None:
+            self.tracker.run_id = self.parent_run_id
+            self.tracker.fail(kind, message)
+
     def log_to_parent(self, path: Path, tags: dict[str, str], metrics: dict[str, float]) -> None:
         """A search's result on the sweep's parent run (the sweep callback finishes that run)."""
         if self.parent_run_id is None:

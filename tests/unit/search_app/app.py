@@ -13,6 +13,7 @@ import signal
 import hydra
 from omegaconf import DictConfig
 
+
 def energy(batch_size: int) -> float:
     u = 5 - math.log2(batch_size)
     return 100 * (1 + 0.3 * (2 ** u - 1 - math.log(2) * u))
