@@ -14,12 +14,14 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from sustain.cli import quiet_libraries, register_help_resolver
 from sustain.config import register
 from sustain.errors import SustainError
 
 CONF_DIR = Path(__file__).resolve().parent / "conf"
 
 register()
+register_help_resolver()  # here, so job processes that import this module resolve the help template too
 log = logging.getLogger("sustain")
 
 
@@ -33,6 +35,7 @@ def job(cfg: DictConfig) -> dict[str, float] | None:
     from sustain.report.summary import format_summary
     from sustain.tracking.sweep import parent_run_id
 
+    quiet_libraries(bool(cfg.verbose))
     hc = HydraConfig.get()
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:  # not under submitit, which handles it itself
         signal.signal(signal.SIGTERM, _stop)
@@ -66,8 +69,11 @@ def _job_tags(hc) -> dict[str, str]:
 
 
 def main() -> None:
+    from sustain.cli import translate_flags, wrong_type_message
     from sustain.config import unknown_key_message
 
+    sys.argv[1:] = translate_flags(sys.argv[1:])
+    quiet_libraries()
     try:
         from hydra._internal.utils import get_args_parser
 
@@ -75,7 +81,7 @@ def main() -> None:
     except SystemExit:
         overrides = []  # --help and friends: Hydra answers them
     groups = frozenset(p.name for p in CONF_DIR.iterdir() if p.is_dir())
-    message = unknown_key_message(overrides, groups)
+    message = unknown_key_message(overrides, groups) or wrong_type_message(overrides)
     if message:
         print(f"sustain: error: {message}", file=sys.stderr)
         sys.exit(2)

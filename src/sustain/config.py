@@ -47,10 +47,10 @@ class QuantizationConfig:
 
 @dataclass
 class EstimateConfig:
-    """Linear CPU-utilisation power model, used only where no energy counter can be read."""
+    """CPU power where no counter can be read: TDP × CPU load (codecarbon's model, sustain.energy.meters)."""
 
-    idle_w: float = 10.0
-    per_core_w: float = 12.0
+    tdp_w: Optional[float] = None  # None: this CPU's rated power from codecarbon's CPU table
+    min_load: float = 0.1  # never below this share of the TDP (codecarbon: 10 %)
     scope: str = "process_tree"  # process_tree: only this run's processes are charged | system: the whole machine
 
 
@@ -64,9 +64,20 @@ class EnergyConfig:
 
 
 @dataclass
+class GpuConfig:
+    """GPU settings applied through Zeus before the engine starts and restored after (sustain.energy.gpu_settings)."""
+
+    power_limit_w: Optional[float] = None  # every GPU of the run; sweep with gpu.power_limit_w=200,300 -m
+    clocks_mhz: Optional[int] = None  # lock the graphics clock of every GPU of the run at this frequency
+
+
+@dataclass
 class CarbonConfig:
     grid: str = "world"  # a region preset (see sustain.metrics.carbon) or gCO2e/kWh as a number
     pue: float = 1.0
+    water: str = "azure"  # on-site WUE: a preset of sustain.metrics.water (with its off-site water) or L/kWh
+    water_offsite_l_per_kwh: Optional[float] = None  # the grid's water intensity; overrides the preset's
+    requests_per_day: Optional[float] = None  # a deployment's load: kWh, kg CO2e and litres per year
 
 
 @dataclass
@@ -115,6 +126,7 @@ class SustainConfig:
     reference: ReferenceConfig = MISSING
     engine: EngineConfig = MISSING
     carbon: CarbonConfig = field(default_factory=CarbonConfig)
+    gpu: GpuConfig = field(default_factory=GpuConfig)
     overall: OverallConfig = field(default_factory=OverallConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)  # what each job asks its scheduler
@@ -188,9 +200,9 @@ def unknown_key_message(overrides: list[str], groups: frozenset[str] = frozenset
         path: list[str] = []
         for part in key.split("."):
             fields = {f.name: f for f in dataclasses.fields(node)}
+            if len(path) == 1 and path[0] in PLUGIN_PACKAGES:
+                fields = _plugin_fields(path[0])  # any kind's key; the chosen kind's schema checks the rest
             if part not in fields:
-                if len(path) == 1 and path[0] in PLUGIN_PACKAGES:
-                    break  # a key of one kind of task or engine: its schema is checked at composition
                 close = difflib.get_close_matches(part, fields, n=1)
                 if not path and not close:
                     break  # maybe a group from the user's search path: Hydra knows
@@ -199,10 +211,18 @@ def unknown_key_message(overrides: list[str], groups: frozenset[str] = frozenset
                 return f"'{key}' is not a key of {where}: {hint}`python -m sustain --cfg job` lists every key."
             path.append(part)
             node = GROUPS.get(part, fields[part].type) if len(path) == 1 else fields[part].type
-            node = _dataclass_of(node)
+            node = None if len(path) == 2 and path[0] in PLUGIN_PACKAGES else _dataclass_of(node)
             if node is None:
                 break
     return None
+
+
+def _plugin_fields(group: str) -> dict[str, Any]:
+    """Fields of every schema a plugin group knows (the base and each kind's)."""
+    import dataclasses
+
+    nodes = [GROUPS[group], *plugin_schemas(PLUGIN_PACKAGES[group]).values()]
+    return {f.name: f for node in nodes for f in dataclasses.fields(node)}
 
 
 def _dataclass_of(annotation: Any) -> Any:

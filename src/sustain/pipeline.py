@@ -32,7 +32,7 @@ def config_hash(resolved: dict[str, Any]) -> str:
     import hashlib
 
     keep = {k: v for k, v in resolved.items()
-            if k not in ("tracking", "run_name", "rerun", "checkpoint_dir", "slurm", "resources")}
+            if k not in ("tracking", "run_name", "rerun", "checkpoint_dir", "slurm", "resources", "verbose")}
     engine = dict(keep.get("engine", {}))
     engine.pop("timeout_s", None)
     keep["engine"] = engine
@@ -143,8 +143,10 @@ def _prepare(cfg: SustainConfig, out_dir: Path) -> tuple[Task, Engine, EngineJob
 
 
 def _benchmark(cfg: SustainConfig, out_dir: Path, tracker: Any, checkpoint: Checkpoint) -> dict[str, Any]:
+    from sustain.energy import gpu_settings
     from sustain.energy.attribution import attribute
     from sustain.energy.meters import make_meter
+    from sustain.metrics.footprint import measure_footprint
 
     task, engine, job = _prepare(cfg, out_dir)
     meter, meter_notes = make_meter(
@@ -160,7 +162,8 @@ def _benchmark(cfg: SustainConfig, out_dir: Path, tracker: Any, checkpoint: Chec
     reused_ids = {r.id for r in reused}
     job.requests = [r for r in job.requests if r.id not in reused_ids]
 
-    gen = _generate(cfg, task, engine, job, meter, reused, checkpoint, out_dir)
+    with gpu_settings.applied(cfg.gpu.power_limit_w, cfg.gpu.clocks_mhz, range(cfg.gpus)) as gpu_tags:
+        gen = _generate(cfg, task, engine, job, meter, reused, checkpoint, out_dir)
     attribution = attribute(
         gen.engine_run.records, gen.timeline, cfg.batch_size, cfg.energy.window_rule, cfg.energy.min_window_s
     )
@@ -169,15 +172,23 @@ def _benchmark(cfg: SustainConfig, out_dir: Path, tracker: Any, checkpoint: Chec
     quality = task.score([gen.predictions[r.id] for r in records])
     summary = _metrics(cfg, task, records, quality, gen.engine_run, attribution, gen.timeline, meter_notes, engine)
     summary["metrics"]["reused_requests"] = float(len(reused))
+    footprint = measure_footprint(gen.engine_run.records, meter.domains, attribution, gen.timeline, cfg.carbon)
+    summary["metrics"].update(footprint.metrics())
+    summary["tags"].update({**footprint.tags(), **gpu_tags})
+    summary["footprint"] = footprint.summary()
     if cfg.judge.name != "none":
         _judge(cfg, task, records, summary, out_dir)
     reference = _reference(cfg, task, summary["metrics"], tracker)
     if reference is not None:
         summary["overall"] = _overall(cfg, summary["metrics"], reference)
+        summary["tags"][names.OM_MEANINGFUL_TAG] = str(summary["overall"]["meaningful"]).lower()
     flags = summary["validity"]["flags"]
     summary["tags"].update({"validity.flags": " | ".join(flags) or "none", "validity.ok": str(not flags).lower()})
-    _write_requests(records, gen.predictions, attribution, out_dir)
-    _plot(gen.timeline, attribution, gen.engine_run, out_dir)
+    rows = _write_requests(records, gen.predictions, attribution, out_dir)
+    tracker.log_dataset(cfg.task.name, task.source, len(task.ids))
+    tracker.log_power_timeline(gen.timeline.to_rows())
+    tracker.log_table(rows)
+    _plot(gen.timeline, attribution, gen.engine_run, out_dir, meter.domains)
     tracker.log_metrics(summary["metrics"])
     tracker.set_tags(summary["tags"])
     return summary
@@ -185,42 +196,45 @@ def _benchmark(cfg: SustainConfig, out_dir: Path, tracker: Any, checkpoint: Chec
 
 def _generate(cfg: SustainConfig, task: Task, engine: Engine, job: EngineJob, meter: Any,
               reused: list[RequestRecord], checkpoint: Checkpoint, out_dir: Path) -> Generation:
-    """Run the engine under the meter; each finished request is read by its task, written to
-    predictions.jsonl and checkpointed as it arrives."""
+    """Run the engine under the meter, checkpointing each finished request as it arrives. The task reads
+    the outputs only once the meter has stopped (running a code sample's tests is not the model's
+    energy), also when the engine failed part-way."""
     from tqdm import tqdm
 
-    predictions: dict[str, Prediction] = {}
-    out = (out_dir / "predictions.jsonl").open("w", encoding="utf-8")
     bar = tqdm(total=len(job.requests), desc=f"{cfg.run_name}: loading engine", unit="req", dynamic_ncols=True)
-
-    def write_prediction(record: RequestRecord) -> None:
-        pred = predictions[record.id] = task.predict(record.id, record.output_text, record.error)
-        fields = {k: v for k, v in record.to_dict().items() if k not in ("id", "output_text", "token_times_s")}
-        row = {**pred.to_dict(), "output": record.output_text, **fields,
-               "ttft_s": record.ttft_s, "decode_s": record.decode_s}
-        out.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
-        out.flush()
+    records = list(reused)
 
     def on_loaded(payload: dict[str, Any]) -> None:
         bar.set_description(f"{cfg.run_name}: generating")
         bar.reset()
 
     def on_record(record: RequestRecord) -> None:
-        write_prediction(record)
+        records.append(record)
         checkpoint.append(record)
         bar.update(1)
 
-    for record in reused:
-        write_prediction(record)
     meter.start()
     try:
         engine_run = engine.run(job, on_loaded, on_record)
     finally:
         timeline = meter.stop()
         bar.close()
-        out.close()
         _write_timeline(timeline, out_dir)
+        predictions = _read_outputs(task, records, out_dir)
     return Generation(engine_run, timeline, predictions)
+
+
+def _read_outputs(task: Task, records: list[RequestRecord], out_dir: Path) -> dict[str, Prediction]:
+    """Each output as its task reads it, written to predictions.jsonl beside the record's timings."""
+    predictions: dict[str, Prediction] = {}
+    with (out_dir / "predictions.jsonl").open("w", encoding="utf-8") as out:
+        for record in records:
+            pred = predictions[record.id] = task.predict(record.id, record.output_text, record.error)
+            fields = {k: v for k, v in record.to_dict().items() if k not in ("id", "output_text", "token_times_s")}
+            row = {**pred.to_dict(), "output": record.output_text, **fields,
+                   "ttft_s": record.ttft_s, "decode_s": record.decode_s}
+            out.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+    return predictions
 
 
 def _judge(cfg: SustainConfig, task: Task, records: list[RequestRecord], summary: dict[str, Any],
@@ -234,7 +248,7 @@ def _judge(cfg: SustainConfig, task: Task, records: list[RequestRecord], summary
 
     items = [task.judge_item(r.id, r.output_text) for r in records if r.error is None]
     try:
-        judged = evaluate(cfg.judge, items, out_dir)
+        judged = evaluate(cfg.judge, items, out_dir, cfg.energy)
     except SustainError as exc:
         print(f"sustain: error: judge: {exc}", file=sys.stderr, flush=True)
         summary["tags"]["judge.error"] = str(exc)[:5000]
@@ -392,7 +406,7 @@ def _quality_key(cfg: SustainConfig, metrics: dict[str, float]) -> str:
 
 def _overall(cfg: SustainConfig, metrics: dict[str, float], reference: Any) -> dict[str, Any]:
     """OM of this run against `reference`, for the configured weights and every weight scenario."""
-    from sustain.metrics.overall import overall_metric
+    from sustain.metrics.overall import meaningful, overall_metric
 
     quality = _quality_key(cfg, metrics)
     args = (metrics[quality], metrics[names.DECODE_LATENCY], metrics[names.ENERGY_PER_REQUEST],
@@ -402,7 +416,8 @@ def _overall(cfg: SustainConfig, metrics: dict[str, float], reference: Any) -> d
         metrics[f"om_{name}"] = overall_metric(*args, *weights)
     metrics.update(reference_energy_j=reference.energy_j, reference_decode_latency_s=reference.decode_latency_s,
                    reference_quality=reference.quality)
-    return {"reference": asdict(reference), "quality_metric": quality, "weights": list(cfg.overall.weights)}
+    return {"reference": asdict(reference), "quality_metric": quality, "weights": list(cfg.overall.weights),
+            "meaningful": meaningful(metrics[quality], reference.quality)}
 
 
 def _write_timeline(timeline: Any, out_dir: Path) -> None:
@@ -415,7 +430,7 @@ def _write_timeline(timeline: Any, out_dir: Path) -> None:
 
 
 def _write_requests(records: list[RequestRecord], predictions: dict[str, Prediction], attribution: Any,
-                   out_dir: Path) -> None:
+                   out_dir: Path) -> list[dict[str, Any]]:
     import pandas as pd
 
     rows = []
@@ -428,12 +443,13 @@ def _write_requests(records: list[RequestRecord], predictions: dict[str, Predict
             "energy_j": attribution.per_request_j.get(r.id), "error": r.error,
         })
     pd.DataFrame(rows).to_csv(out_dir / "requests.csv", index=False)
+    return rows
 
 
-def _plot(timeline: Any, attribution: Any, engine_run: EngineRun, out_dir: Path) -> None:
+def _plot(timeline: Any, attribution: Any, engine_run: EngineRun, out_dir: Path, domains: dict[str, Any]) -> None:
     from sustain.report.plots import plot_timeline
 
-    plot_timeline(timeline, attribution, engine_run.start_s, engine_run.end_s, out_dir / "timeline.png")
+    plot_timeline(timeline, attribution, engine_run.start_s, engine_run.end_s, out_dir / "timeline.png", domains)
 
 
 def _tags(cfg: SustainConfig) -> dict[str, str]:

@@ -37,11 +37,16 @@ def test_single_run_lands_complete_in_mlflow(tmp_path, sustain_cmd, run_env, tra
     assert r.info.status == "FINISHED"
     assert r.info.run_name == "smollm2_135m-none-bs2-g1-hallucination"
     assert r.data.params["batch_size"] == "2" and r.data.params["model.path"] == "embedded"
-    assert r.data.params["energy.estimate.per_core_w"] == "12.0"
+    assert r.data.params["energy.estimate.min_load"] == "0.1"
     for key in ("model", "quantization", "gpus", "batch_size", "task", "git_commit", "host",
                 "vllm_version", "torch_version", "engine.devices"):
         assert r.data.tags.get(key), key
-    assert r.data.tags["energy.source"].startswith("estimate: linear CPU-utilisation model")
+    assert r.data.tags["energy.source"].startswith("estimate: whole node = cpu (estimate:")
+    assert "codecarbon" in r.data.tags["energy.cpu.source"]
+    m = r.data.metrics
+    assert m["energy_node_per_request_j_mean"] == m["energy_cpu_per_request_j_mean"] > 0  # the estimate only, here
+    assert m["energy_per_prompt_token_j"] > 0 and m["energy_per_output_token_j"] > 0 and m["water_l_per_request"] > 0
+    assert r.data.tags["om.meaningful"] == str(m["macro_f1"] > 0).lower()
     assert r.data.tags["energy.measured"] == "false"
 
     m = r.data.metrics

@@ -45,7 +45,7 @@ def test_checkpoint_resumes_successful_requests_only(tmp_path):
 
 def test_unknown_keys_are_named_with_the_closest_real_one():
     assert "did you mean 'batch_size'" in unknown_key_message(["batch_sizee=3"])
-    assert "did you mean 'energy.estimate.idle_w'" in unknown_key_message(["energy.estimate.idle=3"])
+    assert "did you mean 'energy.estimate.tdp_w'" in unknown_key_message(["energy.estimate.tdp=3"])
     assert unknown_key_message(["batch_size=1,2", "task.limit=3", "model=anything", "+engine.args.x=1",
                                 "engine.args.enable_prefix_caching=true", "hydra.run.dir=x", "my_group=x"]) is None
     assert unknown_key_message(["experiment=smoke"], frozenset({"experiment"})) is None

@@ -104,7 +104,11 @@ def test_scores_map_levels_to_the_papers_scale(endpoint, key_env, tmp_path):
     assert result.mean == pytest.approx(0.5) and result.std == pytest.approx((1 / 6) ** 0.5)
     assert result.feedback["ex-2"] == "wrong"
     assert result.model == "fake-judge" and result.endpoint == f"http://127.0.0.1:{srv.server_port}/v1"
-    assert result.time_s > 0 and result.energy_j > 0 and result.energy_source
+    assert result.time_s > 0
+    # a remote endpoint's energy is nothing this machine can see: no figure, and the label says why
+    assert result.energy_j is None and result.energy_source == "not measured (remote endpoint)"
+    assert not result.energy_measured and "judge_energy_j" not in result.metrics()
+    assert result.tags()["judge.energy_source"] == "not measured (remote endpoint)"
     assert result.metrics()["judge_score_mean"] == pytest.approx(0.5)
     rows = jsonl(tmp_path / "job" / "judge.jsonl")
     assert [(r["id"], r["score"], r["raw_score"], r["failure"]) for r in rows] == [
@@ -288,3 +292,12 @@ def test_invalid_settings_fail_before_any_request(tmp_path):
         evaluate(JudgeConfig(name="openai"), items("a"), tmp_path)
     with pytest.raises(SustainError, match="repeats"):
         evaluate(JudgeConfig(name="openai", model="m"), items("a") + items("b"), tmp_path)
+
+
+def test_a_local_judge_is_metered_with_the_runs_energy_settings():
+    from sustain.config import EnergyConfig, EstimateConfig
+    from sustain.energy.meters import EstimateMeter
+    from sustain.judge.scoring import _local_meter
+
+    meter, notes = _local_meter(EnergyConfig(meter="estimate", interval_s=0.2, estimate=EstimateConfig(tdp_w=30.0)))
+    assert isinstance(meter, EstimateMeter) and meter.tdp_w == 30.0 and meter.interval_s == 0.2 and notes == []

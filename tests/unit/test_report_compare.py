@@ -116,7 +116,7 @@ def test_quality_auto_uses_f1_unless_every_model_has_a_judge_score():
         {"model": "b", "energy_j": 60, "decode_latency_s": 1, "f1": 0.9},
     ])
     om = compare.om_rankings(some, REF, {"q": (1, 0, 0)})
-    assert set(om["quality_metric"]) == {"f1"}
+    assert set(om["quality_metric"]) == {"macro_f1"}  # the F1 fallback, named
     assert compare.ranking(om, "q") == ["ref", "b", "a"]  # F1: reference 1.0 > 0.9 > 0.5
     with pytest.raises(SustainError):
         compare.resolve_quality(compare.table3(some, REF), "bleu")

@@ -54,3 +54,18 @@ def test_decoding_offers_the_json_schema_only(task):
 def test_the_judge_item_is_task_neutral(task):
     item = task.judge_item(task.ids[0], "<think>x</think>answer")
     assert item.output == "answer" and '"response"' in item.input and item.reference
+
+
+def test_long_prompts_reach_the_papers_lengths_without_moving_the_original_sources():
+    from sustain.tasks.hallucination import CHARS_PER_TOKEN, HallucinationConfig
+
+    short = HallucinationTask(HallucinationConfig(limit=40))
+    short.load()
+    long = HallucinationTask(HallucinationConfig(limit=40, pad_context_tokens=8000, pad_max_tokens=25_500))
+    long.load()
+    lengths = [len(str(r.messages)) / CHARS_PER_TOKEN for r in long.requests()]
+    assert 6500 < sum(lengths) / len(lengths) < 9500 and max(lengths) < 25_500 + 400
+    for rid in short.ids:
+        n = len(short.examples[rid].context)
+        assert long.examples[rid].context[:n] == short.examples[rid].context
+        assert long.examples[rid].label == short.examples[rid].label

@@ -51,3 +51,70 @@ def test_non_finite_metrics_are_not_logged(tracker):
     run_id = tracker.start("nan", tags={}, params={})
     tracker.log_metrics({"good": 1.0, "bad": float("nan"), "inf": float("inf")})
     assert tracker.client.get_run(run_id).data.metrics == {"good": 1.0}
+
+
+def test_the_experiment_is_classic_so_the_ui_opens_on_its_runs(tracker, tmp_path):
+    from sustain.tracking.mlflow_tracker import CLASSIC_KIND, EXPERIMENT_KIND_TAG
+
+    assert tracker.client.get_experiment(tracker.experiment_id).tags[EXPERIMENT_KIND_TAG] == CLASSIC_KIND
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    made_by_hand = tracker.client.create_experiment("by-hand")
+    again = Tracker(uri, str(tmp_path / "artifacts"), "by-hand")
+    assert again.experiment_id == made_by_hand
+    assert again.client.get_experiment(made_by_hand).tags[EXPERIMENT_KIND_TAG] == CLASSIC_KIND
+
+
+def test_dataset_input_names_digest_source_and_rows(tracker, tmp_path):
+    data = tmp_path / "mine.jsonl"
+    data.write_text('{"id": "a"}\n{"id": "b"}\n')
+    run_id = tracker.start("ds", tags={}, params={})
+    tracker.log_dataset("mine", data, rows=2)
+    (logged,) = tracker.client.get_run(run_id).inputs.dataset_inputs
+    assert logged.dataset.name == "mine" and len(logged.dataset.digest) == 16
+    assert data.as_uri() in logged.dataset.source and '"num_rows": 2' in logged.dataset.profile
+    assert [t.value for t in logged.tags] == ["evaluation"]
+
+
+def test_power_timeline_is_a_step_metric_on_the_runs_clock(tracker):
+    run_id = tracker.start("power", tags={}, params={})
+    rows = [{"t_s": 100.0 + i / 2, "energy_j": 10.0 * i, "power_w": 20.0 + i} for i in range(1500)]
+    tracker.log_power_timeline(rows)
+    history = tracker.client.get_metric_history(run_id, "timeline.power_w")
+    assert [m.step for m in history][:3] == [0, 1, 2] and len(history) == 1500
+    start = tracker.client.get_run(run_id).info.start_time
+    assert history[0].timestamp == start and history[4].timestamp == start + 2000
+    assert history[-1].value == 1519.0
+    assert len(tracker.client.get_metric_history(run_id, "timeline.energy_j")) == 1500
+
+
+def test_requests_are_an_mlflow_table(tracker, tmp_path):
+    import json
+
+    run_id = tracker.start("table", tags={}, params={})
+    tracker.log_table([{"id": "a", "energy_j": 1.5}, {"id": "b", "energy_j": None}])
+    path = tracker.client.download_artifacts(run_id, "requests.json", str(tmp_path))
+    table = json.loads(open(path).read())
+    assert table["columns"] == ["id", "energy_j"] and table["data"][0] == ["a", 1.5]
+    logged = json.loads(tracker.client.get_run(run_id).data.tags["mlflow.loggedArtifacts"])
+    assert logged == [{"path": "requests.json", "type": "table"}]
+
+
+def test_ui_links_open_the_runs_table_with_sustains_columns(tracker):
+    import json
+
+    from sustain.tracking.mlflow_tracker import RUNS_VIEW_TAG
+
+    view = json.loads(tracker.client.get_experiment(tracker.experiment_id).tags[RUNS_VIEW_TAG])
+    assert "metrics.`energy_per_request_j_mean`" in view["selectedColumns"]
+    exp = tracker.experiment_id
+    assert tracker.ui_url() == (f"http://127.0.0.1:5000/#/experiments/{exp}/runs"
+                                f"?viewStateShareKey=sustain&workflowType=machine_learning")
+    assert tracker.ui_url("abc", server="http://h:1/") == \
+        f"http://h:1/#/experiments/{exp}/runs/abc?workflowType=machine_learning"
+
+
+def test_a_sweeps_jobs_open_nested_under_it(tracker):
+    parent = tracker.start("study", tags={}, params={})
+    child = tracker.start("job", tags={"mlflow.parentRunId": parent}, params={})
+    assert tracker.client.get_run(child).data.tags["mlflow.runType"] == "evaluation"
+    assert "mlflow.runType" not in tracker.client.get_run(parent).data.tags

@@ -40,6 +40,7 @@ class Meter(abc.ABC):
     source: str
     measured: bool
     devices: list[str]
+    domain: str  # what part of the node it covers: gpu, cpu, dram (or cpu+dram for one RAPL meter)
 
     def __init__(self, interval_s: float = 0.1) -> None:
         if interval_s <= 0:
@@ -103,7 +104,15 @@ class Meter(abc.ABC):
             measured=self.measured,
             model=dict(self.model),
             device_energy_j=dict(zip(self.devices, per_device[-1])),
+            domain=self.domain,
         )
+
+    @property
+    def domains(self) -> dict[str, Timeline]:
+        """Each domain's timeline after stop(); a single meter is one domain."""
+        if self.timeline is None:
+            raise RuntimeError("domains are known after stop()")
+        return {self.domain: self.timeline}
 
     def __enter__(self) -> Meter:
         self.start()
@@ -123,6 +132,7 @@ class ZeusGpuMeter(Meter):
     """NVML (or AMDSMI) cumulative GPU energy through Zeus, summed over every GPU of the run."""
 
     measured = True
+    domain = "gpu"
 
     def __init__(self, gpu_indices: Sequence[int], interval_s: float = 0.1) -> None:
         super().__init__(interval_s)
@@ -195,31 +205,33 @@ def _nvml_failure() -> str | None:
 
 
 class ZeusRaplMeter(Meter):
-    """RAPL cumulative CPU package energy (plus DRAM where the package exposes it) through Zeus."""
+    """RAPL cumulative energy through Zeus: CPU packages and/or DRAM (`parts`), where each is exposed."""
 
     measured = True
 
-    def __init__(self, interval_s: float = 0.1) -> None:
+    def __init__(self, interval_s: float = 0.1, parts: Sequence[str] = ("cpu", "dram")) -> None:
         super().__init__(interval_s)
+        if not parts or set(parts) - {"cpu", "dram"}:
+            raise ValueError(f"RAPL parts are cpu and/or dram, got {parts}")
         self._cpus = _open_cpus()
-        self._dram = [self._cpus.supports_get_dram_energy_consumption(i) for i in range(len(self._cpus))]
-        self.devices = []
-        for i, dram in enumerate(self._dram):
-            self.devices.append(f"CPU package {i}")
-            if dram:
-                self.devices.append(f"DRAM {i}")
-        packages = "+".join(str(i) for i in range(len(self._cpus)))
-        with_dram = " with DRAM" if any(self._dram) else ""
-        self.source = f"measured: Zeus RAPL energy counters, CPU package {packages}{with_dram}"
+        packages = range(len(self._cpus))
+        dram = [i for i in packages if "dram" in parts and self._cpus.supports_get_dram_energy_consumption(i)]
+        if parts == ("dram",) and not dram:
+            raise MeterUnavailable("zeus_rapl", "RAPL exposes no DRAM zone on this machine")
+        self._zones = [(i, part) for i in packages for part in ("cpu", "dram")
+                       if (part == "cpu" and "cpu" in parts) or (part == "dram" and i in dram)]
+        self.domain = "+".join(p for p in ("cpu", "dram") if p in parts and (p == "cpu" or dram))
+        self.devices = [f"CPU package {i}" if part == "cpu" else f"DRAM {i}" for i, part in self._zones]
+        names = "+".join(str(i) for i in packages)
+        what = {"cpu": f"CPU package {names}", "cpu+dram": f"CPU package {names} with DRAM",
+                "dram": f"DRAM of CPU package {'+'.join(str(i) for i in dram)}"}[self.domain]
+        self.source = f"measured: Zeus RAPL energy counters, {what}"
 
     def _read(self) -> tuple[float, list[float]]:
         before = time.monotonic()
-        joules: list[float] = []
-        for i, dram in enumerate(self._dram):
-            reading = self._cpus.get_total_energy_consumption(i)
-            joules.append(reading.cpu_mj / 1000.0)
-            if dram:
-                joules.append((reading.dram_mj or 0.0) / 1000.0)
+        readings = {i: self._cpus.get_total_energy_consumption(i) for i in {i for i, _ in self._zones}}
+        joules = [(readings[i].cpu_mj if part == "cpu" else readings[i].dram_mj or 0.0) / 1000.0
+                  for i, part in self._zones]
         return (before + time.monotonic()) / 2.0, joules
 
 
@@ -247,23 +259,26 @@ SCOPES = ("process_tree", "system")
 
 
 class EstimateMeter(Meter):
-    """A labelled estimate where no counter exists: power = idle_w + per_core_w × busy cores.
+    """A labelled estimate of the CPU package where no counter exists: power = TDP × max(load, min_load).
 
-    Busy cores come from psutil CPU times between samples: by default of this process and all its
-    descendants (the engine process and vLLM's workers), so other work on a shared machine is not
-    charged to the run; `scope="system"` counts the whole machine instead. The result is an estimate
-    (`measured=False`) and says so in its source.
+    codecarbon's CPU-load model (`CPU._calculate_power_from_cpu_load`, codecarbon 3.3): the rated power
+    (TDP, see `sustain.energy.cpu_power`) scaled by the CPU load, never below `min_load` of it (10 % in
+    codecarbon). The load is busy CPU time per second over the machine's logical CPUs, from psutil: by
+    default of this process and all its descendants (the engine process and vLLM's workers), so other
+    work on a shared machine is not charged to the run; `scope="system"` counts the whole machine. The
+    result is an estimate (`measured=False`) and says so, with its TDP and where it came from.
     """
 
     measured = False
+    domain = "cpu"
 
-    def __init__(self, idle_w: float, per_core_w: float, interval_s: float = 0.1,
-                 scope: str = "process_tree") -> None:
+    def __init__(self, tdp_w: float, tdp_source: str, min_load: float = 0.1, interval_s: float = 0.1,
+                 scope: str = "process_tree", cpu: str = "CPU") -> None:
         super().__init__(interval_s)
-        if idle_w < 0 or per_core_w < 0 or idle_w + per_core_w <= 0:
+        if not tdp_w > 0 or not 0 <= min_load <= 1:
             raise SustainError(
-                f"the energy estimate needs idle_w >= 0 and per_core_w >= 0, not both 0 "
-                f"(got idle_w={idle_w}, per_core_w={per_core_w}); fix them in the config"
+                f"the energy estimate needs tdp_w > 0 and 0 <= min_load <= 1 (got tdp_w={tdp_w}, "
+                f"min_load={min_load}); fix energy.estimate in the config"
             )
         if scope not in SCOPES:
             raise SustainError(f"energy.estimate.scope={scope} is unknown: use {' or '.join(SCOPES)}")
@@ -276,23 +291,25 @@ class EstimateMeter(Meter):
         self._reads = 0
         self._per_pid: dict[int, float] = {}
         self._tree_busy_s = 0.0
-        self.idle_w = float(idle_w)
-        self.per_core_w = float(per_core_w)
+        self.tdp_w = float(tdp_w)
+        self.min_load = float(min_load)
         self.cores = psutil.cpu_count(logical=True) or 1
         self.model = {
-            "kind": "linear_cpu_utilisation",
-            "idle_w": self.idle_w,
-            "per_core_w": self.per_core_w,
+            "kind": "tdp_x_cpu_load (codecarbon)",
+            "cpu": cpu,
+            "tdp_w": self.tdp_w,
+            "tdp_source": tdp_source,
+            "min_load": self.min_load,
             "logical_cores": self.cores,
             "scope": scope,
             "busy": ("psutil CPU time (user+system) of this process and its descendants" if scope == "process_tree"
                      else "psutil system-wide CPU time: user+nice+system+irq+softirq"),
         }
-        self.devices = [f"CPU (estimated, {self.cores} logical cores)"]
-        where = "busy cores of this run's processes" if scope == "process_tree" else "busy cores system-wide"
+        self.devices = [f"{cpu} (estimated, {self.cores} logical cores)"]
+        where = "this run's processes" if scope == "process_tree" else "the whole machine"
         self.source = (
-            f"estimate: linear CPU-utilisation model, {self.idle_w:.1f} W idle + "
-            f"{self.per_core_w:.1f} W per busy core ({where}, {self.cores} logical cores)"
+            f"estimate: {self.tdp_w:g} W TDP × CPU load of {where} (at least {self.min_load:.0%}), "
+            f"{self.cores} logical cores; {tdp_source}"
         )
         self._last: tuple[float, float] | None = None
         self._energy_j = 0.0
@@ -321,20 +338,70 @@ class EstimateMeter(Meter):
         now = time.monotonic()
         if self._last is not None and now > self._last[0]:
             elapsed = now - self._last[0]
-            busy_cores = min(max((busy - self._last[1]) / elapsed, 0.0), float(self.cores))
-            self._energy_j += (self.idle_w + self.per_core_w * busy_cores) * elapsed
+            load = min(max((busy - self._last[1]) / elapsed, 0.0) / self.cores, 1.0)
+            self._energy_j += self.tdp_w * max(load, self.min_load) * elapsed
         self._last = (now, busy)
         return now, [self._energy_j]
 
 
+class CompositeMeter(Meter):
+    """Every energy domain of the node (GPU, CPU package, DRAM) sampled together, on one clock.
+
+    One thread reads every domain's counters at each sample, so the domains share their sample times;
+    stop() splits the samples back into one timeline per domain (`domains`) and their sum (`node`). The
+    timeline it returns, the run's headline, is the GPU's where GPU counters exist, as ML.ENERGY and the
+    paper report it; without them it is the whole node.
+    """
+
+    domain = "node"
+
+    def __init__(self, meters: Sequence[Meter], interval_s: float = 0.1) -> None:
+        super().__init__(interval_s)
+        if not meters:
+            raise ValueError("a composite meter needs at least one domain")
+        self.meters = list(meters)
+        self.devices = [device for meter in self.meters for device in meter.devices]
+        self.measured = all(meter.measured for meter in self.meters)
+        how = "measured" if self.measured else (
+            "partly estimated" if any(m.measured for m in self.meters) else "estimate")
+        self.source = f"{how}: whole node = " + " + ".join(f"{m.domain} ({m.source})" for m in self.meters)
+        self.model = {m.domain: dict(m.model) for m in self.meters if m.model}
+        self.node: Timeline | None = None
+
+    def _read(self) -> tuple[float, list[float]]:
+        """One reading of every domain, timed at the mean of their own reading times (an estimate's energy
+        is integrated up to its own time, so a lone estimate keeps its clock exactly)."""
+        readings = [meter._read() for meter in self.meters]
+        return sum(t for t, _ in readings) / len(readings), [v for _, values in readings for v in values]
+
+    def _build_timeline(self) -> Timeline:
+        self.node = super()._build_timeline()
+        first = 0
+        for meter in self.meters:
+            last = first + len(meter.devices)
+            meter._samples = [(t, values[first:last]) for t, values in self._samples]
+            meter.timeline = meter._build_timeline()
+            first = last
+        gpu = self.domains.get("gpu")
+        return gpu if gpu is not None and gpu.measured else self.node
+
+    @property
+    def domains(self) -> dict[str, Timeline]:
+        if self.node is None:
+            raise RuntimeError("domains are known after stop()")
+        return {meter.domain: meter.domains[meter.domain] for meter in self.meters}
+
+
 def make_meter(
-    kind: str, gpus: int, estimate: dict[str, float], interval_s: float = 0.1
+    kind: str, gpus: int, estimate: dict[str, Any], interval_s: float = 0.1
 ) -> tuple[Meter, list[str]]:
     """The meter for `kind` and notes on every fallback taken.
 
-    "auto" tries Zeus GPU counters for GPUs 0..gpus-1 (in CUDA_VISIBLE_DEVICES order), then RAPL, then
-    the estimate built from `estimate` ({"idle_w": ..., "per_core_w": ...}). An explicit "zeus_gpu" or
-    "zeus_rapl" that this machine cannot serve raises SustainError instead of falling back.
+    "auto" measures every domain this machine has, as one `CompositeMeter`: the Zeus GPU counters of
+    GPUs 0..gpus-1 (in CUDA_VISIBLE_DEVICES order), RAPL's CPU package and DRAM counters, and where
+    RAPL is missing the CPU estimate built from `estimate` (see `EstimateMeter`). An explicit "zeus_gpu"
+    or "zeus_rapl" that this machine cannot serve raises SustainError instead of falling back;
+    "estimate" is the CPU estimate alone.
     """
     if kind not in KINDS:
         raise SustainError(f"unknown energy meter {kind!r}; use one of {', '.join(KINDS)}")
@@ -342,28 +409,49 @@ def make_meter(
         return ZeusGpuMeter(range(gpus), interval_s), []
     if kind == "zeus_rapl":
         return ZeusRaplMeter(interval_s), []
+    if kind == "estimate":
+        return estimate_meter(estimate, interval_s), []
+    meters: list[Meter] = []
     notes: list[str] = []
-    if kind == "auto":
+    try:
+        meters.append(ZeusGpuMeter(range(gpus), interval_s))
+    except MeterUnavailable as exc:
+        notes.append(f"no GPU energy counters: {exc.reason}")
+    try:
+        meters.append(ZeusRaplMeter(interval_s, parts=("cpu",)))
+    except MeterUnavailable as exc:
+        cpu = estimate_meter(estimate, interval_s)
+        meters.append(cpu)
+        notes += [f"no CPU energy counters: {exc.reason}", f"CPU: using the {cpu.source}",
+                  "DRAM not counted: no RAPL DRAM counter and no DRAM estimate"]
+    else:
         try:
-            return ZeusGpuMeter(range(gpus), interval_s), notes
+            meters.append(ZeusRaplMeter(interval_s, parts=("dram",)))
         except MeterUnavailable as exc:
-            notes.append(f"no GPU energy counters: {exc.reason}")
-        try:
-            return ZeusRaplMeter(interval_s), notes
-        except MeterUnavailable as exc:
-            notes.append(f"no CPU energy counters: {exc.reason}")
-    meter = _estimate_meter(estimate, interval_s)
-    if notes:
-        notes.append(f"using the {meter.source}")
-    return meter, notes
+            notes.append(f"DRAM not counted: {exc.reason}")
+    return CompositeMeter(meters, interval_s), notes
 
 
-def _estimate_meter(estimate: dict[str, float], interval_s: float) -> EstimateMeter:
-    expected = {"idle_w", "per_core_w"}
-    if not expected <= set(estimate) <= expected | {"scope"}:
+ESTIMATE_KEYS = {"tdp_w", "min_load", "scope"}
+
+
+def estimate_meter(estimate: dict[str, Any], interval_s: float = 0.1) -> EstimateMeter:
+    """The CPU estimate from the `energy.estimate` section: tdp_w None means this CPU's rated power from
+    codecarbon's table (the match, or the fallback, is stated in the source)."""
+    if not set(estimate) <= ESTIMATE_KEYS:
         raise SustainError(
-            f"the energy estimate takes the keys idle_w, per_core_w and scope, got {sorted(estimate)}; "
+            f"the energy estimate takes the keys {', '.join(sorted(ESTIMATE_KEYS))}, got {sorted(estimate)}; "
             "fix the estimate section of the config"
         )
-    return EstimateMeter(float(estimate["idle_w"]), float(estimate["per_core_w"]), interval_s,
-                         str(estimate.get("scope", "process_tree")))
+    import psutil
+
+    from sustain.energy import cpu_power
+
+    rating = cpu_power.rate(psutil.cpu_count(logical=True) or 1)
+    tdp = estimate.get("tdp_w")
+    if tdp is None:
+        tdp, tdp_source = rating.tdp_w, rating.source
+    else:
+        tdp_source = f"TDP {float(tdp):g} W set in energy.estimate.tdp_w"
+    return EstimateMeter(float(tdp), tdp_source, float(estimate.get("min_load", 0.1)), interval_s,
+                         str(estimate.get("scope", "process_tree")), cpu=rating.brand)

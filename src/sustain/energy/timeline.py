@@ -21,6 +21,7 @@ class Timeline:
     measured: bool
     model: dict[str, Any] = field(default_factory=dict)  # estimate constants; empty when measured
     device_energy_j: dict[str, float] = field(default_factory=dict)  # per device over the whole timeline
+    domain: str = ""  # the part of the node it covers: gpu, cpu, dram, cpu+dram, or node (their sum)
 
     @property
     def duration_s(self) -> float:
@@ -110,4 +111,5 @@ class Timeline:
             measured=bool(data["measured"]),
             model=dict(data.get("model", {})),
             device_energy_j={k: float(v) for k, v in data.get("device_energy_j", {}).items()},
+            domain=str(data.get("domain", "")),
         )

@@ -70,7 +70,8 @@ def run_in_process(
                 records.append(record)
                 on_record(record)
             elif kind == "error":
-                raise EngineFailed(payload["kind"], _first_line(payload["message"]), payload["traceback"])
+                raise EngineFailed(payload["kind"], _with_cause(_first_line(payload["message"]), log_path),
+                                   payload["traceback"])
             elif kind == "done":
                 assert loaded is not None
                 finished = True
@@ -93,3 +94,15 @@ def run_in_process(
 def _first_line(message: str) -> str:
     lines = [line for line in message.strip().splitlines() if line.strip()]
     return lines[0] if lines else message
+
+
+def _with_cause(message: str, log_path: str | None) -> str:
+    """vLLM's start-up failures say only "see root cause above": name the log and its last error line."""
+    if not log_path:
+        return message
+    try:
+        lines = open(log_path, encoding="utf-8", errors="replace").read().splitlines()
+    except OSError:
+        return message
+    causes = [line.strip() for line in lines if "Error" in line and line.strip() not in message]
+    return f"{message} ({causes[-1][:300]}; full log: {log_path})" if causes else f"{message} (log: {log_path})"

@@ -17,7 +17,7 @@ from typing import Any
 def main(spec: dict[str, Any], queue: Any) -> None:
     os.environ.setdefault("VLLM_LOGGING_LEVEL", spec.get("log_level", "WARNING"))
     if spec.get("log_file"):
-        _log_to(spec["log_file"], tee=spec.get("verbose", False))
+        _log_to(spec["log_file"], spec.get("verbose", False))
     try:
         _run(spec, queue)
     except BaseException as exc:  # the parent turns this into a FAILED run with its kind
@@ -25,22 +25,19 @@ def main(spec: dict[str, Any], queue: Any) -> None:
                              "traceback": traceback.format_exc()}))
 
 
-def _log_to(path: str, tee: bool) -> None:
-    """Send this process's (and vLLM's child processes') stdout and stderr to the run's engine log.
-
-    With `tee`, a `tee` process copies the log to the terminal as well (`--verbose`)."""
+def _log_to(path: str, verbose: bool) -> None:
+    """Send this process's (and vLLM's child processes') stdout and stderr through the log relay, which
+    keeps the run's engine log and shows the terminal what matters (everything with `verbose`)."""
     import subprocess
     import sys
 
-    if tee:
-        sink = subprocess.Popen(["tee", "-a", path], stdin=subprocess.PIPE, stdout=sys.__stderr__).stdin
-        fd = sink.fileno()
-    else:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    argv = [sys.executable, "-m", "sustain.engines.log_relay", path, *(["--verbose"] if verbose else [])]
+    relay = subprocess.Popen(argv, stdin=subprocess.PIPE)
     sys.stdout.flush()
     sys.stderr.flush()
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
+    os.dup2(relay.stdin.fileno(), 1)
+    os.dup2(relay.stdin.fileno(), 2)
+    relay.stdin.close()
 
 
 def classify(exc: BaseException) -> str:

@@ -1,7 +1,8 @@
 """LLM-as-a-judge over a run's outputs: ragas' rubric metric against an OpenAI-compatible endpoint.
 
 The judge's own time and energy are measured around the judging alone and reported apart from the
-evaluated model's. Verdicts are cached on disk. A judge that cannot be used at all (unreachable, wrong
+evaluated model's: a local judge with the run's `energy` settings (its server runs on this machine); a
+remote endpoint's energy is not measured at all, and says so, since this machine's meters see none of it. Verdicts are cached on disk. A judge that cannot be used at all (unreachable, wrong
 key, unknown model) stops the run with one sentence; a judge that answers badly for some items (not the
 expected JSON, a score outside the rubric, a timeout) costs those items only, each failure recorded.
 """
@@ -26,7 +27,7 @@ from sustain.judge import cache, server
 from sustain.judge.config import JUDGES, JudgeConfig, cache_path, is_constrained
 from sustain.judge.rubric import JudgeItem, normalise, prompt_text, scoring_metric, telemetry_off
 
-ESTIMATE = {"idle_w": 10.0, "per_core_w": 12.0}
+REMOTE_ENERGY = "not measured (remote endpoint)"
 LOCAL_API_KEY = "sustain-local"  # vLLM started without --api-key accepts any
 MAX_FAILURE_CHARS = 300
 NOISY_LOGGERS = ("instructor", "httpx", "openai")  # they log every failed attempt / request; judge.jsonl has them
@@ -43,7 +44,7 @@ class JudgeResult:
     n_cached: int
     time_s: float  # judging only; a local server's start-up is in startup_s
     startup_s: float
-    energy_j: float
+    energy_j: float | None  # None for a remote endpoint: nothing here can measure it
     energy_source: str
     energy_measured: bool
     energy_notes: list[str]
@@ -58,8 +59,9 @@ class JudgeResult:
             "judge_n_cached": float(self.n_cached),
             "judge_time_s": self.time_s,
             "judge_startup_s": self.startup_s,
-            "judge_energy_j": self.energy_j,
         }
+        if self.energy_j is not None:
+            out["judge_energy_j"] = self.energy_j
         if self.mean is not None and self.std is not None:
             out.update(judge_score_mean=self.mean, judge_score_std=self.std)
         return out
@@ -90,8 +92,11 @@ class _Verdict:
     cached: bool = False
 
 
-def evaluate(cfg: JudgeConfig, items: list[JudgeItem], out_dir: Path) -> JudgeResult:
-    """Judge every item; writes `out_dir/judge.jsonl` (and `judge-server.log` for judge=local)."""
+def evaluate(cfg: JudgeConfig, items: list[JudgeItem], out_dir: Path, energy: Any = None) -> JudgeResult:
+    """Judge every item; writes `out_dir/judge.jsonl` (and `judge-server.log` for judge=local).
+
+    `energy` is the run's EnergyConfig (meter, estimate, interval_s), used to meter a local judge;
+    None means the defaults."""
     _check(cfg, items)
     telemetry_off()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -109,20 +114,21 @@ def evaluate(cfg: JudgeConfig, items: list[JudgeItem], out_dir: Path) -> JudgeRe
             verdicts[item.id] = _Verdict(raw=entry["raw_score"], feedback=entry["feedback"], cached=True)
     pending = [item for item in items if item.id not in verdicts]
 
-    from sustain.energy.meters import make_meter
-
     startup_s = 0.0
     with contextlib.ExitStack() as stack:
-        if pending and cfg.name == "local":
-            startup_s = stack.enter_context(server.serve(cfg, endpoint.model, port, out_dir / "judge-server.log"))
-        meter, notes = make_meter("auto", gpus=1, estimate=dict(ESTIMATE))
+        meter, notes = None, []
+        if cfg.name == "local":
+            if pending:
+                startup_s = stack.enter_context(server.serve(cfg, endpoint.model, port, out_dir / "judge-server.log"))
+            meter, notes = _local_meter(energy)
         t0 = time.monotonic()
-        meter.start()
+        if meter is not None:
+            meter.start()
         try:
             with _quiet(NOISY_LOGGERS):
                 verdicts.update(asyncio.run(_judge_all(cfg, endpoint, metric, client, pending, answers, digests)))
         finally:
-            timeline = meter.stop()
+            timeline = meter.stop() if meter is not None else None
             time_s = time.monotonic() - t0
 
     result = _result(items, verdicts, endpoint, time_s, startup_s, timeline, notes)
@@ -131,6 +137,19 @@ def evaluate(cfg: JudgeConfig, items: list[JudgeItem], out_dir: Path) -> JudgeRe
     if fatal and result.n_scored == 0:
         raise SustainError(fatal)
     return result
+
+
+def _local_meter(energy: Any) -> tuple[Any, list[str]]:
+    """The run's meter settings for the judge's own server (one GPU, as judge=local starts it)."""
+    from dataclasses import asdict
+
+    from sustain.energy.meters import make_meter
+
+    if energy is None:
+        from sustain.config import EnergyConfig
+
+        energy = EnergyConfig()
+    return make_meter(energy.meter, gpus=1, estimate=asdict(energy.estimate), interval_s=energy.interval_s)
 
 
 def _check(cfg: JudgeConfig, items: list[JudgeItem]) -> None:
@@ -315,9 +334,9 @@ def _result(
         n_cached=sum(v.cached for v in verdicts.values()),
         time_s=time_s,
         startup_s=startup_s,
-        energy_j=timeline.energy_j[-1] - timeline.energy_j[0],
-        energy_source=timeline.source,
-        energy_measured=timeline.measured,
+        energy_j=None if timeline is None else timeline.energy_j[-1] - timeline.energy_j[0],
+        energy_source=REMOTE_ENERGY if timeline is None else timeline.source,
+        energy_measured=False if timeline is None else timeline.measured,
         energy_notes=list(notes),
         model=endpoint.model,
         endpoint=endpoint.base_url,

@@ -16,6 +16,14 @@ ENERGY_PER_REQUEST = "energy_per_request_j_mean"
 ENERGY_PER_CORRECT = "energy_per_correct_j"  # energy of the measured requests / correct answers
 ENERGY_SOURCE_TAG = "energy.source"
 ENERGY_MEASURED_TAG = "energy.measured"
+# Whole node (issue 10): every domain (gpu, cpu, dram) attributed over the headline's window, and their sum
+ENERGY_NODE_PER_REQUEST = "energy_node_per_request_j_mean"
+ENERGY_NODE_TAG = "energy.node"  # e.g. "gpu measured + cpu estimate": what the node figure sums
+ENERGY_DOMAIN_PER_REQUEST = "energy_{domain}_per_request_j_mean"  # .format(domain="cpu")
+ENERGY_DOMAIN_SOURCE_TAG = "energy.{domain}.source"
+# Prefill vs decode (issue 10), of the headline energy over the same window
+ENERGY_PER_PROMPT_TOKEN = "energy_per_prompt_token_j"
+ENERGY_PER_OUTPUT_TOKEN = "energy_per_output_token_j"
 
 # Latency
 DECODE_LATENCY = "decode_latency_s_mean"

@@ -24,6 +24,13 @@ WEIGHT_SCENARIOS: dict[str, tuple[float, float, float]] = {
 }
 
 
+def meaningful(q_e: float, q_r: float) -> bool:
+    """Whether OM can rank this run: with a zero quality (run or reference) the quality term vanishes or is
+    undefined, and the latency and energy ratios alone decide, so a model that answers nothing right can
+    read as "28 times better" than the reference. Such an OM is marked not meaningful, not ranked."""
+    return q_e > 0 and q_r > 0
+
+
 def normalise_weights(w_q: float, w_l: float, w_e: float) -> tuple[float, float, float]:
     weights = (w_q, w_l, w_e)
     if any(not math.isfinite(w) or w < 0 for w in weights):

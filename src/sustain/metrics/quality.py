@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -110,7 +111,7 @@ class QualityReport:
     accuracy: float
     error_rate: float  # share of predictions that are ERROR
     per_class: dict[str, dict[str, float]]  # label -> precision, recall, f1, support
-    confusion: dict[str, dict[str, int]]  # reference label -> predicted label -> count, over ALL_LABELS
+    confusion: dict[str, dict[str, int]]  # reference label -> predicted label -> count, over labels + ERROR
     n: int
 
     def to_metrics(self) -> dict[str, float]:
@@ -127,8 +128,12 @@ class QualityReport:
         return metrics
 
 
-def classification_report(references: list[str], predictions: list[str]) -> QualityReport:
+def classification_report(
+    references: list[str], predictions: list[str], labels: Sequence[str] = LABELS
+) -> QualityReport:
     """Score predicted labels against reference labels, as the paper does.
+
+    `labels` is the task's label set (the validation agent's by default); `ERROR` is always added after it.
 
     Macro F1 averages over the labels present in references or predictions, ERROR included whenever it
     was predicted. That is scikit-learn's own default (`labels=None`), so most likely what the paper ran,
@@ -139,11 +144,12 @@ def classification_report(references: list[str], predictions: list[str]) -> Qual
         raise ValueError(f"{len(references)} references but {len(predictions)} predictions")
     if not references:
         raise ValueError("no labels to score")
-    unknown = (set(references) | set(predictions)) - set(ALL_LABELS)
+    all_labels = (*labels, ERROR)
+    unknown = (set(references) | set(predictions)) - set(all_labels)
     if unknown:
-        raise ValueError(f"unknown labels {sorted(unknown)}; expected {', '.join(ALL_LABELS)}")
+        raise ValueError(f"unknown labels {sorted(unknown)}; expected {', '.join(all_labels)}")
 
-    present = [label for label in ALL_LABELS if label in set(references) | set(predictions)]
+    present = [label for label in all_labels if label in set(references) | set(predictions)]
     y_true, y_pred = np.asarray(references), np.asarray(predictions)
     precision, recall, f1, support = precision_recall_fscore_support(
         y_true, y_pred, labels=present, zero_division=0
@@ -157,10 +163,10 @@ def classification_report(references: list[str], predictions: list[str]) -> Qual
         }
         for i, label in enumerate(present)
     }
-    matrix = confusion_matrix(y_true, y_pred, labels=list(ALL_LABELS))
+    matrix = confusion_matrix(y_true, y_pred, labels=list(all_labels))
     confusion = {
-        ref: {pred: int(matrix[i, j]) for j, pred in enumerate(ALL_LABELS)}
-        for i, ref in enumerate(ALL_LABELS)
+        ref: {pred: int(matrix[i, j]) for j, pred in enumerate(all_labels)}
+        for i, ref in enumerate(all_labels)
     }
     return QualityReport(
         macro_f1=float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)),

@@ -9,8 +9,10 @@ import pandas as pd
 
 from sustain.report.compare import FAMILY_ORDER, scenario_title
 
-QUALITY_AXIS = {"judge": "LLM-as-a-judge score (0–1)", "f1": "macro F1 (0–1)"}
+QUALITY_AXIS = {"judge": "LLM-as-a-judge score (0–1)", "f1": "macro F1 (0–1)", "quality": "{name} (0–1)"}
 DECADE = 10.0
+CAPTION_ROOM = (0, 0.07, 1, 1)
+MAX_SERIES = 24  # beyond this, a legend entry per line and a number per point are unreadable (and slow)  # tight_layout's rect: the bottom strip holds the energy source line
 
 
 def _pyplot() -> Any:
@@ -64,6 +66,13 @@ def _place_labels(ax: Any, xs: list[float], ys: list[float], labels: list[str], 
                         fontweight="bold" if strong else "normal")
 
 
+def _caption(fig: Any, text: str) -> None:
+    """The energy source on the figure's face, so a PNG passed around still says where its energy came from."""
+    import textwrap
+
+    fig.text(0.01, 0.01, textwrap.fill(text, 190), fontsize=6.5, color="#444444", va="bottom", ha="left")
+
+
 def _family_colors(families: list[str]) -> dict[str, Any]:
     plt = _pyplot()
     ordered = sorted(set(families), key=lambda f: (FAMILY_ORDER.index(f) if f in FAMILY_ORDER else 99, f))
@@ -71,7 +80,8 @@ def _family_colors(families: list[str]) -> dict[str, Any]:
     return {f: cmap(i % 10) for i, f in enumerate(ordered)}
 
 
-def fig2_quality_vs_energy(t3: pd.DataFrame, front: pd.DataFrame, quality: str, path: Path) -> Path:
+def fig2_quality_vs_energy(t3: pd.DataFrame, front: pd.DataFrame, quality: str, path: Path, caption: str = "",
+                           quality_label: str = "quality") -> Path:
     """Each model's lowest-energy configuration: quality against energy, the Pareto front joined and named."""
     plt = _pyplot()
     points = t3.dropna(subset=[quality, "energy_j"])
@@ -109,17 +119,18 @@ def fig2_quality_vs_energy(t3: pd.DataFrame, front: pd.DataFrame, quality: str, 
     _place_labels(ax, ordered["energy_j"].tolist(), ordered[quality].tolist(), ordered["label"].tolist(),
                   [l in on_front for l in ordered["label"]])
     ax.set_xlabel(f"Energy per request (J{scale})")
-    ax.set_ylabel(QUALITY_AXIS[quality])
+    ax.set_ylabel(QUALITY_AXIS[quality].format(name=quality_label))
     ax.set_title("Output quality vs energy per request (each model at its lowest-energy configuration)")
     ax.grid(alpha=0.3, which="both")
     ax.legend(handles=handles, fontsize=8, loc="lower right", framealpha=0.9)
-    fig.tight_layout()
+    _caption(fig, caption)
+    fig.tight_layout(rect=CAPTION_ROOM)
     fig.savefig(path)
     plt.close(fig)
     return path
 
 
-def fig6_energy_vs_latency(runs: pd.DataFrame, path: Path) -> Path:
+def fig6_energy_vs_latency(runs: pd.DataFrame, path: Path, caption: str = "") -> Path:
     """Energy against decode latency, one line per model and GPU count across max batch sizes."""
     from sustain.report.compare import family, with_labels
 
@@ -135,9 +146,26 @@ def fig6_energy_vs_latency(runs: pd.DataFrame, path: Path) -> Path:
     for axis, scale in (("x", xscale), ("y", yscale)):
         if scale:
             _plain_ticks(ax, axis)
-    cmap = plt.get_cmap("tab10" if data["series"].nunique() <= 10 else "tab20")
-    markers = "osD^vP*Xh<>"
     ordered = sorted(data["series"].unique(), key=lambda s: (FAMILY_ORDER.index(family(s)) if family(s) in FAMILY_ORDER else 99, s))
+    if len(ordered) > MAX_SERIES:
+        _many_series(ax, data, ordered)
+    else:
+        _few_series(ax, data, ordered)
+    ax.set_xlabel(f"Decode latency per request (s{xscale})")
+    ax.set_ylabel(f"Energy per request (J{yscale})")
+    ax.grid(alpha=0.3, which="both")
+    _caption(fig, caption)
+    fig.tight_layout(rect=CAPTION_ROOM)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def _few_series(ax: Any, data: pd.DataFrame, ordered: list[str]) -> None:
+    """One line per model and GPU count, each in the legend, each point numbered with its batch size."""
+    plt = _pyplot()
+    cmap = plt.get_cmap("tab10" if len(ordered) <= 10 else "tab20")
+    markers = "osD^vP*Xh<>"
     for i, series in enumerate(ordered):
         rows = data[data["series"] == series].sort_values("batch_size")
         ax.plot(rows["decode_latency_s"], rows["energy_j"], marker=markers[i % len(markers)], ms=6, lw=1.4,
@@ -146,15 +174,29 @@ def fig6_energy_vs_latency(runs: pd.DataFrame, path: Path) -> Path:
             if not pd.isna(row.batch_size):
                 ax.annotate(str(int(row.batch_size)), (row.decode_latency_s, row.energy_j), xytext=(4, 4),
                             textcoords="offset points", fontsize=7, color=cmap(i % cmap.N))
-    ax.set_xlabel(f"Decode latency per request (s{xscale})")
-    ax.set_ylabel(f"Energy per request (J{yscale})")
     ax.set_title("Energy vs decode latency across max batch sizes (numbers: max batch size)")
-    ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), title="model, GPUs", title_fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+
+
+def _many_series(ax: Any, data: pd.DataFrame, ordered: list[str]) -> None:
+    """Too many lines to name one by one: each line drawn thin and coloured by family, the legend by family."""
+    from matplotlib.collections import LineCollection
+    from matplotlib.lines import Line2D
+
+    from sustain.report.compare import family
+
+    colors = _family_colors([family(s) for s in ordered])
+    data = data.assign(family=data["series"].map(family)).sort_values(["series", "batch_size"])
+    for fam, rows in data.groupby("family", sort=False):
+        lines = [g[["decode_latency_s", "energy_j"]].to_numpy() for _, g in rows.groupby("series", sort=False)]
+        ax.add_collection(LineCollection(lines, colors=[colors[fam]], linewidths=0.7, alpha=0.7))
+        ax.scatter(rows["decode_latency_s"], rows["energy_j"], s=5, color=colors[fam], alpha=0.7, linewidths=0)
+    ax.autoscale_view()
+    handles = [Line2D([], [], marker="o", ms=5, lw=1, color=c, label=f) for f, c in colors.items()]
+    ax.set_title(f"Energy vs decode latency across max batch sizes ({len(ordered)} lines: one per model and GPU "
+                 f"count, small to large batch)", fontsize=10)
+    ax.legend(handles=handles, fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), title="family",
+              title_fontsize=8)
 
 
 def _text_color(color: Any) -> str:
@@ -164,9 +206,14 @@ def _text_color(color: Any) -> str:
     return "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.6 else "white"
 
 
-def fig3_rank_bump(om: pd.DataFrame, scenarios: dict[str, tuple[float, float, float]], path: Path) -> Path:
+def fig3_rank_bump(om: pd.DataFrame, scenarios: dict[str, tuple[float, float, float]], path: Path,
+                   caption: str = "") -> Path | None:
     """Rank of each model under each weight scenario, its OM in the node; the reference drawn solid.
-    Ties share a rank in the table but get separate rows here so that no node hides another."""
+    Ties share a rank in the table but get separate rows here so that no node hides another. Rows whose
+    OM is not meaningful are left out; None when no row is left."""
+    om = om[om["om_meaningful"].astype(bool)].reset_index(drop=True) if "om_meaningful" in om else om
+    if om.empty:
+        return None
     plt = _pyplot()
     names = list(scenarios)
     n = len(om)
@@ -215,7 +262,8 @@ def fig3_rank_bump(om: pd.DataFrame, scenarios: dict[str, tuple[float, float, fl
         for side in ("top", "right", "left"):
             axis.spines[side].set_visible(False)
     ax.grid(axis="x", alpha=0.2)
-    fig.tight_layout()
+    _caption(fig, caption)
+    fig.tight_layout(rect=CAPTION_ROOM)
     fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
     return path

@@ -26,6 +26,7 @@ class Block:
     note: str = ""
     table: pd.DataFrame | None = None
     figure: Path | None = None
+    text: str = ""  # preformatted lines (the pick's answer)
 
 
 def _image(path: Path) -> str:
@@ -46,6 +47,8 @@ def render(title: str, sources: list[str], blocks: list[Block]) -> str:
         parts.append(f"<h2>{html.escape(block.heading)}</h2>")
         if block.note:
             parts.append(f'<p class="note">{html.escape(block.note)}</p>')
+        if block.text:
+            parts.append(f"<pre>{html.escape(block.text)}</pre>")
         if block.table is not None:
             parts.append(block.table.to_html(index=False, border=0, escape=True, na_rep=""))
         if block.figure is not None:

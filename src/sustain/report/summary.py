@@ -4,15 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-
-def _quality(m: dict[str, Any], run: dict[str, Any]) -> str:
-    primary = run.get("primary_metric", "macro_f1")
-    text = f"{primary} {m[primary]:.3f}" if primary in m else f"{primary} n/a"
-    if "n_correct" in m:
-        text += f", {m['n_correct']:.0f} of {run['n_requests']} correct"
-    if "error_rate" in m:
-        text += f", {m['error_rate']:.1%} unreadable (Error)"
-    return text
+from sustain.metrics import names
 
 
 def format_summary(summary: dict[str, Any]) -> str:
@@ -30,24 +22,32 @@ def format_summary(summary: dict[str, Any]) -> str:
     rows = [
         ("model", f"{run['model']} ({run['quantization']}), batch_size={run['batch_size']}, gpus={run['gpus']}"),
         ("requests", f"{run['n_requests']} from {run['dataset']}"),
-        (f"quality ({run.get('task', 'task')})", _quality(m, run)),
+        _quality_row(summary),
+        ("correct answers", _correct_line(m)),
+        ("error rate", num("error_rate", "{:.1%}")),
         ("energy / request", f"{num('energy_per_request_j_mean', '{:.2f}')} ± {num('energy_per_request_j_std', '{:.2f}')} J "
                              f"({how})"),
-        ("energy / correct", f"{num('energy_per_correct_j', '{:.2f}')} J" if "energy_per_correct_j" in m
-                             else "undefined: no correct answer"),
         ("energy source", energy["source"]),
+        *_footprint_rows(summary.get("footprint"), m, num),
         ("carbon", f"{num('gco2e_per_request', '{:.4f}')} gCO2e / request, {num('kwh_per_1k_requests', '{:.5f}')} kWh / 1k requests"),
+        *_water_rows(summary.get("footprint"), m),
         ("decode latency", f"mean {num('mean_decode_ms', '{:.0f}')} ms, p50 {num('p50_decode_ms', '{:.0f}')}, "
                            f"p90 {num('p90_decode_ms', '{:.0f}')}, p99 {num('p99_decode_ms', '{:.0f}')} ms"),
         ("TTFT", f"mean {num('mean_ttft_ms', '{:.0f}')} ms, p99 {num('p99_ttft_ms', '{:.0f}')} ms"),
         ("output tokens", f"{num('mean_output_tokens', '{:.1f}')} / request, {num('output_throughput_tok_s', '{:.1f}')} tok/s"),
     ]
     if "judge_score_mean" in m:
+        judge_energy = (f"{m['judge_energy_j']:.0f} J" if "judge_energy_j" in m
+                        else summary.get("judge", {}).get("energy_source", "energy not measured"))
         rows.append(("LLM judge", f"{m['judge_score_mean']:.3f} ± {m['judge_score_std']:.3f} over "
                                   f"{m['judge_n_scored']:.0f} outputs (judge's own {m['judge_time_s']:.0f} s, "
-                                  f"{m['judge_energy_j']:.0f} J, kept apart)"))
+                                  f"{judge_energy}, kept apart)"))
     if "om" in m:
-        rows.append(("overall metric", f"{m['om']:.3f} vs {summary['overall']['reference']['name']}"))
+        reference = summary["overall"]["reference"]["name"]
+        if summary["overall"].get("meaningful", True):
+            rows.append(("overall metric", f"{m['om']:.3f} vs {reference}"))
+        else:
+            rows.append(("overall metric", f"not meaningful (quality 0) vs {reference}"))
     flags = summary["validity"]["flags"]
     rows.append(("validity", "ok" if not flags else f"{len(flags)} flag(s): " + "; ".join(flags)))
     rows.append(("MLflow run", f"{run.get('run_id')} in {run.get('tracking_uri')}"))
@@ -55,3 +55,55 @@ def format_summary(summary: dict[str, Any]) -> str:
     line = "─" * (width + 60)
     body = "\n".join(f"  {k:<{width}}  {v}" for k, v in rows)
     return f"{line}\n  sustain · {run['name']}\n{line}\n{body}\n{line}"
+
+
+def _quality_row(summary: dict[str, Any]) -> tuple[str, str]:
+    """The task's primary metric under its own name (macro F1 for a run from before tasks named one)."""
+    m = summary["metrics"]
+    if names.QUALITY in m:
+        name = summary.get("tags", {}).get(names.QUALITY_METRIC_TAG) or summary["run"].get("task", "task") + " quality"
+        return name, f"{m[names.QUALITY]:.3f}"
+    return "macro F1", f"{m['macro_f1']:.3f}" if "macro_f1" in m else "n/a"
+
+
+def _correct_line(m: dict[str, float]) -> str:
+    """Energy per correct answer: what compares a small model that is often wrong with a big one that is right."""
+    count = f"{m[names.N_CORRECT]:.0f} of {m['n_requests']:.0f}" if names.N_CORRECT in m and "n_requests" in m else "n/a"
+    if names.ENERGY_PER_CORRECT in m:
+        return f"{count}; {m[names.ENERGY_PER_CORRECT]:.2f} J per correct answer"
+    if m.get(names.N_CORRECT) == 0:
+        return f"{count}; energy per correct answer undefined: no correct answer"
+    return f"{count}; energy per correct answer not recorded"
+
+
+def _footprint_rows(footprint: dict[str, Any] | None, m: dict[str, float], num: Any) -> list[tuple[str, str]]:
+    """Whole-node energy beside the headline, each domain with its source kind, and prefill vs decode."""
+    if not footprint:
+        return []
+    parts = " + ".join(f"{d['domain']} {d['per_request_j_mean']:.2f} J ({'measured' if d['measured'] else 'estimate'})"
+                       for d in footprint["domains"])
+    rows = [("whole node / request", f"{num('energy_node_per_request_j_mean', '{:.2f}')} J = {parts}")]
+    for d in footprint["domains"]:
+        rows.append((f"  {d['domain']} source", d["source"]))
+    if footprint.get("node_notes"):
+        rows.append(("  left out", "; ".join(footprint["node_notes"])))
+    rows.append(("prefill / decode", f"{num('energy_per_prompt_token_j', '{:.4g}')} J / prompt token, "
+                                     f"{num('energy_per_output_token_j', '{:.4g}')} J / output token "
+                                     f"({footprint['phases_method']})"))
+    return rows
+
+
+def _water_rows(footprint: dict[str, Any] | None, m: dict[str, float]) -> list[tuple[str, str]]:
+    if not footprint or "water_l_per_request" not in m:
+        return []
+    water = footprint["water"]
+    rows = [("water", f"{m['water_l_per_request'] * 1000:.4f} mL / request ({water['label']}; "
+                      f"energy: {water['basis']})")]
+    year = footprint.get("deployment")
+    if year is not None:
+        rows.append(("deployment year", f"{year['kwh']:.4g} kWh, {year['kgco2e']:.4g} kg CO2e, "
+                                        f"{year['water_l']:.4g} L per year"))
+        rows.append(("  inputs", year["label"]))
+    else:
+        rows.append(("deployment year", "set carbon.requests_per_day for a year's kWh, kg CO2e and litres"))
+    return rows

@@ -1,12 +1,40 @@
-"""The table a sweep ends with: every job, whether it finished, its headline figures or why it failed."""
+"""The table a sweep ends with: every job, whether it finished, its headline figures or why it failed.
+
+Quality is each run's own task metric (`quality`, named by the tag `task.primary_metric`), or macro F1 for a
+run from before tasks logged one; the name is printed beside the value, so jobs of different tasks are
+never read as one scale.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
-COLUMNS = ("job", "status", "batch_size", "gpus", "energy_j", "decode_s", "macro_f1", "error")
+from sustain.metrics import names
+
+COLUMNS = ("job", "status", "task", "batch_size", "gpus", "energy_j", "energy_per_correct_j", "decode_s", "quality",
+           "judge", "error")
+NO_CORRECT = "undefined: no correct answer"
+
+
+def quality_cell(metrics: dict[str, float], tags: dict[str, str]) -> str | None:
+    """`0.812 (exact_match)`: the value with the name of the metric it is."""
+    if names.QUALITY in metrics:
+        return f"{metrics[names.QUALITY]:.3f} ({tags.get(names.QUALITY_METRIC_TAG, 'task metric')})"
+    if "macro_f1" in metrics:
+        return f"{metrics['macro_f1']:.3f} (macro_f1)"
+    return None
+
+
+def energy_per_correct_cell(metrics: dict[str, float]) -> float | str | None:
+    """The figure; "undefined" when the run had no correct answer; None when the run did not get that far."""
+    if names.ENERGY_PER_CORRECT in metrics and math.isfinite(metrics[names.ENERGY_PER_CORRECT]):
+        return metrics[names.ENERGY_PER_CORRECT]
+    if metrics.get(names.N_CORRECT) == 0 or metrics.get(names.QUALITY, metrics.get("macro_f1")) == 0:
+        return NO_CORRECT
+    return None
 
 
 def sweep_rows(client: Any, experiment_id: str, parent_run_id: str) -> list[dict[str, Any]]:
@@ -24,11 +52,14 @@ def sweep_rows(client: Any, experiment_id: str, parent_run_id: str) -> list[dict
         rows.append({
             "job": f"#{t.get('sweep.job_num', '?')} {r.info.run_name}",
             "status": r.info.status,
+            "task": t.get(names.TASK_TAG, ""),
             "batch_size": t.get("batch_size", ""),
             "gpus": t.get("gpus", ""),
-            "energy_j": m.get("energy_per_request_j_mean"),
-            "decode_s": m.get("decode_latency_s_mean"),
-            "macro_f1": m.get("macro_f1"),
+            "energy_j": m.get(names.ENERGY_PER_REQUEST),
+            "energy_per_correct_j": energy_per_correct_cell(m) if r.info.status == "FINISHED" else None,
+            "decode_s": m.get(names.DECODE_LATENCY),
+            "quality": quality_cell(m, t),
+            "judge": m.get(names.JUDGE_SCORE),
             "error": f"{t.get('error.kind', '')}: {error}" if error else "",
         })
     return rows
@@ -41,7 +72,6 @@ def skipped_rows(sweep_dir: Path) -> list[dict[str, Any]]:
         info = json.loads(marker.read_text())
         rows.append({
             "job": f"#{marker.parent.name.split('-', 1)[0]} {info['run_name']}", "status": "SKIPPED",
-            "batch_size": "", "gpus": "", "energy_j": None, "decode_s": None, "macro_f1": None,
             "error": f"same config as finished run {info['same_as']}",
         })
     return rows
@@ -49,11 +79,11 @@ def skipped_rows(sweep_dir: Path) -> list[dict[str, Any]]:
 
 def format_sweep_table(rows: list[dict[str, Any]]) -> str:
     def cell(value: Any) -> str:
-        if value is None:
+        if value is None or value == "":
             return "-"
         return f"{value:.3f}" if isinstance(value, float) else str(value)
 
-    table = [COLUMNS] + [tuple(cell(row[c]) for c in COLUMNS) for row in rows]
+    table = [COLUMNS] + [tuple(cell(row.get(c)) for c in COLUMNS) for row in rows]
     widths = [max(len(line[i]) for line in table) for i in range(len(COLUMNS) - 1)]
     lines = ["  ".join(v.ljust(w) for v, w in zip(line[:-1], widths)) + "  " + line[-1] for line in table]
     counts = {s: sum(row["status"] == s for row in rows) for s in ("FINISHED", "FAILED", "SKIPPED")}

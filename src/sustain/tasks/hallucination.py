@@ -15,13 +15,28 @@ import json
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from sustain.errors import SustainError
 from sustain.metrics.quality import ERROR, LABELS, classification_report, parse_output, strip_reasoning
 from sustain.tasks.base import EMBEDDED, Decoding, JudgeItem, Prediction, QualityResult, Request, Task, TaskConfig
 
-SCHEMAS = {"hallucination_schema": TaskConfig}
+CHARS_PER_TOKEN = 3.6  # English prose and JSON under common BPE tokenizers; the run logs the real count
+
+
+@dataclass
+class HallucinationConfig(TaskConfig):
+    """`pad_context_tokens` lengthens prompts to the paper's (about 8,000 tokens on average, up to 25,500)
+    with distractor documents: the embedded prompts are about 500 tokens, which makes energy
+    decode-dominated where the paper's is prefill-heavy."""
+
+    _target_: str = "sustain.tasks.hallucination.HallucinationTask"
+    pad_context_tokens: Optional[int] = None  # mean prompt length to reach; None: prompts as they are
+    pad_max_tokens: int = 25_500  # no prompt longer than this (keep it under the model's max_model_len)
+    pad_seed: int = 0
+
+
+SCHEMAS = {"hallucination_schema": HallucinationConfig}
 
 SYSTEM_PROMPT = """You are the validation agent of a customer-service assistant. You receive a JSON \
 object with the context documents ("context"), the function calls the assistant made with their \
@@ -96,6 +111,9 @@ class HallucinationTask(Task):
 
     def load(self) -> None:
         self.dataset = load(self.cfg.dataset, self.cfg.limit)
+        if getattr(self.cfg, "pad_context_tokens", None):
+            pad_with_distractors(self.dataset.examples, self.cfg.pad_context_tokens, self.cfg.pad_max_tokens,
+                                 self.cfg.pad_seed)
         self.examples = {ex.id: ex for ex in self.dataset.examples}
 
     @property
@@ -134,6 +152,33 @@ class HallucinationTask(Task):
 
     def _answer(self, output: str) -> str:
         return strip_reasoning(output) if self.cfg.strip_reasoning else output
+
+
+def pad_with_distractors(examples: list[Example], mean_tokens: int, max_tokens: int, seed: int) -> None:
+    """Append context documents of other examples (other customers and domains, so no label changes and
+    the original `context[i]` indices stay valid) until each prompt reaches its target length.
+
+    Targets are log-normal (sigma 0.6, the paper's mean-to-max spread), mean `mean_tokens`, capped at
+    `max_tokens`; lengths are estimated at CHARS_PER_TOKEN characters per token.
+    """
+    import math
+    import random
+
+    if mean_tokens < 1 or max_tokens < mean_tokens:
+        raise SustainError(f"task.pad_context_tokens={mean_tokens} must be positive and at most "
+                           f"task.pad_max_tokens={max_tokens}.")
+    rng = random.Random(seed)
+    pool = [(ex.id, doc) for ex in examples for doc in ex.context]
+    if len({rid for rid, _ in pool}) < 2:
+        raise SustainError("task.pad_context_tokens needs at least two examples to draw distractors from.")
+    for ex in examples:
+        target = min(max_tokens, mean_tokens * math.exp(rng.gauss(-0.18, 0.6)))
+        others = [doc for rid, doc in pool if rid != ex.id]
+        chars = len(json.dumps(ex.messages(), ensure_ascii=False))
+        while chars / CHARS_PER_TOKEN < target:
+            doc = rng.choice(others)
+            ex.context.append(doc)
+            chars += len(doc) + 4
 
 
 def item_for(example: Example, output: str) -> JudgeItem:

@@ -1,4 +1,7 @@
-"""One MLflow run per job, through MlflowClient so parallel jobs never share fluent global state."""
+"""One MLflow run per job, through MlflowClient so parallel jobs never share fluent global state.
+
+This is the only module that talks to MLflow; the rest of sustain hands it plain values.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +11,25 @@ from pathlib import Path
 from typing import Any
 
 from sustain.errors import SustainError
+from sustain.metrics import names
 
 MAX_PARAM_LEN = 6000
+# MLflow 3's UI reads this experiment tag to choose between the GenAI views (traces) and the runs table.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+CLASSIC_KIND = "custom_model_development"
+# The runs table's columns are a UI state the UI loads from this experiment tag when a link carries
+# `viewStateShareKey=sustain` (what the UI's own "Share" button does); otherwise it shows no metric.
+RUNS_VIEW_TAG = "mlflow.sharedViewState.sustain"
+RUNS_VIEW_COLUMNS = ["attributes.`Dataset`", *(f"metrics.`{m}`" for m in (
+    names.QUALITY, names.ENERGY_PER_REQUEST, names.DECODE_LATENCY, names.OM))]
+# The runs table opens a parent run expanded when a child carries this run type.
+PARENT_TAG = "mlflow.parentRunId"
+RUN_TYPE_TAG = "mlflow.runType"
+NESTED_RUN_TYPE = "evaluation"
+# MLflow 3.17 picks its GenAI or model-training navigation from this query parameter (default GenAI).
+UI_QUERY = "workflowType=machine_learning"
+TIMELINE_METRICS = {"power_w": "timeline.power_w", "energy_j": "timeline.energy_j"}
+BATCH = 1000  # MLflow's limit of metrics per log_batch call
 
 
 def flatten(tree: Any, prefix: str = "") -> dict[str, str]:
@@ -45,11 +65,15 @@ class Tracker:
         try:
             found = self.client.get_experiment_by_name(name)
             if found is not None:
+                for key, value in _experiment_tags().items():
+                    if key not in found.tags:  # made by an older sustain, or by hand
+                        self.client.set_experiment_tag(found.experiment_id, key, value)
                 return found.experiment_id
+            tags = _experiment_tags()
             if self.uri.startswith(("http://", "https://", "databricks")):
-                return self.client.create_experiment(name)  # the server decides (proxied artifacts)
+                return self.client.create_experiment(name, tags=tags)  # the server decides (proxied artifacts)
             location = Path(artifact_root).expanduser().resolve() / name
-            return self.client.create_experiment(name, artifact_location=location.as_uri())
+            return self.client.create_experiment(name, artifact_location=location.as_uri(), tags=tags)
         except MlflowException as exc:
             found = self.client.get_experiment_by_name(name)  # another job created it meanwhile
             if found is not None:
@@ -63,6 +87,16 @@ class Tracker:
                 f"MLflow store {self.uri} cannot be reached ({type(exc).__name__}): start the tracking "
                 f"server or fix tracking.uri."
             ) from None
+
+    def ui_url(self, run_id: str | None = None, server: str | None = None) -> str:
+        """The MLflow UI page of the experiment's runs table with sustain's columns (or of one run): under
+        `server`, else the tracking server when the store is one, else `mlflow ui`'s default address."""
+        web = self.uri if self.uri.startswith(("http://", "https://")) else "http://127.0.0.1:5000"
+        base = (server or web).rstrip("/")
+        page = f"#/experiments/{self.experiment_id}/runs"
+        if run_id:
+            return f"{base}/{page}/{run_id}?{UI_QUERY}"
+        return f"{base}/{page}?viewStateShareKey={RUNS_VIEW_TAG.rsplit('.', 1)[-1]}&{UI_QUERY}"
 
     def finished_run_with_tag(self, key: str, value: str) -> str | None:
         runs = self.client.search_runs(
@@ -101,6 +135,8 @@ class Tracker:
     def start(self, run_name: str, tags: dict[str, str], params: dict[str, str]) -> str:
         from mlflow.entities import Param
 
+        if PARENT_TAG in tags:
+            tags = {**tags, RUN_TYPE_TAG: NESTED_RUN_TYPE}
         run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
         self.run_id = run.info.run_id
         items = [Param(k, v) for k, v in sorted(params.items())]
@@ -112,9 +148,51 @@ class Tracker:
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        items = [Metric(k, float(v), now, 0) for k, v in sorted(metrics.items()) if _finite(v)]
-        for i in range(0, len(items), 500):
-            self.client.log_batch(self.run_id, metrics=items[i : i + 500])
+        self._log_metric_items([Metric(k, float(v), now, 0) for k, v in sorted(metrics.items()) if _finite(v)])
+
+    def log_power_timeline(self, rows: list[dict[str, float]]) -> None:
+        """The meter's samples (`t_s`, `power_w`, `energy_j`) as step metrics, so the run's own chart draws
+        power over time: step = sample number, timestamp = the sample's time, the first at the run's start."""
+        from mlflow.entities import Metric
+
+        if not rows:
+            return
+        start_ms = self.client.get_run(self.run_id).info.start_time
+        t0 = rows[0]["t_s"]
+        items = [
+            Metric(name, float(row[key]), start_ms + int((row["t_s"] - t0) * 1000), step)
+            for step, row in enumerate(rows)
+            for key, name in TIMELINE_METRICS.items()
+            if _finite(row.get(key))
+        ]
+        self._log_metric_items(items)
+
+    def log_dataset(self, name: str, path: str | Path, rows: int) -> None:
+        """The task's data as the run's MLflow dataset input: the UI's Dataset column and the run's
+        Datasets section show its name, digest (of the file's bytes), source path and row count."""
+        import hashlib
+        import json
+
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+
+        source = Path(path).expanduser().resolve()
+        digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16] if source.is_file() else "unknown"
+        dataset = Dataset(
+            name=name, digest=digest, source_type="local", source=json.dumps({"uri": source.as_uri()}),
+            profile=json.dumps({"num_rows": rows}),
+        )
+        context = InputTag(key="mlflow.data.context", value="evaluation")
+        self.client.log_inputs(self.run_id, datasets=[DatasetInput(dataset, tags=[context])])
+
+    def log_table(self, rows: list[dict[str, Any]], name: str = "requests.json") -> None:
+        """Per-request results as an MLflow table (the run's Artifacts and the Evaluation view show it)."""
+        import pandas as pd
+
+        self.client.log_table(self.run_id, data=pd.DataFrame(rows), artifact_file=name)
+
+    def _log_metric_items(self, items: list[Any]) -> None:
+        for i in range(0, len(items), BATCH):
+            self.client.log_batch(self.run_id, metrics=items[i : i + BATCH])
 
     def set_tags(self, tags: dict[str, str]) -> None:
         from mlflow.entities import RunTag
@@ -130,6 +208,13 @@ class Tracker:
     def fail(self, kind: str, message: str) -> None:
         self.set_tags({"error.kind": kind, "error.message": message})
         self.finish("FAILED")
+
+
+def _experiment_tags() -> dict[str, str]:
+    import json
+
+    view = {"selectedColumns": RUNS_VIEW_COLUMNS, "orderByKey": "attributes.start_time", "orderByAsc": False}
+    return {EXPERIMENT_KIND_TAG: CLASSIC_KIND, RUNS_VIEW_TAG: json.dumps(view)}
 
 
 def _finite(value: Any) -> bool:

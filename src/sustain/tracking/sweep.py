@@ -8,6 +8,7 @@ When the multirun ends, the parent gets the table of what finished, what failed 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 log = logging.getLogger(__name__)
 
 PARENT_FILE = "mlflow_parent_run_id"
+MAX_STUDY_LEN = 100
 
 
 def parent_run_id() -> str | None:
@@ -29,6 +31,18 @@ def parent_run_id() -> str | None:
         return None
     path = Path(hc.sweep.dir) / PARENT_FILE
     return path.read_text().strip() if path.is_file() else None
+
+
+def study_name(experiment: str | None, overrides: list[str], started: datetime) -> str:
+    """The parent run's name: the experiment, else the swept overrides (else all of them), and the time."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    swept = [o.input_line for o in parsed if o.is_sweep_override() and not o.key_or_group.startswith("hydra")]
+    what = experiment or " ".join(swept or overrides) or "sweep"
+    if len(what) > MAX_STUDY_LEN:
+        what = what[: MAX_STUDY_LEN - 1] + "…"
+    return f"{what} {started:%Y-%m-%d %H:%M}"
 
 
 class SweepCallback(Callback):
@@ -47,8 +61,10 @@ class SweepCallback(Callback):
             return
         overrides = list(OmegaConf.to_container(config.hydra.overrides.task, resolve=False))
         launcher = OmegaConf.select(config, "hydra.launcher._target_", default="") or ""
+        experiment = OmegaConf.select(config, "hydra.runtime.choices.experiment", default=None)
+        name = study_name(experiment, overrides, datetime.now())
         run_id = tracker.start(
-            run_name=f"sweep-{sweep_dir.name}",
+            run_name=name,
             tags={"sustain.sweep": "true", "sweep.dir": str(sweep_dir), "git_commit": git_commit(),
                   "launcher": launcher.rsplit(".", 1)[-1]},
             params={"overrides": " ".join(overrides)[:6000], "launcher": launcher},
@@ -57,7 +73,7 @@ class SweepCallback(Callback):
         (sweep_dir / PARENT_FILE).write_text(run_id)
         (sweep_dir / "multirun.yaml").write_text(OmegaConf.to_yaml(config, resolve=False))
         tracker.log_artifact(sweep_dir / "multirun.yaml")
-        print(f"sustain: sweep '{sweep_dir.name}' (MLflow parent run {run_id}) → {sweep_dir}", flush=True)
+        print(f"sustain: sweep '{name}' (MLflow parent run {run_id}) → {sweep_dir}", flush=True)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from sustain.report.sweep_table import format_sweep_table, skipped_rows, sweep_rows

@@ -1,0 +1,179 @@
+"""How long `python -m sustain.report` takes over a large MLflow store (issue 11: 10,000 runs in <= 10 s).
+
+It fills a SQLite store with realistic finished runs (about 90 metrics, 40 params and 25 tags each, the
+names sustain logs) and times the report as a subprocess, the way a user runs it.
+
+How the store is filled: MLflow itself creates the store and the experiment (so the schema is exactly
+the installed MLflow's), and one run is logged through `MlflowClient.log_batch` as a template; the
+10,000 runs are then written by direct SQL inserts (`executemany`) into the tables MLflow created
+(runs, metrics, latest_metrics, params, tags). Logging them through MLflow's API would take about an
+hour on a 2-core machine; the rows are the same that `log_batch` writes.
+
+    python scripts/bench_report.py                      # 10,000 runs in a temporary folder
+    python scripts/bench_report.py --runs 2000 --keep /tmp/store   # keep the store for profiling
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+MODELS = [
+    "qwen2_5_0_5b", "qwen2_5_1_5b", "qwen2_5_3b", "qwen2_5_7b", "qwen2_5_14b", "qwen2_5_32b", "qwen2_5_72b",
+    "qwen3_4b_2507", "qwen3_8b", "qwen3_14b", "qwen3_32b", "qwen3_30b_a3b_2507", "deepseek_r1_distill_qwen_7b",
+    "deepseek_r1_distill_qwen_14b", "deepseek_r1_0528_qwen3_8b", "gemma3_4b", "gemma3_12b", "gemma3_27b",
+    "mistral_nemo_2407", "mistral_small_24b_2501", "mistral_large_2411", "falcon3_1b", "falcon3_3b",
+    "falcon3_7b", "falcon3_10b", "phi4_reasoning", "phi4_reasoning_plus", "llama4_scout_17b_16e",
+]
+BATCH_SIZES = [2, 4, 8, 16, 32, 64, 128, 256, 512]
+GPUS = [1, 2, 4, 8]
+TASKS = {"hallucination": "macro_f1", "financial_sentiment": "macro_f1", "arithmetic": "exact_match"}
+LATENCY = [f"{stat}_{name}_ms" for name in ("ttft", "tpot", "e2el", "decode")
+           for stat in ("mean", "median", "std", "p50", "p90", "p95", "p99")]
+OTHER_METRICS = [
+    "energy_per_request_j_mean", "energy_per_request_j_std", "energy_per_correct_j", "energy_whole_run_per_request_j",
+    "energy_window_j", "energy_whole_run_j", "energy_per_token_j", "energy_window_s", "batch_fill",
+    "avg_running_batch", "decode_latency_s_mean", "decode_latency_s_std", "quality", "macro_f1", "accuracy",
+    "error_rate", "n_correct", "judge_score_mean", "judge_score_std", "judge_n_scored", "judge_time_s",
+    "judge_energy_j", "completed_requests", "total_output_tokens", "total_prompt_tokens", "output_throughput_tok_s",
+    "request_throughput_req_s", "mean_output_tokens", "gco2e_per_request", "gco2e_run", "kwh_per_1k_requests",
+    "gco2e_per_1k_requests", "water_l_per_request", "deployment_kwh_per_year", "deployment_kgco2e_per_year",
+    "deployment_water_l_per_year", "truncated_share", "failed_requests", "engine_load_s", "run_duration_s",
+    "n_requests", "reused_requests", "om", "reference_energy_j", "reference_decode_latency_s", "reference_quality",
+]
+PER_CLASS = [f"{kind}_{label}" for label in ("grounded", "ungrounded", "small_talk", "error")
+             for kind in ("precision", "recall", "f1")]
+METRICS = LATENCY + OTHER_METRICS + PER_CLASS + [f"om_q{w}" for w in (0, 33, 50, 80, 98, 100, 999)]
+PARAMS = [
+    "model.name", "model.path", "model.dtype", "model.max_model_len", "model.max_tokens", "model.trust_remote_code",
+    "quantization.name", "quantization.method", "quantization.model_path", "quantization.for_model",
+    "task.name", "task.dataset", "task.limit", "task.decoding", "task.max_tokens", "task.temperature", "task.top_p",
+    "task.strip_reasoning", "engine.seed", "engine.timeout_s", "engine.enforce_eager", "engine.cpu_memory_fraction",
+    "energy.meter", "energy.interval_s", "energy.window_rule", "energy.min_window_s", "judge.name", "judge.model",
+    "reference.name", "reference.output_tokens", "reference.quality", "carbon.grid", "carbon.pue", "carbon.wue",
+    "carbon.requests_per_day", "overall.quality_metric", "overall.weights", "batch_size", "gpus", "run_name",
+]
+TAG_NAMES = [
+    "model", "quantization", "gpus", "batch_size", "task", "task.primary_metric", "judge", "git_commit", "host",
+    "python", "vllm_version", "torch_version", "sustain_version", "mlflow.source.name", "mlflow.runName",
+    "sustain.config_hash", "energy.source", "energy.measured", "energy.attribution", "energy.notes",
+    "carbon.grid_source", "engine.platform", "validity.flags", "validity.ok", "om.meaningful",
+]
+
+
+def fill(db: Path, n_runs: int, seed: int = 0) -> str:
+    """A store of `n_runs` finished runs in experiment 'sustain'; returns its tracking URI."""
+    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{db}"
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.create_experiment("sustain", artifact_location=(db.parent / "artifacts").as_uri())
+    template = client.create_run(exp, run_name="template").info.run_id
+    client.log_batch(template, metrics=[Metric("energy_per_request_j_mean", 1.0, 0, 0)],
+                     params=[Param("batch_size", "8")], tags=[RunTag("model", "template")])
+    client.delete_run(template)
+
+    rng = random.Random(seed)
+    runs, metrics, params, tags = [], [], [], []
+    t0 = int(time.time() * 1000) - n_runs * 60_000
+    for i in range(n_runs):
+        run_id = uuid.uuid4().hex
+        model_i = rng.randrange(len(MODELS))
+        model, bs, gpus = MODELS[model_i], rng.choice(BATCH_SIZES), rng.choice(GPUS)
+        task = rng.choice(list(TASKS))
+        size = 0.5 + model_i
+        energy = size * 40 * (1 + 8 / bs) * rng.uniform(0.9, 1.1) * (1 + 0.1 * gpus)
+        decode = size * 0.3 * (1 + bs / 64) * rng.uniform(0.9, 1.1) / gpus ** 0.5
+        quality = min(1.0, 0.3 + 0.02 * model_i + rng.uniform(-0.05, 0.05))
+        values = {name: rng.uniform(0, 100) for name in METRICS}
+        values.update({
+            "energy_per_request_j_mean": energy, "energy_per_request_j_std": energy / 5,
+            "energy_per_correct_j": energy / quality, "decode_latency_s_mean": decode,
+            "decode_latency_s_std": decode / 4, "p90_decode_ms": decode * 1300, "quality": quality,
+            "macro_f1" if TASKS[task] == "macro_f1" else "exact_match": quality,
+            "judge_score_mean": min(1.0, quality + 0.3), "judge_score_std": 0.1, "n_correct": 100 * quality,
+            "water_l_per_request": energy / 3.6e6 * 1.8, "deployment_kwh_per_year": energy * 10_000 * 365 / 3.6e6,
+        })
+        start = t0 + i * 60_000
+        status = "FAILED" if rng.random() < 0.03 else "FINISHED"
+        runs.append((run_id, f"{model}-none-bs{bs}-g{gpus}-{task}", "UNKNOWN", "", "", "bench", status, start,
+                     start + 50_000, "", "active", f"{db.parent}/artifacts/{run_id}", int(exp)))
+        for key, value in values.items():
+            metrics.append((key, float(value), start + 50_000, run_id, 0, 0))
+        config = {"model.name": model, "quantization.name": "none", "task.name": task, "batch_size": str(bs),
+                  "gpus": str(gpus), "run_name": runs[-1][1]}
+        params += [(key, config.get(key, f"value-{rng.randrange(5)}"), run_id) for key in PARAMS]
+        tag_values = {"model": model, "quantization": "none", "gpus": str(gpus), "batch_size": str(bs), "task": task,
+                      "task.primary_metric": TASKS[task], "judge": "openai", "mlflow.runName": runs[-1][1],
+                      "energy.source": "zeus: NVML energy counters (GPU)", "energy.measured": "true",
+                      "validity.flags": "none", "om.meaningful": "true", "sustain.config_hash": uuid.uuid4().hex[:16]}
+        tags += [(key, tag_values.get(key, f"tag-{rng.randrange(9)}"), run_id) for key in TAG_NAMES]
+
+    with sqlite3.connect(db) as con:
+        con.executemany("INSERT INTO runs (run_uuid, name, source_type, source_name, entry_point_name, user_id, "
+                        "status, start_time, end_time, source_version, lifecycle_stage, artifact_uri, experiment_id) "
+                        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", runs)
+        con.executemany("INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan) VALUES (?,?,?,?,?,?)",
+                        metrics)
+        con.executemany("INSERT INTO latest_metrics (key, value, timestamp, run_uuid, step, is_nan) "
+                        "VALUES (?,?,?,?,?,?)", metrics)
+        con.executemany("INSERT INTO params (key, value, run_uuid) VALUES (?,?,?)", params)
+        con.executemany("INSERT INTO tags (key, value, run_uuid) VALUES (?,?,?)", tags)
+    return uri
+
+
+def time_report(uri: str, out: Path, extra: list[str]) -> tuple[float, float, subprocess.CompletedProcess]:
+    """Wall-clock and CPU seconds of the report; on a shared machine the CPU time is the steadier figure."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    res = subprocess.run([sys.executable, "-m", "sustain.report", "--tracking-uri", uri, "--out", str(out), *extra],
+                         capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, res
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--runs", type=int, default=10_000)
+    p.add_argument("--keep", type=Path, help="fill (or reuse) the store in this folder and keep it")
+    p.add_argument("--goal-s", type=float, default=10.0)
+    p.add_argument("report_args", nargs="*", help="extra arguments for sustain.report (after --)")
+    args = p.parse_args()
+    folder = args.keep or Path(tempfile.mkdtemp(prefix="sustain-bench-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    db = folder / "mlflow.db"
+    if db.exists():
+        uri = f"sqlite:///{db}"
+        print(f"bench: reusing {db}")
+    else:
+        start = time.perf_counter()
+        uri = fill(db, args.runs)
+        print(f"bench: filled {db} with {args.runs} runs (about {len(METRICS)} metrics, {len(PARAMS)} params, "
+              f"{len(TAG_NAMES)} tags each) in {time.perf_counter() - start:.1f} s")
+    import os
+
+    seconds, cpu, res = time_report(uri, folder / "report", args.report_args)
+    print(res.stdout.strip())
+    if res.returncode != 0:
+        print(res.stderr.strip()[-2000:], file=sys.stderr)
+        return res.returncode
+    verdict = "within" if seconds <= args.goal_s else "OVER"
+    print(f"bench: python -m sustain.report over {args.runs} runs took {seconds:.1f} s wall, {cpu:.1f} s CPU "
+          f"({verdict} the {args.goal_s:g} s goal; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
+    return 0 if seconds <= args.goal_s else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,196 @@
+"""What a user sees of `python -m sustain` around Hydra: flags Hydra does not know, the group listing of
+`--help`, one sentence for a wrong-type override, and a terminal kept for sustain's own lines."""
+
+from __future__ import annotations
+
+import logging
+import os
+import typing
+import warnings
+from typing import Any
+
+VERBOSE_FLAG = "--verbose"
+VERBOSE_ENV = "SUSTAIN_VERBOSE"
+SCHEMA_SUFFIX = "_schema"
+# Library loggers that narrate routine work (store migrations, HTTP requests) at INFO.
+NOISY_LOGGERS = ("mlflow", "alembic", "httpx", "httpcore", "urllib3", "openai", "LiteLLM", "ragas")
+# Device probing that warns about hardware the machine does not have (no NVML, no AMD SMI, no RAPL);
+# what sustain measures with is in its own summary. Back on the terminal with --verbose.
+PROBING_LOGGERS = ("zeus",)
+
+
+def translate_flags(argv: list[str]) -> list[str]:
+    """`--verbose` (Hydra owns argv and would refuse it) becomes the override `verbose=true`."""
+    if VERBOSE_FLAG not in argv:
+        return argv
+    rest = [a for a in argv if a != VERBOSE_FLAG]
+    return rest if any(a.startswith("verbose=") for a in rest) else [*rest, "verbose=true"]
+
+
+def quiet_libraries(verbose: bool = False) -> None:
+    """Routine INFO lines of MLflow and HTTP clients stay out of the terminal; their warnings still show.
+    MLflow reads MLFLOW_LOGGING_LEVEL when imported, here and in every job process started from here."""
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for name in PROBING_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO if verbose else logging.ERROR)
+    # ./conf is optional (site settings, a user's groups): its absence is the normal case.
+    warnings.filterwarnings("ignore", message=r"provider=hydra\.searchpath in main, path=conf is not available")
+
+
+def register_help_resolver() -> None:
+    """`${sustain_groups:}` in hydra.help.template: Hydra's group listing without the `*_schema` entries,
+    which are the typed configs YAML files extend, not choices."""
+    from omegaconf import OmegaConf
+
+    if not OmegaConf.has_resolver("sustain_groups"):
+        OmegaConf.register_new_resolver("sustain_groups", _group_listing)
+
+
+def _group_listing() -> str:
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.object_type import ObjectType
+
+    loader = GlobalHydra.instance().config_loader()
+    lines = []
+    for group in _groups(loader, ""):
+        options = sorted(o for o in loader.get_group_options(group, ObjectType.CONFIG)
+                         if not o.endswith(SCHEMA_SUFFIX))
+        if options:
+            lines.append(f"{group}: {', '.join(options)}")
+    return "\n".join(lines)
+
+
+def _groups(loader: Any, parent: str) -> list[str]:
+    from hydra.core.object_type import ObjectType
+
+    found = []
+    for name in sorted(loader.list_groups(parent)):
+        group = f"{parent}/{name}" if parent else name
+        if group == "hydra" or group.startswith("hydra/"):
+            continue
+        if loader.get_group_options(group, ObjectType.CONFIG):
+            found.append(group)
+        found += _groups(loader, group)
+    return found
+
+
+def wrong_type_message(overrides: list[str]) -> str | None:
+    """One sentence for the first override whose value its schema field cannot take, else None.
+
+    Only keys of the fixed schema are checked (`task.*`/`engine.*` keys depend on the kind chosen, and
+    Hydra checks them at composition); unknown keys are `unknown_key_message`'s.
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except Exception:
+        return None
+    for override in parsed:
+        key = override.key_or_group
+        if override.is_delete() or override.package is not None or key.startswith("hydra") or "." not in key \
+                and _is_group(key):
+            continue
+        owner = _owner(key)
+        if owner is None:
+            continue
+        for value in _values(override):
+            if isinstance(value, str) and "${" in value:
+                continue
+            problem = _refused(owner, key, value)
+            if problem:
+                return problem
+    return None
+
+
+def _is_group(key: str) -> bool:
+    from sustain.config import GROUPS
+
+    return key in GROUPS
+
+
+def _owner(key: str) -> type | None:
+    """The dataclass whose field `key` names, when the whole path lies in the fixed schema."""
+    import dataclasses
+
+    from sustain.config import GROUPS, PLUGIN_PACKAGES, SustainConfig
+
+    node: Any = SustainConfig
+    parts = key.split(".")
+    for depth, part in enumerate(parts[:-1]):
+        if depth == 0 and part in PLUGIN_PACKAGES:
+            return None
+        hints = typing.get_type_hints(node)
+        if part not in hints:
+            return None
+        node = GROUPS.get(part, hints[part]) if depth == 0 else hints[part]
+        if not dataclasses.is_dataclass(node):
+            return None
+    return node if parts[-1] in typing.get_type_hints(node) else None
+
+
+def _values(override: Any) -> list[Any]:
+    if not override.is_sweep_override():
+        return [override.value()]
+    try:
+        return list(override.sweep_iterator())
+    except Exception:
+        return []  # an interval sweep: its bounds are numbers Hydra checks itself
+
+
+def _refused(owner: type, key: str, value: Any) -> str | None:
+    from omegaconf import OmegaConf
+    from omegaconf.errors import ValidationError
+
+    name = key.rsplit(".", 1)[-1]
+    try:
+        OmegaConf.structured(owner)[name] = value
+    except ValidationError:
+        expected = describe(typing.get_type_hints(owner)[name])
+        return f"{key}={value} is not {expected}: give {key} {expected}."
+    return None
+
+
+def describe(annotation: Any) -> str:
+    """A type as a user reads it: `Optional[int]` → "an integer or null"."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) is typing.Union:
+        return " or ".join([describe(a) for a in args] + ["null"])
+    origin = typing.get_origin(annotation) or annotation
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string", list: "a list",
+            dict: "a mapping"}.get(origin, f"a {getattr(origin, '__name__', origin)}")
+
+
+# Engine and server log lines a user must see even with the log in a file: (pattern, one-line warning).
+MATTERS = (
+    (r"out of memory|OutOfMemoryError|CUDA error: out of memory|Cannot allocate memory",
+     "out of memory: lower batch_size or model.max_model_len, or give the job more GPUs"),
+    (r"longer than the maximum|exceeds? (the )?max(imum)?[_ ]model[_ ]len|prompt .* too long|truncat",
+     "a prompt was truncated or refused for its length: raise model.max_model_len or shorten the input"),
+    (r"No available memory for the cache blocks|KV cache .* (too small|insufficient)",
+     "no room for the KV cache: lower batch_size or model.max_model_len"),
+)
+
+
+def warning_for(line: str) -> str | None:
+    """The one-line warning a log line calls for, else None: how an engine's or server's log, kept in a
+    file, still tells the terminal what matters (`sustain: warning: ... (see <log>)`)."""
+    import re
+
+    for pattern, warning in MATTERS:
+        if re.search(pattern, line, re.IGNORECASE):
+            return warning
+    return None
+
+
+def relay(line: str, log_name: str, verbose: bool, seen: set[str]) -> str | None:
+    """What the terminal shows of one log line: all of it with --verbose, else its warning once."""
+    if verbose:
+        return line.rstrip("\n")
+    warning = warning_for(line)
+    if warning is None or warning in seen:
+        return None
+    seen.add(warning)
+    return f"sustain: warning: {warning} (see {log_name})"
