@@ -25,8 +25,9 @@ register_help_resolver()  # here, so job processes that import this module resol
 log = logging.getLogger("sustain")
 
 
-def job(cfg: DictConfig) -> float | None:
-    """One Hydra job. A failure is recorded as a FAILED MLflow run; a sweep goes on to the next job."""
+def job(cfg: DictConfig) -> dict[str, float] | None:
+    """One Hydra job; returns its metrics (what a search sweeper optimises). A failure is recorded as a
+    FAILED MLflow run; a sweep goes on to the next job."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
@@ -50,7 +51,7 @@ def job(cfg: DictConfig) -> float | None:
     if summary is None:  # an identical finished run exists; the pipeline said which
         return None
     print(format_summary(summary), flush=True)
-    return summary["metrics"].get("energy_per_request_j_mean")
+    return summary["metrics"]
 
 
 def _stop(signum: int, frame: object) -> None:

@@ -54,6 +54,11 @@ class SweepCallback(Callback):
         tracking = config.tracking
         tracker = Tracker(tracking.uri, tracking.artifact_root, tracking.experiment)
         sweep_dir = Path(str(config.hydra.sweep.dir))
+        if (sweep_dir / PARENT_FILE).is_file():  # the same sweep folder again: a resumed search
+            run_id = (sweep_dir / PARENT_FILE).read_text().strip()
+            tracker.client.update_run(run_id, status="RUNNING")
+            print(f"sustain: sweep '{sweep_dir.name}' resumed (MLflow parent run {run_id}) → {sweep_dir}", flush=True)
+            return
         overrides = list(OmegaConf.to_container(config.hydra.overrides.task, resolve=False))
         launcher = OmegaConf.select(config, "hydra.launcher._target_", default="") or ""
         experiment = OmegaConf.select(config, "hydra.runtime.choices.experiment", default=None)

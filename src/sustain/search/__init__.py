@@ -1,0 +1,1 @@
+"""Searches over configurations that find the best ones without running the whole grid."""
