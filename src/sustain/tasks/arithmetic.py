@@ -25,7 +25,9 @@ from typing import Any
 
 from sustain.errors import SustainError
 from sustain.metrics.quality import strip_reasoning
-from sustain.tasks.base import JudgeItem, Prediction, QualityResult, Request, Task, TaskConfig, dataset_path
+from sustain.tasks.base import (
+    JudgeItem, Prediction, QualityResult, Request, Task, TaskConfig, correct_share, dataset_path,
+)
 from sustain.tasks.examples import first, read_rows
 
 SYSTEM_PROMPT = (
@@ -106,18 +108,7 @@ class ArithmeticTask(Task):
         return Prediction(id, _plain(number), _plain(gold), number == gold)
 
     def score(self, predictions: list[Prediction]) -> QualityResult:
-        n = len(predictions)
-        if not n:
-            raise ValueError("no predictions to score")
-        return QualityResult(
-            primary="exact_match",
-            metrics={
-                "exact_match": sum(p.correct for p in predictions) / n,
-                "answered_rate": sum(p.predicted is not None for p in predictions) / n,
-                "n": float(n),
-            },
-            predictions=predictions,
-        )
+        return correct_share("exact_match", "answered_rate", predictions)
 
     def judge_item(self, id: str, output: str) -> JudgeItem:
         problem = self._problems[id]

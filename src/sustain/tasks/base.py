@@ -147,6 +147,20 @@ class Task(ABC):
         return None
 
 
+def correct_share(primary: str, answered: str, predictions: list[Prediction]) -> QualityResult:
+    """A task whose score is the share of correct answers (`primary`), beside the share that gave a
+    readable answer at all (`answered`)."""
+    n = len(predictions)
+    if not n:
+        raise ValueError("no predictions to score")
+    return QualityResult(
+        primary=primary,
+        metrics={primary: sum(p.correct for p in predictions) / n,
+                 answered: sum(p.predicted is not None for p in predictions) / n, "n": float(n)},
+        predictions=predictions,
+    )
+
+
 def dataset_path(dataset: str, embedded: str) -> Path:
     """`task.dataset` as a path: `embedded` is the package's `tasks/data/<embedded>`."""
     if dataset == EMBEDDED:

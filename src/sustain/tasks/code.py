@@ -23,7 +23,9 @@ from typing import Any
 
 from sustain.errors import SustainError
 from sustain.metrics.quality import strip_reasoning
-from sustain.tasks.base import JudgeItem, Prediction, QualityResult, Request, Task, TaskConfig, dataset_path
+from sustain.tasks.base import (
+    JudgeItem, Prediction, QualityResult, Request, Task, TaskConfig, correct_share, dataset_path,
+)
 from sustain.tasks.examples import Row, first, read_rows
 from sustain.tasks.sandbox import Limits, run_python
 
@@ -107,18 +109,7 @@ class CodeTask(Task):
                           detail={"result": outcome.reason, "test_seconds": round(outcome.duration_s, 3)})
 
     def score(self, predictions: list[Prediction]) -> QualityResult:
-        n = len(predictions)
-        if not n:
-            raise ValueError("no predictions to score")
-        return QualityResult(
-            primary="pass_at_1",
-            metrics={
-                "pass_at_1": sum(p.correct for p in predictions) / n,
-                "code_found_rate": sum(p.predicted is not None for p in predictions) / n,
-                "n": float(n),
-            },
-            predictions=predictions,
-        )
+        return correct_share("pass_at_1", "code_found_rate", predictions)
 
     def judge_item(self, id: str, output: str) -> JudgeItem:
         p = self._problems[id]
