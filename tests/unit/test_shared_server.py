@@ -93,10 +93,9 @@ def test_another_key_stops_the_kept_server_and_starts_its_own(tmp_path, started)
 
 def test_a_failed_or_interrupted_job_stops_the_server_and_the_next_starts_one(tmp_path):
     for stopped_by in (KeyboardInterrupt, RuntimeError):
-        with pytest.raises(stopped_by):
-            with shared_server.serving("k", lambda: standin(tmp_path)):
-                proc = shared_server._kept.proc
-                raise stopped_by()
+        with pytest.raises(stopped_by), shared_server.serving("k", lambda: standin(tmp_path)):
+            proc = shared_server._kept.proc
+            raise stopped_by()
         assert proc.poll() is not None and shared_server._kept is None
     with shared_server.serving("k", lambda: standin(tmp_path)) as lease:
         assert lease.started
