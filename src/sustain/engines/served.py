@@ -29,12 +29,19 @@ class ServedEngine(Engine):
         from sustain.engines import streaming
 
         profile = build(job.load or LoadConfig())
+        cap = self.client_cap(job)
+        if cap is not None:
+            profile.max_in_flight = min(cap, profile.max_in_flight or cap)
         bodies = [(r.id, self.body(job, r.messages)) for r in job.requests]
         with self.serving(job) as (endpoint, load_s):
             info = {**self.describe(), "load": profile.cfg.name, "load_s": load_s}
             on_loaded(info)
             result = streaming.run(endpoint, bodies, profile, on_record, self.cfg.timeout_s)
         return EngineRun(result.records, result.start_s, result.end_s, load_s, info)
+
+    def client_cap(self, job: EngineJob) -> int | None:
+        """A cap on requests in flight beyond the load profile's own (None: the profile's alone)."""
+        return None
 
     def body(self, job: EngineJob, messages: list[dict[str, str]]) -> dict[str, Any]:
         """The chat-completions request: sampling, streamed usage, and constrained decoding if asked."""

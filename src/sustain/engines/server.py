@@ -57,19 +57,33 @@ def port_or_free(port: int | None, name: str) -> int:
 def running(argv: list[str], health_url: str, log_path: Path, startup_timeout_s: float,
             name: str = "server", verbose: bool = False, env: dict[str, str] | None = None) -> Iterator[float]:
     """Run `argv` until the block ends, once `health_url` answers 200; yields the seconds that took."""
+    proc, load_s = start(argv, health_url, log_path, startup_timeout_s, name, verbose, env)
+    try:
+        yield load_s
+    finally:
+        stop(proc)
+
+
+def start(argv: list[str], health_url: str, log_path: Path, startup_timeout_s: float,
+          name: str = "server", verbose: bool = False, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, float]:
+    """Start `argv` in its own session and wait until `health_url` answers 200 (stopped if it never does);
+    the caller stops it with `stop`. Returns the process and the seconds it took to be ready."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
-    with log_path.open("ab") as log:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE if verbose else log,
-                                stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent,
-                                env=None if env is None else {**os.environ, **env})
-        if verbose:
-            threading.Thread(target=_tee, args=(proc.stdout, log), daemon=True).start()
-        try:
-            _wait_healthy(proc, health_url, log_path, startup_timeout_s, name)
-            yield time.monotonic() - t0
-        finally:
-            stop(proc)
+    log = log_path.open("ab")
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE if verbose else log,
+                            stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent,
+                            env=None if env is None else {**os.environ, **env})
+    if verbose:
+        threading.Thread(target=_tee, args=(proc.stdout, log), daemon=True).start()
+    else:
+        log.close()
+    try:
+        _wait_healthy(proc, health_url, log_path, startup_timeout_s, name)
+    except BaseException:
+        stop(proc)
+        raise
+    return proc, time.monotonic() - t0
 
 
 def _die_with_parent() -> None:
@@ -79,11 +93,12 @@ def _die_with_parent() -> None:
 
 
 def _tee(stream: IO[bytes], log: IO[bytes]) -> None:
-    for line in iter(stream.readline, b""):
-        log.write(line)
-        log.flush()
-        sys.stderr.buffer.write(line)
-        sys.stderr.flush()
+    with log:
+        for line in iter(stream.readline, b""):
+            log.write(line)
+            log.flush()
+            sys.stderr.buffer.write(line)
+            sys.stderr.flush()
 
 
 def _wait_healthy(proc: subprocess.Popen, health_url: str, log_path: Path, timeout_s: float, name: str) -> None:

@@ -2,7 +2,9 @@
 
 The server gets `max_num_seqs = batch_size` and the same engine arguments as `engine=vllm` (checked against
 vLLM's EngineArgs before it starts); token times are taken on the client. Its log is `engine-server.log` in
-the run folder.
+the run folder. With `engine.shared=true` one server with `max_num_seqs = engine.shared_max_num_seqs` is
+kept across the jobs of a sweep run in this process (`shared_server`), and the batch becomes the client's
+cap on requests in flight.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
+import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,6 +35,8 @@ class VllmServerConfig(EngineConfig):
     cpu_memory_fraction: float = 0.25  # CPU backend only: share of RAM for weights and KV cache
     port: Optional[int] = None  # None: a free port
     startup_timeout_s: float = 600.0
+    shared: bool = False  # one server across this process's jobs; batch_size caps the client instead
+    shared_max_num_seqs: int = 512  # the shared server's max_num_seqs: at least the sweep's largest batch
 
 
 SCHEMAS = {"vllm_server_schema": VllmServerConfig}
@@ -43,20 +48,45 @@ class VllmServerEngine(ServedEngine):
         from sustain.models.resolve import resolve
 
         refuse_unknown(self.cfg.args, engine_arg_names(), "vLLM's EngineArgs (engine.args)")
+        if self.cfg.shared and job.batch_size > self.cfg.shared_max_num_seqs:
+            raise SustainError(
+                f"batch_size={job.batch_size} is larger than the shared server's max_num_seqs "
+                f"(engine.shared_max_num_seqs={self.cfg.shared_max_num_seqs}), so the batch could never fill: "
+                f"raise engine.shared_max_num_seqs to at least the sweep's largest batch_size.")
         self.model_path = resolve(job.quantization.model_path or job.model.path)
         entrypoint()
 
     @contextlib.contextmanager
     def serving(self, job: EngineJob) -> Iterator[tuple[Endpoint, float]]:
+        from sustain.engines import server, shared_server
+
+        if not self.cfg.shared:
+            proc, endpoint, load_s = self._start(job, self.engine_args(job))
+            try:
+                yield endpoint, load_s
+            finally:
+                server.stop(proc)
+            return
+        args = {**self.engine_args(job), "max_num_seqs": self.cfg.shared_max_num_seqs}
+        key = (str(self.model_path), job.model.name, self.cfg.port, json.dumps(args, sort_keys=True, default=str))
+        with shared_server.serving(key, lambda: self._start(job, args)) as lease:
+            self.shared_tags = {"engine.shared": "true", "engine.shared.max_num_seqs": str(args["max_num_seqs"]),
+                                "engine.shared.loaded_by_this_run": str(lease.started).lower()}
+            yield lease.endpoint, lease.load_s
+
+    def _start(self, job: EngineJob, args: dict[str, Any]) -> tuple[subprocess.Popen, Endpoint, float]:
+        """The server, healthy, logging into this job's folder; the caller stops it."""
         from sustain.engines import server
 
         port = server.port_or_free(self.cfg.port, "vLLM server")
         argv = [sys.executable, "-m", entrypoint(), "--model", str(self.model_path),
-                "--served-model-name", job.model.name, "--host", server.HOST, "--port", str(port),
-                *to_flags(self.engine_args(job))]
-        with server.running(argv, f"http://{server.HOST}:{port}/health", job.out_dir / LOG_NAME,
-                            self.cfg.startup_timeout_s, name="vLLM server", verbose=job.verbose) as load_s:
-            yield Endpoint(f"http://{server.HOST}:{port}/v1", job.model.name), load_s
+                "--served-model-name", job.model.name, "--host", server.HOST, "--port", str(port), *to_flags(args)]
+        proc, load_s = server.start(argv, f"http://{server.HOST}:{port}/health", job.out_dir / LOG_NAME,
+                                    self.cfg.startup_timeout_s, name="vLLM server", verbose=job.verbose)
+        return proc, Endpoint(f"http://{server.HOST}:{port}/v1", job.model.name), load_s
+
+    def client_cap(self, job: EngineJob) -> int | None:
+        return job.batch_size if self.cfg.shared else None
 
     def engine_args(self, job: EngineJob) -> dict[str, Any]:
         """As `engine=vllm` builds them, with the CPU defaults filled in the same way."""
@@ -79,7 +109,8 @@ class VllmServerEngine(ServedEngine):
         return super().decoding_fields(job)
 
     def describe(self) -> dict[str, str]:
-        return {"engine": self.name, "engine.server": "vllm openai"}
+        return {"engine": self.name, "engine.server": "vllm openai", **getattr(self, "shared_tags", {})}
+
 
 
 def _has_cuda() -> bool:
