@@ -19,7 +19,8 @@ one run, the median of each side compared:
   per 1,000 events for each. Goal: >= 20,000 events/s.
 
     python scripts/bench_overhead.py [vllm] [vllm_server] [client]
-        [--requests 32] [--batch 8] [--max-tokens 32] [--rounds 2] [--streams 512] [--tokens 256]
+        [--requests 32] [--batch 8] [--max-tokens 32] [--rounds 2] [--set KEY=VALUE ...]
+        [--streams 512] [--tokens 256]
 """
 
 from __future__ import annotations
@@ -29,12 +30,14 @@ import asyncio
 import contextlib
 import multiprocessing as mp
 import os
+import shutil
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,7 +75,7 @@ def sustain_config(engine: str, a: argparse.Namespace, tmp: Path) -> Any:
         cfg = compose("config", overrides=[
             f"engine={engine}", f"task.limit={a.requests}", f"task.max_tokens={a.max_tokens}",
             f"batch_size={a.batch}", "verbose=false", f"tracking.uri=sqlite:///{tmp}/mlflow.db",
-            f"tracking.artifact_root={tmp}/artifacts", f"checkpoint_dir={tmp}/checkpoints"])
+            f"tracking.artifact_root={tmp}/artifacts", f"checkpoint_dir={tmp}/checkpoints", *a.set])
     return OmegaConf.to_object(cfg)
 
 
@@ -143,7 +146,13 @@ def bench_vllm(a: argparse.Namespace, tmp: Path) -> float:
         proc = ctx.Process(target=plain_llm_engine, args=(spec, queue), name="plain-vllm")
         proc.start()
         try:
-            tokens, seconds = queue.get(timeout=engine.cfg.timeout_s)
+            while True:
+                try:
+                    tokens, seconds = queue.get(timeout=5)
+                    break
+                except Empty:
+                    if not proc.is_alive():
+                        raise SystemExit(f"plain vLLM died (exit code {proc.exitcode}): see {spec['log_file']}")
         finally:
             proc.join(timeout=60)
             if proc.is_alive():
@@ -292,6 +301,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=32, help="vllm, vllm_server: requests per round")
     parser.add_argument("--batch", type=int, default=8, help="vllm, vllm_server: batch_size (max_num_seqs)")
     parser.add_argument("--max-tokens", type=int, default=32, help="vllm, vllm_server: max tokens per request")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="vllm, vllm_server: a sustain override for both sides, e.g. engine.cpu_memory_fraction=0.1")
     parser.add_argument("--streams", type=int, default=512, help="client: concurrent streams")
     parser.add_argument("--tokens", type=int, default=256, help="client: tokens per stream")
     parser.add_argument("--per-write", type=int, default=16, help="client: stand-in chunks per socket write")
@@ -301,10 +312,15 @@ def main() -> None:
     if unknown:
         parser.error(f"no part named {unknown[0]}: choose among {', '.join(PARTS)}")
     ratios = {}
-    with tempfile.TemporaryDirectory() as tmp:
+    tmp = Path(tempfile.mkdtemp(prefix="bench_overhead-"))
+    try:
         for part in dict.fromkeys(a.parts or PARTS):
-            ratios[part] = BENCHES[part](a, Path(tmp))
+            ratios[part] = BENCHES[part](a, tmp)
             print(f"ratio {LABELS[part]}: {ratios[part]:.3f}", flush=True)
+    except BaseException:
+        print(f"bench_overhead: stopped; engine and server logs kept in {tmp}", file=sys.stderr, flush=True)
+        raise
+    shutil.rmtree(tmp, ignore_errors=True)
     if len(ratios) > 1:
         print("ratios (goal >= 0.98): " + ", ".join(f"{k} {v:.3f}" for k, v in ratios.items()))
 
