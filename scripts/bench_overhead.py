@@ -57,8 +57,9 @@ def alternate(sides: dict[str, Callable[[], tuple[float, str]]], rounds: int, la
             rate, detail = side()
             rates[name].append(rate)
             print(f"{label} round {i + 1} {name:8s} {rate:10,.1f} {detail}", flush=True)
-    a, b = (statistics.median(r) for r in rates.values())
-    return a / b
+    first, second = rates.values()
+    print(f"{label} per-round ratios: " + ", ".join(f"{x / y:.3f}" for x, y in zip(first, second)), flush=True)
+    return statistics.median(first) / statistics.median(second)
 
 
 # --- engine=vllm against LLMEngine stepped directly -------------------------------------------------------
