@@ -10,8 +10,8 @@ one run, the median of each side compared:
   from the first request added to the last finished is timed, on both.
 - `vllm_server`: the same for `engine=vllm_server` (sustain's `VllmServerEngine.run` and its streaming
   client, every token timed into records) against a plain aiohttp client streaming the same request bodies
-  to the same vLLM server (started once, by sustain's engine), counting tokens from `usage`. Wall clock of
-  the whole burst on both.
+  to the same vLLM server (started once, by sustain's engine, and warmed up by one unmeasured burst),
+  counting tokens from `usage`. Wall clock of the whole burst on both.
 - `client`: is sustain's streaming client ever the bottleneck? The stand-in server
   (scripts/standin_server.py, which streams as fast as it can) driven by N concurrent streams (default 512,
   the paper's largest batch), sustain's client (aiohttp, every token timed into a RequestRecord) against a
@@ -206,6 +206,7 @@ def bench_vllm_server(a: argparse.Namespace, tmp: Path) -> float:
         warm = AlreadyServing(engine.cfg)
         warm.endpoint = endpoint
         bodies = [engine.body(job, r.messages) for r in job.requests]
+        plain_stream(endpoint, bodies)  # unmeasured: a fresh server's first burst is slower for whoever sends it
 
         def sustain_side() -> tuple[float, str]:
             t0 = time.perf_counter()
