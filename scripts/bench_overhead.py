@@ -1,31 +1,228 @@
-"""Is sustain's streaming client ever the bottleneck? Token events per second on one core, and its CPU time.
+"""sustain's overhead, as ratios: is sustain ever slower than the stack it measures?
 
-Starts the stand-in server (scripts/standin_server.py, which streams as fast as it can) and drives it with
-N concurrent streams (default 512, the paper's largest batch): first with sustain's client (aiohttp, every
-token timed into a RequestRecord), then with a plain streaming client (httpx, counting SSE lines, no
-records), alternated `--rounds` times. The client process is pinned to one core. Prints token events per
-second and CPU seconds per 1,000 events for each, and their ratio (sustain / plain). Goal: >= 20,000 events/s.
+Three parts, each printing one ratio sustain / plain (goal >= 0.98), A and B alternated `--rounds` times in
+one run, the median of each side compared:
 
-    python scripts/bench_overhead.py [--streams 512] [--tokens 256] [--rounds 2]
+- `vllm`: generation throughput (output tokens per second of the generation window) of `engine=vllm`
+  (sustain's `VllmEngine`: its engine process, token timing and record stream) against vLLM's
+  `LLMEngine` stepped directly in a fresh process, with the same prompts (the default task's, chat template
+  applied), engine arguments and sampling. Each side builds its engine anew per round; only the window
+  from the first request added to the last finished is timed, on both.
+- `vllm_server`: the same for `engine=vllm_server` (sustain's `VllmServerEngine.run` and its streaming
+  client, every token timed into records) against a plain aiohttp client streaming the same request bodies
+  to the same vLLM server (started once, by sustain's engine, and warmed up by one unmeasured burst),
+  counting tokens from `usage`. Wall clock of the whole burst on both.
+- `client`: is sustain's streaming client ever the bottleneck? The stand-in server
+  (scripts/standin_server.py, which streams as fast as it can) driven by N concurrent streams (default 512,
+  the paper's largest batch), sustain's client (aiohttp, every token timed into a RequestRecord) against a
+  plain one (httpx, counting SSE lines), on one pinned core. Prints token events per second and CPU seconds
+  per 1,000 events for each. Goal: >= 20,000 events/s.
+
+    python scripts/bench_overhead.py [vllm] [vllm_server] [client]
+        [--requests 32] [--batch 8] [--max-tokens 32] [--rounds 2] [--set KEY=VALUE ...]
+        [--streams 512] [--tokens 256]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import multiprocessing as mp
 import os
+import shutil
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from queue import Empty
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from sustain.engines import server, streaming  # noqa: E402
-from sustain.load.burst import Burst, BurstConfig  # noqa: E402
+from sustain.engines import server, streaming
+from sustain.load.burst import Burst, BurstConfig
 
+PARTS = ("vllm", "vllm_server", "client")
+
+
+def alternate(sides: dict[str, Callable[[], tuple[float, str]]], rounds: int, label: str) -> float:
+    """Run the sides A, B, A, B...; print each result and the ratio of the medians (first / second)."""
+    rates: dict[str, list[float]] = {name: [] for name in sides}
+    for i in range(rounds):
+        for name, side in sides.items():
+            rate, detail = side()
+            rates[name].append(rate)
+            print(f"{label} round {i + 1} {name:8s} {rate:10,.1f} {detail}", flush=True)
+    first, second = rates.values()
+    print(f"{label} per-round ratios: " + ", ".join(f"{x / y:.3f}" for x, y in zip(first, second)), flush=True)
+    return statistics.median(first) / statistics.median(second)
+
+
+# --- engine=vllm against LLMEngine stepped directly -------------------------------------------------------
+
+def sustain_config(engine: str, a: argparse.Namespace, tmp: Path) -> Any:
+    """sustain's own typed config for this engine, as `python -m sustain` would compose it."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from sustain.config import register
+
+    register()
+    with initialize_config_dir(config_dir=str(ROOT / "src" / "sustain" / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=[
+            f"engine={engine}", f"task.limit={a.requests}", f"task.max_tokens={a.max_tokens}",
+            f"batch_size={a.batch}", "verbose=false", f"tracking.uri=sqlite:///{tmp}/mlflow.db",
+            f"tracking.artifact_root={tmp}/artifacts", f"checkpoint_dir={tmp}/checkpoints", *a.set])
+    return OmegaConf.to_object(cfg)
+
+
+def prepared(engine: str, a: argparse.Namespace, tmp: Path) -> tuple[Any, Any]:
+    """The engine and its job exactly as the pipeline prepares them (task loaded, model resolved)."""
+    from sustain.pipeline import _prepare
+
+    (tmp / engine).mkdir()
+    _, engine_obj, job = _prepare(sustain_config(engine, a, tmp), tmp / engine)
+    return engine_obj, job
+
+
+def tokens_rate(records: list[Any], seconds: float) -> tuple[float, str]:
+    failed = [r.error for r in records if r.error]
+    if failed:
+        raise SystemExit(f"{len(failed)} requests failed, e.g. {failed[0]}")
+    tokens = sum(r.output_tokens for r in records)
+    return tokens / seconds, f"tok/s ({tokens} output tokens in {seconds:.2f} s)"
+
+
+def plain_llm_engine(spec: dict[str, Any], queue: Any) -> None:
+    """vLLM's LLMEngine with the engine arguments and sampling sustain's spec holds (and the CPU defaults its
+    worker fills in), stepped until done: returns the output tokens and the generation window."""
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", spec["log_level"])
+    with open(spec["log_file"], "ab") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+    from vllm import EngineArgs, SamplingParams
+    from vllm.platforms import current_platform
+    from vllm.v1.engine.llm_engine import LLMEngine
+
+    args = dict(spec["engine_args"])
+    if current_platform.is_cpu():
+        args.setdefault("gpu_memory_utilization", spec["cpu_memory_fraction"])
+        args.setdefault("enforce_eager", True if spec["enforce_eager"] is None else spec["enforce_eager"])
+    elif spec["enforce_eager"] is not None:
+        args.setdefault("enforce_eager", spec["enforce_eager"])
+    if spec["json_schema"] is not None or spec["choice"] is not None:
+        raise SystemExit("bench_overhead compares free decoding only: use a task with task.decoding=free")
+    engine = LLMEngine.from_engine_args(EngineArgs(**args))
+    params = SamplingParams(**spec["sampling"])
+    tokenizer = engine.get_tokenizer()
+    prompts = [(rid, tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True,
+                                                   **spec["chat_template_kwargs"]))
+               for rid, messages in spec["requests"]]
+    tokens = 0
+    start = time.monotonic()
+    for rid, prompt in prompts:
+        engine.add_request(rid, prompt, params)
+    while engine.has_unfinished_requests():
+        for out in engine.step():
+            if out.finished:
+                tokens += len(out.outputs[0].token_ids)
+    queue.put((tokens, time.monotonic() - start))
+
+
+def bench_vllm(a: argparse.Namespace, tmp: Path) -> float:
+    engine, job = prepared("vllm", a, tmp)
+    spec = engine.spec(job, tmp / "plain-engine.log")
+    ctx = mp.get_context("spawn")
+
+    def sustain_side() -> tuple[float, str]:
+        run = engine.run(job, lambda info: None, lambda record: None)
+        return tokens_rate(run.records, run.end_s - run.start_s)
+
+    def plain_side() -> tuple[float, str]:
+        queue = ctx.Queue()
+        proc = ctx.Process(target=plain_llm_engine, args=(spec, queue), name="plain-vllm")
+        proc.start()
+        try:
+            while True:
+                try:
+                    tokens, seconds = queue.get(timeout=5)
+                    break
+                except Empty:
+                    if not proc.is_alive():
+                        raise SystemExit(f"plain vLLM died (exit code {proc.exitcode}): see {spec['log_file']}")
+        finally:
+            proc.join(timeout=60)
+            if proc.is_alive():
+                proc.kill()
+        return tokens / seconds, f"tok/s ({tokens} output tokens in {seconds:.2f} s)"
+
+    return alternate({"sustain": sustain_side, "plain": plain_side}, a.rounds, "vllm")
+
+
+# --- engine=vllm_server against a plain streaming client --------------------------------------------------
+
+def plain_stream(endpoint: streaming.Endpoint, bodies: list[dict[str, Any]]) -> int:
+    """Every body sent at once with aiohttp; returns the output tokens the server reports in `usage`."""
+    import aiohttp
+    import orjson
+
+    url = endpoint.base_url + "/chat/completions"
+
+    async def one(session: aiohttp.ClientSession, body: dict[str, Any]) -> int:
+        tokens = 0
+        async with session.post(url, data=orjson.dumps(body), headers={"Content-Type": "application/json"}) as resp:
+            async for line in resp.content:
+                if line.startswith(b"data: {") and (b'"usage":{' in line or b'"usage": {' in line):
+                    usage = orjson.loads(line[6:]).get("usage")
+                    tokens = usage["completion_tokens"] if usage else tokens
+        return tokens
+
+    async def all_() -> int:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
+                                         timeout=aiohttp.ClientTimeout(total=None)) as session:
+            return sum(await asyncio.gather(*(one(session, b) for b in bodies)))
+
+    return asyncio.run(all_())
+
+
+def bench_vllm_server(a: argparse.Namespace, tmp: Path) -> float:
+    from sustain.engines.served import remote
+    from sustain.engines.vllm_server import VllmServerEngine
+
+    engine, job = prepared("vllm_server", a, tmp)
+
+    class AlreadyServing(VllmServerEngine):
+        """sustain's server engine on the server started once below, so a round times generation only."""
+
+        def serving(self, job_: Any) -> contextlib.AbstractContextManager:
+            return remote(self.endpoint)
+
+    with engine.serving(job) as (endpoint, load_s):
+        print(f"vllm_server: server ready in {load_s:.0f} s", flush=True)
+        warm = AlreadyServing(engine.cfg)
+        warm.endpoint = endpoint
+        bodies = [engine.body(job, r.messages) for r in job.requests]
+        plain_stream(endpoint, bodies)  # unmeasured: a fresh server's first burst is slower for whoever sends it
+
+        def sustain_side() -> tuple[float, str]:
+            t0 = time.perf_counter()
+            run = warm.run(job, lambda info: None, lambda record: None)
+            return tokens_rate(run.records, time.perf_counter() - t0)
+
+        def plain_side() -> tuple[float, str]:
+            t0 = time.perf_counter()
+            tokens = plain_stream(endpoint, bodies)
+            seconds = time.perf_counter() - t0
+            return tokens / seconds, f"tok/s ({tokens} output tokens in {seconds:.2f} s)"
+
+        return alternate({"sustain": sustain_side, "plain": plain_side}, a.rounds, "vllm_server")
+
+
+# --- the streaming client alone against the stand-in server -----------------------------------------------
 
 def body(tokens: int) -> dict:
     return {"model": "standin", "messages": [{"role": "user", "content": "go"}], "max_tokens": tokens,
@@ -60,42 +257,74 @@ def plain_client(url: str, streams: int, tokens: int) -> int:
     return asyncio.run(all_())
 
 
-def timed(fn, url: str, streams: int, tokens: int) -> tuple[float, float, int]:
-    wall0, cpu0 = time.perf_counter(), time.process_time()
-    events = fn(url, streams, tokens)
-    return time.perf_counter() - wall0, time.process_time() - cpu0, events
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--streams", type=int, default=512)
-    parser.add_argument("--tokens", type=int, default=256)
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--per-write", type=int, default=16, help="stand-in chunks per socket write")
-    parser.add_argument("--cpu", type=int, default=0, help="the one core the client runs on")
-    a = parser.parse_args()
+def bench_client(a: argparse.Namespace, tmp: Path) -> float:
+    affinity = os.sched_getaffinity(0)
     os.sched_setaffinity(0, {a.cpu})
     port = server.free_port()
     argv = [sys.executable, str(ROOT / "scripts" / "standin_server.py"), str(port), "--tokens", str(a.tokens),
             "--per-write", str(a.per_write)]
-    rates: dict[str, list[float]] = {"sustain": [], "plain": []}
     cpu_per_k: dict[str, list[float]] = {"sustain": [], "plain": []}
-    with tempfile.TemporaryDirectory() as tmp, server.running(
-            argv, f"http://127.0.0.1:{port}/health", Path(tmp) / "standin.log", 60, name="stand-in server"):
-        url = f"http://127.0.0.1:{port}/v1"
-        for _ in range(a.rounds):
-            for name, fn in (("sustain", sustain_client), ("plain", plain_client)):
-                wall, cpu, events = timed(fn, url, a.streams, a.tokens)
-                rates[name].append(events / wall)
-                cpu_per_k[name].append(cpu / events * 1000)
-                print(f"{name:8s} {events} token events in {wall:.2f} s = {events / wall:,.0f} events/s; "
-                      f"client CPU {cpu:.2f} s ({cpu / events * 1000:.3f} s per 1,000 events)", flush=True)
-    s, p = statistics.median(rates["sustain"]), statistics.median(rates["plain"])
+    url = f"http://127.0.0.1:{port}/v1"
+
+    def side(name: str, fn: Callable[[str, int, int], int]) -> Callable[[], tuple[float, str]]:
+        def measure() -> tuple[float, str]:
+            wall0, cpu0 = time.perf_counter(), time.process_time()
+            events = fn(url, a.streams, a.tokens)
+            wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+            cpu_per_k[name].append(cpu / events * 1000)
+            return events / wall, (f"token events/s ({events} in {wall:.2f} s; client CPU {cpu:.2f} s, "
+                                   f"{cpu / events * 1000:.3f} s per 1,000 events)")
+        return measure
+
+    try:
+        with server.running(argv, f"http://127.0.0.1:{port}/health", tmp / "standin.log", 60, name="stand-in server"):
+            ratio = alternate({"sustain": side("sustain", sustain_client), "plain": side("plain", plain_client)},
+                              a.rounds, "client")
+    finally:
+        os.sched_setaffinity(0, affinity)
     cpu_k = statistics.median(cpu_per_k["sustain"])
-    print(f"sustain client: {s:,.0f} token events/s on one core (wall clock, bounded by the stand-in too); "
-          f"{cpu_k:.3f} CPU s per 1,000 events, i.e. {1000 / cpu_k:,.0f} events per CPU second "
-          f"({a.streams} streams x {a.tokens} tokens; goal >= 20,000/s)")
-    print(f"ratio sustain / plain streaming client: {s / p:.2f}")
+    print(f"sustain client: {1000 / cpu_k:,.0f} token events per CPU second ({cpu_k:.3f} CPU s per 1,000 events; "
+          f"{a.streams} streams x {a.tokens} tokens; goal >= 20,000/s)")
+    return ratio
+
+
+LABELS = {
+    "vllm": "engine=vllm / plain LLMEngine, generation throughput",
+    "vllm_server": "engine=vllm_server / plain streaming client of the same vLLM server, generation throughput",
+    "client": "sustain's streaming client / plain streaming client, token events per second",
+}
+BENCHES = {"vllm": bench_vllm, "vllm_server": bench_vllm_server, "client": bench_client}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("parts", nargs="*", help=f"which ratios to measure, of {', '.join(PARTS)} (default: all)")
+    parser.add_argument("--rounds", type=int, default=2, help="A, B alternations per part")
+    parser.add_argument("--requests", type=int, default=32, help="vllm, vllm_server: requests per round")
+    parser.add_argument("--batch", type=int, default=8, help="vllm, vllm_server: batch_size (max_num_seqs)")
+    parser.add_argument("--max-tokens", type=int, default=32, help="vllm, vllm_server: max tokens per request")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="vllm, vllm_server: a sustain override for both sides, e.g. engine.cpu_memory_fraction=0.1")
+    parser.add_argument("--streams", type=int, default=512, help="client: concurrent streams")
+    parser.add_argument("--tokens", type=int, default=256, help="client: tokens per stream")
+    parser.add_argument("--per-write", type=int, default=16, help="client: stand-in chunks per socket write")
+    parser.add_argument("--cpu", type=int, default=0, help="client: the one core the client runs on")
+    a = parser.parse_args()
+    unknown = sorted(set(a.parts) - set(PARTS))
+    if unknown:
+        parser.error(f"no part named {unknown[0]}: choose among {', '.join(PARTS)}")
+    ratios = {}
+    tmp = Path(tempfile.mkdtemp(prefix="bench_overhead-"))
+    try:
+        for part in dict.fromkeys(a.parts or PARTS):
+            ratios[part] = BENCHES[part](a, tmp)
+            print(f"ratio {LABELS[part]}: {ratios[part]:.3f}", flush=True)
+    except BaseException:
+        print(f"bench_overhead: stopped; engine and server logs kept in {tmp}", file=sys.stderr, flush=True)
+        raise
+    shutil.rmtree(tmp, ignore_errors=True)
+    if len(ratios) > 1:
+        print("ratios (goal >= 0.98): " + ", ".join(f"{k} {v:.3f}" for k, v in ratios.items()))
 
 
 if __name__ == "__main__":

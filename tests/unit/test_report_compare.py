@@ -181,3 +181,22 @@ def test_latest_run_of_a_configuration_replaces_older_ones():
     kept = compare.latest_per_configuration(df)
     assert sorted(zip(kept["origin"], kept["batch_size"], kept["energy_j"])) == [
         ("mlflow", 8, 30.0), ("mlflow", 16, 40.0), ("paper.csv", 8, 50.0)]
+
+
+def test_engines_name_their_rows_only_when_the_runs_come_from_several():
+    same = runs([
+        {"model": "m", "engine": "vllm", "energy_j": 10, "decode_latency_s": 1, "f1": 0.5},
+        {"model": "m", "quantization": "q4_1_gguf", "engine": "vllm", "energy_j": 20, "decode_latency_s": 1, "f1": 0.5},
+    ])
+    assert compare.table3(same, REF)["label"].tolist()[1:] == ["m", "m (q4_1_gguf)"]
+    mixed = runs([
+        {"model": "m", "engine": "vllm", "energy_j": 10, "decode_latency_s": 1, "f1": 0.5},
+        {"model": "m", "engine": "vllm_server", "energy_j": 5, "decode_latency_s": 1, "f1": 0.5},
+        {"model": "m", "quantization": "q4_1_gguf", "engine": "llamacpp", "energy_j": 20, "decode_latency_s": 1,
+         "f1": 0.5},
+    ])
+    t3 = compare.table3(mixed, REF)
+    rows = dict(zip(t3["label"][1:], t3["engine"][1:]))
+    assert rows == {"m (vllm)": "vllm", "m (vllm_server)": "vllm_server",
+                    "m (q4_1_gguf, llamacpp)": "llamacpp"}
+    assert len(compare.latest_per_configuration(mixed)) == 3

@@ -25,14 +25,14 @@ if TYPE_CHECKING:
     from sustain.metrics.reference import Reference
 
 COLUMNS = [
-    "run_id", "run_name", "task", "model", "quantization", "gpus", "batch_size",
+    "run_id", "run_name", "task", "model", "quantization", "engine", "gpus", "batch_size",
     "energy_j", "energy_j_std", "energy_per_correct_j", "decode_latency_s", "decode_latency_s_std", "p90_decode_s",
     "judge", "judge_std", "f1", "quality", "quality_metric", "quality_fallback", "n_correct", "mean_output_tokens",
     "water_l_per_request", "deployment_kwh_per_year", "deployment_kgco2e_per_year", "deployment_water_l_per_year",
     "footprint_inputs", "energy_source", "measured", "om_flagged", "validity_flags", "reference", "origin",
     "start_time",
 ]
-CONFIGURATION = ["origin", "task", "model", "quantization", "gpus", "batch_size"]
+CONFIGURATION = ["origin", "task", "model", "quantization", "engine", "gpus", "batch_size"]
 METRICS = {
     "energy_j": names.ENERGY_PER_REQUEST,
     "energy_j_std": "energy_per_request_j_std",
@@ -57,7 +57,7 @@ FOOTPRINT = ["water_l_per_request", "deployment_kwh_per_year", "deployment_kgco2
 # Tags and params whose values are the inputs of the water and deployment figures (WUE, requests per day, grid).
 FOOTPRINT_PREFIXES = ("water.", "deployment.", "carbon.")
 TAGS = {
-    "model": "model", "quantization": "quantization", "gpus": "gpus", "batch_size": "batch_size",
+    "model": "model", "quantization": "quantization", "engine": "engine", "gpus": "gpus", "batch_size": "batch_size",
     "task": names.TASK_TAG, "quality_metric": names.QUALITY_METRIC_TAG, "energy_source": names.ENERGY_SOURCE_TAG,
     "measured": names.ENERGY_MEASURED_TAG, "om_flagged": names.OM_MEANINGFUL_TAG, "validity_flags": "validity.flags",
 }
@@ -184,6 +184,7 @@ def from_raw(raw) -> pd.DataFrame:
         df[column] = tags[key].to_numpy()
     df["model"] = df["model"].fillna(df["run_name"])
     df["quantization"] = df["quantization"].fillna("none")
+    df["engine"] = df["engine"].fillna("vllm")  # runs from before engines were plugins: offline vLLM
     df["gpus"] = pd.to_numeric(df["gpus"], errors="coerce")
     df["batch_size"] = pd.to_numeric(df["batch_size"], errors="coerce")
     df["measured"] = df["measured"].fillna("false").str.lower() == "true"
@@ -321,9 +322,14 @@ def split_references(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Baseline
 
 
 def _labels(df: pd.DataFrame) -> pd.Series:
-    """Model name, with its quantization, and its origin when the same model comes from several sources."""
+    """Model name, with its quantization, its engine when the runs compared come from several engines, and
+    its origin when the same model comes from several sources."""
     quant = df["quantization"].fillna("none").astype(str)
-    base = df["model"].where(quant == "none", df["model"] + " (" + quant + ")")
+    engine = df["engine"].astype(object).fillna("").astype(str) if "engine" in df else pd.Series("", index=df.index)
+    if engine[engine != ""].nunique() <= 1:
+        engine = pd.Series("", index=df.index)
+    details = quant.where(quant != "none", "").str.cat(engine, sep=", ").str.strip(", ")
+    base = df["model"].where(details == "", df["model"] + " (" + details + ")")
     origins = df.assign(_base=base).groupby("_base")["origin"].transform("nunique")
     return base.where(origins <= 1, base + " [" + df["origin"].astype(str) + "]")
 
@@ -352,7 +358,7 @@ def _family_rank(families: pd.Series) -> pd.Series:
     return families.map(lambda f: FAMILY_ORDER.index(f) if f in FAMILY_ORDER else len(FAMILY_ORDER))
 
 
-TABLE3 = ["label", "task", "model", "quantization", "family", "energy_j", "energy_j_std", "energy_per_correct_j",
+TABLE3 = ["label", "task", "model", "quantization", "engine", "family", "energy_j", "energy_j_std", "energy_per_correct_j",
           "decode_latency_s", "decode_latency_s_std", "p90_decode_s", "judge", "judge_std", "quality",
           "quality_metric", "quality_fallback", "f1", "n_correct", *FOOTPRINT, "footprint_inputs", "batch_size",
           "gpus", "energy_source", "measured", "om_flagged", "origin", "run_id", "is_reference"]
@@ -391,7 +397,7 @@ def table4(df: pd.DataFrame) -> pd.DataFrame:
     best["family"] = best["model"].map(family)
     best["_family"] = _family_rank(best["family"])
     best = best.sort_values(["_family", "label", "gpus"])
-    columns = ["label", "task", "model", "quantization", "gpus", "batch_size", "energy_j", "energy_per_correct_j",
+    columns = ["label", "task", "model", "quantization", "engine", "gpus", "batch_size", "energy_j", "energy_per_correct_j",
                "decode_latency_s", "batch_sizes_tested", "origin"]
     return _typed(best[columns])
 
