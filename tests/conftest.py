@@ -15,7 +15,7 @@ def sustain_cmd():
 
 @pytest.fixture
 def run_env():
-    env = dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME")}
     env.setdefault("HF_HUB_OFFLINE", "1")
     env["PYTHONUNBUFFERED"] = "1"
     return env

@@ -48,13 +48,11 @@ def flatten(tree: Any, prefix: str = "") -> dict[str, str]:
 
 class Tracker:
     def __init__(self, uri: str, artifact_root: str, experiment: str) -> None:
-        import mlflow
         from mlflow.tracking import MlflowClient
 
         if uri.startswith("sqlite:///"):
             Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        self.uri = uri
-        mlflow.set_tracking_uri(uri)
+        self.uri = uri  # never mlflow.set_tracking_uri: it exports MLFLOW_TRACKING_URI to every later job
         self.client = MlflowClient(tracking_uri=uri)
         self.experiment_id = self._experiment(experiment, artifact_root)
         self.run_id: str | None = None
