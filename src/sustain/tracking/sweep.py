@@ -54,7 +54,8 @@ class SweepCallback(Callback):
         tracking = config.tracking
         tracker = Tracker(tracking.uri, tracking.artifact_root, tracking.experiment)
         sweep_dir = Path(str(config.hydra.sweep.dir))
-        if (sweep_dir / PARENT_FILE).is_file():  # the same sweep folder again: a resumed search
+        searching = "sustain_sweepers" in str(OmegaConf.select(config, "hydra.sweeper._target_", default=""))
+        if searching and (sweep_dir / PARENT_FILE).is_file():  # a search's folder again: it resumes
             run_id = (sweep_dir / PARENT_FILE).read_text().strip()
             tracker.client.update_run(run_id, status="RUNNING")
             print(f"sustain: sweep '{sweep_dir.name}' resumed (MLflow parent run {run_id}) → {sweep_dir}", flush=True)
