@@ -293,12 +293,13 @@ def _metrics(cfg: SustainConfig, task: Task, records: list[RequestRecord], quali
                    n_requests=float(len(records)))
     metrics.update(window_token_counts(engine_run.records, attribution))
     source = attribution.source
+    grid, grid_source = carbon.grid_intensity(cfg.carbon.grid)
     tags = {
         names.ENERGY_SOURCE_TAG: source,
         names.ENERGY_MEASURED_TAG: str(attribution.measured).lower(),
         "energy.attribution": attribution.mode,
         "energy.notes": " | ".join(meter_notes),
-        "carbon.grid_source": carbon.grid_intensity(cfg.carbon.grid)[1],
+        "carbon.grid_source": grid_source,
         names.QUALITY_METRIC_TAG: quality.primary,
         "engine.devices": ", ".join(engine_run.info.get("devices", [])),
         "engine.platform": str(engine_run.info.get("platform")),
@@ -321,8 +322,7 @@ def _metrics(cfg: SustainConfig, task: Task, records: list[RequestRecord], quali
             "reason": attribution.reason, "notes": meter_notes, "model": timeline.model,
             "window": asdict(attribution.window),
         },
-        "carbon": {"grid_g_per_kwh": carbon.grid_intensity(cfg.carbon.grid)[0],
-                   "grid_source": carbon.grid_intensity(cfg.carbon.grid)[1], "pue": cfg.carbon.pue},
+        "carbon": {"grid_g_per_kwh": grid, "grid_source": grid_source, "pue": cfg.carbon.pue},
         "overall": {},
         "validity": {"flags": _flags(cfg, records, attribution, engine_run)},
         "engine": engine_run.info,
