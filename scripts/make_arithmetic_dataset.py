@@ -8,11 +8,12 @@ operations, twenty problems each, drawn under a fixed seed so the file is reprod
 
 from __future__ import annotations
 
-import json
 import random
 import sys
 from collections.abc import Callable
 from pathlib import Path
+
+from sustain.tasks.examples import write_jsonl
 
 SEED = 260108844
 PER_SHAPE = 20
@@ -105,13 +106,14 @@ SHAPES: list[Callable[[random.Random], Problem]] = [
 ]
 
 
-def build_examples() -> list[dict[str, object]]:
+def build_examples(per_shape: int = PER_SHAPE) -> list[dict[str, object]]:
+    """`per_shape` above 20 gives more distinct problems (benchmarks that need many requests)."""
     rng = random.Random(SEED)
     problems: list[Problem] = []
     seen: set[str] = set()
     for shape in SHAPES:
         count = 0
-        while count < PER_SHAPE:
+        while count < per_shape:
             question, answer = shape(rng)
             if question not in seen:
                 seen.add(question)
@@ -122,9 +124,7 @@ def build_examples() -> list[dict[str, object]]:
 
 
 def main(out: Path = OUT_PATH) -> None:
-    with out.open("w", encoding="utf-8") as fh:
-        for example in build_examples():
-            fh.write(json.dumps(example, ensure_ascii=False) + "\n")
+    write_jsonl(out, build_examples())
 
 
 if __name__ == "__main__":

@@ -8,9 +8,10 @@ the file is written, so a broken problem cannot ship. Run: python scripts/make_c
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
+
+from sustain.tasks.examples import write_jsonl
 
 OUT_PATH = Path(__file__).resolve().parents[1] / "src" / "sustain" / "tasks" / "data" / "code.jsonl"
 
@@ -178,9 +179,7 @@ def check(examples: list[dict[str, str]]) -> None:
 def main(out: Path = OUT_PATH) -> None:
     examples = build_examples()
     check(examples)
-    with out.open("w", encoding="utf-8") as fh:
-        for example in examples:
-            fh.write(json.dumps(example, ensure_ascii=False) + "\n")
+    write_jsonl(out, examples)
 
 
 if __name__ == "__main__":

@@ -10,10 +10,11 @@ and tests/unit/test_financial_sentiment_data.py checks it. Run: python scripts/m
 
 from __future__ import annotations
 
-import json
 import random
 import sys
 from pathlib import Path
+
+from sustain.tasks.examples import write_jsonl
 
 SEED = 250406307
 PER_LABEL = 110
@@ -129,9 +130,7 @@ def build_examples() -> list[dict[str, str]]:
 
 
 def main(out: Path = OUT_PATH) -> None:
-    with out.open("w", encoding="utf-8") as fh:
-        for example in build_examples():
-            fh.write(json.dumps(example, ensure_ascii=False) + "\n")
+    write_jsonl(out, build_examples())
 
 
 if __name__ == "__main__":

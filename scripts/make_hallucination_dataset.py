@@ -18,6 +18,8 @@ from datetime import date, timedelta
 from functools import partial
 from pathlib import Path
 
+from sustain.tasks.examples import write_jsonl
+
 SEED = 260119311
 OUT_PATH = Path(__file__).resolve().parents[1] / "src" / "sustain" / "tasks" / "data" / "hallucination.jsonl"
 GROUNDED, UNGROUNDED, SMALL_TALK = "GROUNDED", "UNGROUNDED", "SMALL_TALK"
@@ -2080,11 +2082,7 @@ def build_examples() -> list[dict]:
 
 
 def main(out_path: Path = OUT_PATH) -> None:
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    with out_path.open("w", encoding="utf-8", newline="\n") as f:
-        for ex in build_examples():
-            f.write(json.dumps(ex, ensure_ascii=False) + "\n")
+    write_jsonl(Path(out_path), build_examples())
 
 
 if __name__ == "__main__":

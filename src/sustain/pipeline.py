@@ -145,45 +145,22 @@ def _prepare(cfg: SustainConfig, out_dir: Path) -> tuple[Task, Engine, EngineJob
 
 def _benchmark(cfg: SustainConfig, out_dir: Path, tracker: Any, checkpoint: Checkpoint) -> dict[str, Any]:
     from sustain.energy import gpu_settings
-    from sustain.energy.attribution import attribute, remote
     from sustain.energy.meters import make_meter
-    from sustain.metrics.footprint import measure_footprint
 
     task, engine, job = _prepare(cfg, out_dir)
     meter, meter_notes = make_meter(
         cfg.energy.meter, cfg.gpus, asdict(cfg.energy.estimate), cfg.energy.interval_s
     )
-    reused = checkpoint.load(set(task.ids))
-    if len(reused) == len(task.ids):
-        reused = []  # nothing left to measure energy on: measure the whole run again
-    if reused:
-        print(f"sustain: resuming: {len(reused)} request(s) reused from an interrupted attempt, "
-              f"{len(task.ids) - len(reused)} to run", flush=True)
-    checkpoint.open(reused)
-    reused_ids = {r.id for r in reused}
-    job.requests = [r for r in job.requests if r.id not in reused_ids]
-
+    reused = _resume(checkpoint, task, job)
     with gpu_settings.applied(cfg.gpu.power_limit_w, cfg.gpu.clocks_mhz, range(cfg.gpus)) as gpu_tags:
         gen = _generate(cfg, task, engine, job, meter, reused, checkpoint, out_dir)
     records = reused + gen.engine_run.records
-    if engine.measured_locally:
-        attribution = attribute(
-            gen.engine_run.records, gen.timeline, cfg.batch_size, cfg.energy.window_rule, cfg.energy.min_window_s
-        )
-        attribution.price_reused(reused)
-    else:
-        attribution = remote(records, getattr(engine, "energy_estimate", None), engine.energy_label)
+    attribution = _attribute(cfg, engine, gen, reused, records)
     quality = task.score([gen.predictions[r.id] for r in records])
     summary = _metrics(cfg, task, records, quality, gen.engine_run, attribution, gen.timeline, meter_notes, engine)
     summary["metrics"]["reused_requests"] = float(len(reused))
     summary["tags"].update(gpu_tags)
-    if engine.measured_locally:
-        footprint = measure_footprint(gen.engine_run.records, meter.domains, attribution, gen.timeline, cfg.carbon)
-        summary["metrics"].update(footprint.metrics())
-        summary["tags"].update(footprint.tags())
-        summary["footprint"] = footprint.summary()
-    elif getattr(engine, "energy_estimate", None) is not None:
-        summary["tags"].update({f"energy.estimate.{k}": str(v) for k, v in engine.energy_estimate.constants().items()})
+    _footprint(cfg, engine, gen, meter.domains, attribution, summary)
     if cfg.judge.name != "none":
         _judge(cfg, task, records, summary, out_dir)
     reference = _reference(cfg, task, summary["metrics"], tracker)
@@ -200,6 +177,50 @@ def _benchmark(cfg: SustainConfig, out_dir: Path, tracker: Any, checkpoint: Chec
     tracker.log_metrics(summary["metrics"])
     tracker.set_tags(summary["tags"])
     return summary
+
+
+def _resume(checkpoint: Checkpoint, task: Task, job: EngineJob) -> list[RequestRecord]:
+    """The requests an interrupted attempt finished, taken off the job; none when all of them finished
+    (there would be nothing left to measure energy on: the whole run is measured again)."""
+    reused = checkpoint.load(set(task.ids))
+    if len(reused) == len(task.ids):
+        reused = []
+    if reused:
+        print(f"sustain: resuming: {len(reused)} request(s) reused from an interrupted attempt, "
+              f"{len(task.ids) - len(reused)} to run", flush=True)
+    checkpoint.open(reused)
+    reused_ids = {r.id for r in reused}
+    job.requests = [r for r in job.requests if r.id not in reused_ids]
+    return reused
+
+
+def _attribute(cfg: SustainConfig, engine: Engine, gen: Generation, reused: list[RequestRecord],
+               records: list[RequestRecord]) -> Any:
+    """Energy per request from this machine's meter, or a remote engine's estimate (or its absence)."""
+    from sustain.energy.attribution import attribute, remote
+
+    if not engine.measured_locally:
+        return remote(records, getattr(engine, "energy_estimate", None), engine.energy_label)
+    attribution = attribute(
+        gen.engine_run.records, gen.timeline, cfg.batch_size, cfg.energy.window_rule, cfg.energy.min_window_s
+    )
+    attribution.price_reused(reused)
+    return attribution
+
+
+def _footprint(cfg: SustainConfig, engine: Engine, gen: Generation, domains: Any, attribution: Any,
+               summary: dict[str, Any]) -> None:
+    """Whole-node domains, prefill/decode split, water and a deployment's year: only for energy measured
+    here; a remote estimate carries its constants instead."""
+    from sustain.metrics.footprint import measure_footprint
+
+    if engine.measured_locally:
+        footprint = measure_footprint(gen.engine_run.records, domains, attribution, gen.timeline, cfg.carbon)
+        summary["metrics"].update(footprint.metrics())
+        summary["tags"].update(footprint.tags())
+        summary["footprint"] = footprint.summary()
+    elif getattr(engine, "energy_estimate", None) is not None:
+        summary["tags"].update({f"energy.estimate.{k}": str(v) for k, v in engine.energy_estimate.constants().items()})
 
 
 def _generate(cfg: SustainConfig, task: Task, engine: Engine, job: EngineJob, meter: Any,

@@ -1,9 +1,11 @@
 import json
+from pathlib import Path
 
 import pytest
 
 from sustain.errors import SustainError
 from sustain.tasks import hallucination
+from sustain.tasks.examples import Row
 
 GOOD = {
     "id": "x1",
@@ -79,7 +81,7 @@ def test_label_spelling_is_normalised(tmp_path):
 
 
 def test_prompt_shows_the_input_but_never_the_label():
-    ex = hallucination.parse_line(json.dumps({**GOOD, "reference": {"result": "GROUNDED"}}), "f", 1)
+    ex = hallucination.example(Row(Path("f"), 1, {**GOOD, "reference": {"result": "GROUNDED"}}))
     system, user = ex.messages()
     assert system["role"] == "system" and "GROUNDED" in system["content"]
     shown = json.loads(user["content"])

@@ -28,7 +28,7 @@ from sustain.metrics.quality import strip_reasoning
 from sustain.tasks.base import (
     JudgeItem, Prediction, QualityResult, Request, Task, TaskConfig, correct_share, dataset_path,
 )
-from sustain.tasks.examples import first, read_rows
+from sustain.tasks.examples import read_rows
 
 SYSTEM_PROMPT = (
     "Solve the math word problem. Reason step by step in a few short lines, then write the final answer "
@@ -63,10 +63,7 @@ def final_number(text: str) -> Decimal | None:
 
 
 class ArithmeticTask(Task):
-    def __init__(self, cfg: ArithmeticConfig) -> None:
-        super().__init__(cfg)
-        self._problems: dict[str, Problem] = {}
-        self._source = ""
+    examples: dict[str, Problem]
 
     def load(self) -> None:
         path = dataset_path(self.cfg.dataset, "arithmetic.jsonl")
@@ -81,25 +78,16 @@ class ArithmeticTask(Task):
             if not value.is_finite():
                 raise SustainError(f"{row.where}: field 'answer' is {answer!r}, not a number; write it as digits.")
             problems.append(Problem(str(row.data["id"]), question, value, row.data))
-        self._problems = {p.id: p for p in first(problems, self.cfg.limit)}
-        self._source = str(path)
-
-    @property
-    def ids(self) -> list[str]:
-        return list(self._problems)
-
-    @property
-    def source(self) -> str:
-        return self._source
+        self._keep(problems, path)
 
     def requests(self) -> list[Request]:
         return [
             Request(p.id, [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": p.question}])
-            for p in self._problems.values()
+            for p in self.examples.values()
         ]
 
     def predict(self, id: str, output: str | None, error: str | None = None) -> Prediction:
-        gold = self._problems[id].answer
+        gold = self.examples[id].answer
         if output is None:
             return Prediction(id, None, _plain(gold), False, parse_error=f"request failed: {error}")
         number = final_number(strip_reasoning(output) if self.cfg.strip_reasoning else output)
@@ -111,11 +99,11 @@ class ArithmeticTask(Task):
         return correct_share("exact_match", "answered_rate", predictions)
 
     def judge_item(self, id: str, output: str) -> JudgeItem:
-        problem = self._problems[id]
+        problem = self.examples[id]
         return JudgeItem(id, problem.question, output, _plain(problem.answer))
 
     def example_field(self, id: str, name: str) -> Any:
-        return self._problems[id].raw.get(name)
+        return self.examples[id].raw.get(name)
 
 
 def _plain(value: Decimal) -> str:

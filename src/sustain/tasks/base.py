@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from sustain.errors import SustainError
+from sustain.tasks.examples import first
 
 EMBEDDED = "embedded"
 
@@ -105,20 +106,28 @@ class Task(ABC):
     def __init__(self, cfg: Any) -> None:
         self.cfg = cfg
         self.name: str = cfg.name
+        self.examples: dict[str, Any] = {}
+        self._source = ""
 
     @abstractmethod
     def load(self) -> None:
-        """Read and validate every example; a bad one raises SustainError naming file, line and field."""
+        """Read and validate every example (then `_keep` them); a bad one raises SustainError naming file,
+        line and field."""
+
+    def _keep(self, examples: list[Any], source: Path | str) -> None:
+        """The first `task.limit` of the loaded examples (each with an `id`), by id, and where they came from."""
+        self.examples = {ex.id: ex for ex in first(examples, self.cfg.limit)}
+        self._source = str(source)
 
     @property
-    @abstractmethod
     def ids(self) -> list[str]:
         """Example ids in dataset order (after `task.limit`)."""
+        return list(self.examples)
 
     @property
-    @abstractmethod
     def source(self) -> str:
         """Where the examples came from (a path), for tags and the dataset input."""
+        return self._source
 
     @abstractmethod
     def requests(self) -> list[Request]:

@@ -40,7 +40,7 @@ from sustain.tasks.base import (
     TaskConfig,
     dataset_path,
 )
-from sustain.tasks.examples import Row, first, read_rows
+from sustain.tasks.examples import Row, read_rows
 
 ANSWER_FORMATS = ("json", "label")
 LABEL_NAME = re.compile(r"[\w .\-/]+")  # what MLflow accepts in the per-class metric names
@@ -77,8 +77,7 @@ class Example:
 class ClassificationTask(Task):
     def __init__(self, cfg: ClassificationConfig) -> None:
         super().__init__(cfg)
-        self._examples: dict[str, Example] = {}
-        self._source = ""
+        self.examples: dict[str, Example] = {}
         self._by_key: dict[str, str] = {}
 
     def load(self) -> None:
@@ -91,19 +90,10 @@ class ClassificationTask(Task):
         templates = _Templates(cfg.system_prompt, cfg.user_prompt, list(cfg.labels))
         rows = read_rows(path, cfg.id_field)
         examples = [self._example(row, templates) for row in rows]
-        self._examples = {ex.id: ex for ex in first(examples, cfg.limit)}
-        self._source = str(path)
-
-    @property
-    def ids(self) -> list[str]:
-        return list(self._examples)
-
-    @property
-    def source(self) -> str:
-        return self._source
+        self._keep(examples, path)
 
     def requests(self) -> list[Request]:
-        return [Request(ex.id, ex.messages) for ex in self._examples.values()]
+        return [Request(ex.id, ex.messages) for ex in self.examples.values()]
 
     def decoding(self) -> Decoding | None:
         wanted = {"json_schema": "json", "choice": "label"}.get(self.cfg.decoding)
@@ -132,7 +122,7 @@ class ClassificationTask(Task):
         }
 
     def predict(self, id: str, output: str | None, error: str | None = None) -> Prediction:
-        gold = self._examples[id].gold
+        gold = self.examples[id].gold
         if output is None:
             return Prediction(id, None, gold, False, parse_error=f"request failed: {error}")
         text = strip_reasoning(output) if self.cfg.strip_reasoning else output
@@ -169,11 +159,11 @@ class ClassificationTask(Task):
         )
 
     def judge_item(self, id: str, output: str) -> JudgeItem:
-        ex = self._examples[id]
+        ex = self.examples[id]
         return JudgeItem(id, str(ex.row.data.get(self.cfg.input_field, ex.messages[-1]["content"])), output, ex.gold)
 
     def example_field(self, id: str, name: str) -> Any:
-        return self._examples[id].row.data.get(name)
+        return self.examples[id].row.data.get(name)
 
     def _lookup(self, text: str) -> tuple[str | None, str | None]:
         label = self._by_key.get(self._key(text))

@@ -26,7 +26,7 @@ from sustain.metrics.quality import strip_reasoning
 from sustain.tasks.base import (
     JudgeItem, Prediction, QualityResult, Request, Task, TaskConfig, correct_share, dataset_path,
 )
-from sustain.tasks.examples import Row, first, read_rows
+from sustain.tasks.examples import Row, read_rows
 from sustain.tasks.sandbox import Limits, run_python
 
 SYSTEM_PROMPT = (
@@ -71,33 +71,23 @@ def extract_code(text: str, entry_point: str) -> str:
 class CodeTask(Task):
     def __init__(self, cfg: CodeConfig) -> None:
         super().__init__(cfg)
-        self._problems: dict[str, Problem] = {}
-        self._source = ""
+        self.examples: dict[str, Problem] = {}
         self.limits = Limits(wall_s=cfg.timeout_s, cpu_s=cfg.cpu_s, memory_bytes=cfg.memory_mb * 2**20)
 
     def load(self) -> None:
         path = dataset_path(self.cfg.dataset, "code.jsonl")
         problems = [self._problem(row) for row in read_rows(path)]
-        self._problems = {p.id: p for p in first(problems, self.cfg.limit)}
-        self._source = str(path)
-
-    @property
-    def ids(self) -> list[str]:
-        return list(self._problems)
-
-    @property
-    def source(self) -> str:
-        return self._source
+        self._keep(problems, path)
 
     def requests(self) -> list[Request]:
         return [
             Request(p.id, [{"role": "system", "content": SYSTEM_PROMPT},
                            {"role": "user", "content": f"Write a Python function `{p.signature}`.\n\n{p.prompt}"}])
-            for p in self._problems.values()
+            for p in self.examples.values()
         ]
 
     def predict(self, id: str, output: str | None, error: str | None = None) -> Prediction:
-        problem = self._problems[id]
+        problem = self.examples[id]
         gold = problem.raw.get("reference")
         if output is None:
             return Prediction(id, None, gold, False, parse_error=f"request failed: {error}")
@@ -112,12 +102,12 @@ class CodeTask(Task):
         return correct_share("pass_at_1", "code_found_rate", predictions)
 
     def judge_item(self, id: str, output: str) -> JudgeItem:
-        p = self._problems[id]
+        p = self.examples[id]
         return JudgeItem(id, f"Write a Python function `{p.signature}`.\n\n{p.prompt}", output,
                          str(p.raw.get("reference") or p.tests))
 
     def example_field(self, id: str, name: str) -> Any:
-        return self._problems[id].raw.get(name)
+        return self.examples[id].raw.get(name)
 
     @staticmethod
     def _problem(row: Row) -> Problem:

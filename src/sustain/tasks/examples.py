@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from sustain.errors import SustainError
 
@@ -66,6 +66,14 @@ def first(rows: list[Any], limit: int | None) -> list[Any]:
     if limit < 1:
         raise SustainError(f"task.limit={limit} selects no example: use a positive number or null.")
     return rows[:limit]
+
+
+def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
+    """One object per line, UTF-8 as is: how the dataset generators write the files `read_rows` reads."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8", newline="\n") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 def _object(line: str, path: Path, lineno: int) -> dict[str, Any]:

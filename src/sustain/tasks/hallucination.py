@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from importlib import resources
-from pathlib import Path
 from typing import Any, Optional
 
 from sustain.errors import SustainError
 from sustain.metrics.quality import ERROR, LABELS, classification_report, parse_output, strip_reasoning
-from sustain.tasks.base import EMBEDDED, Decoding, JudgeItem, Prediction, QualityResult, Request, Task, TaskConfig
+from sustain.tasks.base import (
+    Decoding, JudgeItem, Prediction, QualityResult, Request, Task, TaskConfig, dataset_path,
+)
+from sustain.tasks.examples import Row, first, read_rows
 
 CHARS_PER_TOKEN = 3.6  # English prose and JSON under common BPE tokenizers; the run logs the real count
 
@@ -109,23 +110,17 @@ class Dataset:
 class HallucinationTask(Task):
     """Labels GROUNDED / UNGROUNDED / SMALL_TALK read from a JSON answer; macro F1 with an Error class."""
 
+    examples: dict[str, Example]
+
     def load(self) -> None:
-        self.dataset = load(self.cfg.dataset, self.cfg.limit)
+        dataset = load(self.cfg.dataset, self.cfg.limit)
         if getattr(self.cfg, "pad_context_tokens", None):
-            pad_with_distractors(self.dataset.examples, self.cfg.pad_context_tokens, self.cfg.pad_max_tokens,
+            pad_with_distractors(dataset.examples, self.cfg.pad_context_tokens, self.cfg.pad_max_tokens,
                                  self.cfg.pad_seed)
-        self.examples = {ex.id: ex for ex in self.dataset.examples}
-
-    @property
-    def ids(self) -> list[str]:
-        return list(self.examples)
-
-    @property
-    def source(self) -> str:
-        return self.dataset.source
+        self._keep(dataset.examples, dataset.source)
 
     def requests(self) -> list[Request]:
-        return [Request(ex.id, ex.messages()) for ex in self.dataset.examples]
+        return [Request(ex.id, ex.messages()) for ex in self.examples.values()]
 
     def decoding(self) -> Decoding | None:
         if self.cfg.decoding == "json_schema":
@@ -194,57 +189,15 @@ def item_for(example: Example, output: str) -> JudgeItem:
     )
 
 
-def embedded_path() -> Path:
-    return Path(str(resources.files("sustain.tasks") / "data" / "hallucination.jsonl"))
-
-
 def load(dataset: str, limit: int | None = None) -> Dataset:
-    path = embedded_path() if dataset == EMBEDDED else Path(dataset).expanduser()
-    if not path.is_file():
-        raise SustainError(
-            f"Dataset file {path} does not exist: pass an existing JSONL file as "
-            f"task.dataset=path/to/file.jsonl, or task.dataset=embedded for the built-in one."
-        )
-    if limit is not None and limit < 1:
-        raise SustainError(f"task.limit={limit} selects no example: use a positive number or null.")
-    examples: list[Example] = []
-    seen: dict[str, int] = {}
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            ex = parse_line(line, path, lineno)
-            if ex.id in seen:
-                raise SustainError(
-                    f"{path}, line {lineno}: field 'id' repeats '{ex.id}' from line {seen[ex.id]}; "
-                    f"give every example a unique id."
-                )
-            seen[ex.id] = lineno
-            examples.append(ex)
-            if limit is not None and len(examples) >= limit:
-                break
-    if not examples:
-        raise SustainError(f"Dataset file {path} holds no example: add one JSON object per line.")
-    return Dataset(source=str(path), examples=examples)
+    path = dataset_path(dataset, "hallucination.jsonl")
+    return Dataset(source=str(path), examples=first([example(row) for row in read_rows(path)], limit))
 
 
-def parse_line(line: str, path: Path | str, lineno: int) -> Example:
-    where = f"{path}, line {lineno}"
-    try:
-        obj = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise SustainError(f"{where} is not valid JSON ({exc.msg} at column {exc.colno}): fix or remove it.") from None
-    if not isinstance(obj, dict):
-        raise SustainError(f"{where} is a JSON {type(obj).__name__}, not an object: write one object per line.")
-
-    def need(name: str, kind: type | tuple[type, ...], kind_name: str) -> Any:
-        if name not in obj:
-            raise SustainError(f"{where}: field '{name}' is missing; every example needs it (see README, dataset schema).")
-        if not isinstance(obj[name], kind):
-            raise SustainError(f"{where}: field '{name}' must be {kind_name}, got {type(obj[name]).__name__}.")
-        return obj[name]
-
-    ex_id = need("id", (str, int), "a string")
+def example(row: Row) -> Example:
+    """One line as an Example, or one sentence naming the line, the field and the fix."""
+    where, obj, need = row.where, row.data, row.field
+    ex_id = obj["id"]
     context = need("context", list, "a list of strings")
     functions = need("functions", list, "a list of objects")
     history = need("conversation_history", list, "a list of objects")
