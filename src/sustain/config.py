@@ -14,6 +14,7 @@ from omegaconf import MISSING
 
 from hydra_plugins.sustain_launchers.schema import ResourcesConfig, SlurmSiteConfig
 from sustain.engines.base import EngineConfig
+from sustain.errors import SustainError
 from sustain.judge.config import JudgeConfig
 from sustain.load.base import LoadConfig
 from sustain.tasks.base import TaskConfig
@@ -57,7 +58,8 @@ class EstimateConfig:
 
 @dataclass
 class EnergyConfig:
-    meter: str = "auto"  # auto | zeus_gpu | zeus_rapl | estimate
+    _target_: str = "sustain.energy.meters.EveryDomain"  # a sustain.energy.meters.MeterSetup
+    name: str = "auto"  # auto | zeus_gpu | zeus_rapl | estimate
     interval_s: float = 0.1
     window_rule: str = "mlenergy"  # mlenergy | queue_empty
     min_window_s: float = 1.0
@@ -83,9 +85,11 @@ class CarbonConfig:
 
 @dataclass
 class ReferenceConfig:
-    """The Overall Metric's comparison point: the paper's GPT-4o estimate, an earlier MLflow run, or none."""
+    """The Overall Metric's comparison point: the paper's GPT-4o estimate, an earlier MLflow run, or none
+    (a `sustain.metrics.reference.ReferenceSource` named by `_target_`)."""
 
-    name: str = "gpt4o_estimate"  # gpt4o_estimate | mlflow_run | none
+    _target_: str = "sustain.metrics.reference.Gpt4oEstimate"
+    name: str = "gpt4o_estimate"  # for tags and labels
     output_tokens: Optional[float] = 66.0  # None: the run's own mean output tokens
     output_tokens_field: Optional[str] = None  # a dataset field holding each example's reference tokens
     tokens_per_s: float = 113.7
@@ -93,6 +97,7 @@ class ReferenceConfig:
     power_kw: float = 7.7
     pue: float = 0.18
     quality: float = 0.978
+    quality_metric: str = "judge_score_mean"  # what `quality` measures (Table 3: GPT-4o's judge score)
     run_id: Optional[str] = None  # mlflow_run: this run ...
     tags: Dict[str, str] = field(default_factory=dict)  # ... or the newest finished run with these tags
 
@@ -164,6 +169,20 @@ def register() -> None:
     for group, package in PLUGIN_PACKAGES.items():
         for name, node in plugin_schemas(package).items():
             cs.store(group=group, name=name, node=node)
+
+
+def build(target: str, cfg: Any, group: str) -> Any:
+    """The plugin class named by a config's `_target_`, built with its typed config."""
+    from hydra.utils import get_class
+
+    try:
+        cls = get_class(target)
+    except Exception:
+        raise SustainError(
+            f"{group}._target_={target} names no class sustain can import: fix the `_target_` of the "
+            f"{group} config (`python -m sustain --cfg job` shows it)."
+        ) from None
+    return cls(cfg)
 
 
 def plugin_schemas(package: str) -> dict[str, type]:

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from sustain.config import SustainConfig
+from sustain.config import SustainConfig, build
 from sustain.engines.base import Engine, EngineJob, Sampling
 from sustain.engines.checkpoint import Checkpoint
 from sustain.engines.records import EngineRun, RequestRecord
@@ -114,20 +114,6 @@ class Generation:
     predictions: dict[str, Prediction]
 
 
-def build(target: str, cfg: Any, group: str) -> Any:
-    """The plugin class named by a config's `_target_`, built with its typed config."""
-    from hydra.utils import get_class
-
-    try:
-        cls = get_class(target)
-    except Exception:
-        raise SustainError(
-            f"{group}._target_={target} names no class sustain can import: fix the `_target_` of the "
-            f"{group} config (`python -m sustain --cfg job` shows it)."
-        ) from None
-    return cls(cfg)
-
-
 def _prepare(cfg: SustainConfig, out_dir: Path) -> tuple[Task, Engine, EngineJob]:
     """Task loaded and validated, engine arguments checked, model resolved: nothing started yet."""
     task = build(cfg.task._target_, cfg.task, "task")
@@ -145,12 +131,8 @@ def _prepare(cfg: SustainConfig, out_dir: Path) -> tuple[Task, Engine, EngineJob
 
 def _benchmark(cfg: SustainConfig, out_dir: Path, tracker: Any, checkpoint: Checkpoint) -> dict[str, Any]:
     from sustain.energy import gpu_settings
-    from sustain.energy.meters import make_meter
-
     task, engine, job = _prepare(cfg, out_dir)
-    meter, meter_notes = make_meter(
-        cfg.energy.meter, cfg.gpus, asdict(cfg.energy.estimate), cfg.energy.interval_s
-    )
+    meter, meter_notes = build(cfg.energy._target_, cfg.energy, "energy").build(cfg.gpus)
     reused = _resume(checkpoint, task, job)
     with gpu_settings.applied(cfg.gpu.power_limit_w, cfg.gpu.clocks_mhz, range(cfg.gpus)) as gpu_tags:
         gen = _generate(cfg, task, engine, job, meter, reused, checkpoint, out_dir)
@@ -161,12 +143,13 @@ def _benchmark(cfg: SustainConfig, out_dir: Path, tracker: Any, checkpoint: Chec
     summary["metrics"]["reused_requests"] = float(len(reused))
     summary["tags"].update(gpu_tags)
     _footprint(cfg, engine, gen, meter.domains, attribution, summary)
-    if cfg.judge.name != "none":
+    if cfg.judge._target_:
         _judge(cfg, task, records, summary, out_dir)
     reference = _reference(cfg, task, summary["metrics"], tracker)
     if reference is not None and math.isfinite(summary["metrics"].get(names.ENERGY_PER_REQUEST, math.nan)):
         summary["overall"] = _overall(cfg, summary["metrics"], reference)
         summary["tags"][names.OM_MEANINGFUL_TAG] = str(summary["overall"]["meaningful"]).lower()
+        summary["tags"][names.OM_COMPARABLE_TAG] = str(summary["overall"]["comparable"]).lower()
     flags = summary["validity"]["flags"]
     summary["tags"].update({"validity.flags": " | ".join(flags) or "none", "validity.ok": str(not flags).lower()})
     rows = _write_requests(records, gen.predictions, attribution, out_dir)
@@ -407,28 +390,10 @@ def _flags(cfg: SustainConfig, records: list[RequestRecord], attribution: Any, e
 
 def _reference(cfg: SustainConfig, task: Task, metrics: dict[str, float], tracker: Any) -> Any:
     """The Overall Metric's reference, or None when `reference=none` or the run has no decode latency."""
-    import statistics
-
-    from sustain.metrics.reference import gpt4o_estimate
-
-    ref = cfg.reference
-    if ref.name == "none" or names.DECODE_LATENCY not in metrics:
+    if names.DECODE_LATENCY not in metrics:
         return None
-    if ref.name == "mlflow_run":
-        return tracker.reference_from_run(ref.run_id, dict(ref.tags), _quality_key(cfg, metrics))
-    if ref.name != "gpt4o_estimate":
-        raise SustainError(f"reference.name={ref.name} is unknown: use gpt4o_estimate, mlflow_run or none.")
-    if ref.output_tokens_field:
-        values = [task.example_field(rid, ref.output_tokens_field) for rid in task.ids]
-        if any(not isinstance(v, (int, float)) for v in values):
-            raise SustainError(
-                f"reference.output_tokens_field={ref.output_tokens_field} is not a number on every dataset line: "
-                f"add it to each line or set reference.output_tokens instead."
-            )
-        tokens = statistics.fmean(values)
-    else:
-        tokens = ref.output_tokens if ref.output_tokens is not None else metrics.get("mean_output_tokens", 0.0)
-    return gpt4o_estimate(tokens, ref.tokens_per_s, ref.prefill_s, ref.power_kw, ref.pue, ref.quality)
+    source = build(cfg.reference._target_, cfg.reference, "reference")
+    return source.reference(task, metrics, tracker, _quality_key(cfg, metrics))
 
 
 def _quality_key(cfg: SustainConfig, metrics: dict[str, float]) -> str:
@@ -454,7 +419,8 @@ def _overall(cfg: SustainConfig, metrics: dict[str, float], reference: Any) -> d
     metrics.update(reference_energy_j=reference.energy_j, reference_decode_latency_s=reference.decode_latency_s,
                    reference_quality=reference.quality)
     return {"reference": asdict(reference), "quality_metric": quality, "weights": list(cfg.overall.weights),
-            "meaningful": meaningful(metrics[quality], reference.quality)}
+            "meaningful": meaningful(metrics[quality], reference.quality),
+            "comparable": quality == reference.quality_metric}
 
 
 def _write_timeline(timeline: Any, out_dir: Path) -> None:

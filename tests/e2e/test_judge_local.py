@@ -48,7 +48,8 @@ def test_local_judge_starts_scores_and_stops(tmp_path, monkeypatch):
         "I am not sure what you mean.",
     ]
     items = [item_for(ex, out) for ex, out in zip(examples, outputs)]
-    cfg = JudgeConfig(name="local", model="embedded", cache_dir=str(tmp_path / "cache"), max_tokens=256)
+    cfg = JudgeConfig(_target_="sustain.judge.endpoints.LocalServer", name="local", constrain=True, model="embedded",
+                      cache_dir=str(tmp_path / "cache"), max_tokens=256)
 
     result = evaluate(cfg, items, tmp_path / "job")
 

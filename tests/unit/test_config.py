@@ -32,7 +32,7 @@ def test_defaults_are_the_issue_defaults():
     cfg = load()
     assert cfg.model.name == "smollm2_135m" and cfg.model.path == "embedded"
     assert cfg.quantization.name == "none"
-    assert cfg.task.name == "hallucination" and cfg.energy.meter == "auto" and cfg.judge.name == "none"
+    assert cfg.task.name == "hallucination" and cfg.energy.name == "auto" and cfg.judge.name == "none"
     assert isinstance(OmegaConf.to_object(typed(cfg)), SustainConfig)
 
 

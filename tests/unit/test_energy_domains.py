@@ -7,10 +7,10 @@ import pytest
 
 from sustain.energy.attribution import attribute
 from sustain.energy.domains import attribute_domains
-from sustain.energy.meters import CompositeMeter, ZeusGpuMeter, ZeusRaplMeter, make_meter
+from sustain.energy.meters import CompositeMeter, ZeusGpuMeter, ZeusRaplMeter
 from sustain.energy.timeline import Timeline
 from sustain.engines.records import RequestRecord
-from tests.unit.test_energy_meters import NVIDIAFakeGPUs, _FakeCPUs
+from tests.unit.test_energy_meters import NVIDIAFakeGPUs, _FakeCPUs, make_meter
 
 SCALE = 0.1  # the attribution test's 11 s run, ten times faster
 SLOTS = {

@@ -1,12 +1,27 @@
 import os
 import time
+from pathlib import Path
 
 import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 
-from sustain.energy.meters import CompositeMeter, EstimateMeter, MeterUnavailable, ZeusGpuMeter, make_meter
+from sustain.config import build, register
+from sustain.energy.meters import CompositeMeter, CpuEstimate, EstimateMeter, MeterUnavailable, ZeusGpuMeter
 from sustain.errors import SustainError
 
 ESTIMATE = {"tdp_w": 24.0, "min_load": 0.25}
+CONF = Path(__file__).resolve().parents[2] / "src" / "sustain" / "conf"
+
+
+def make_meter(kind, gpus, estimate, interval_s):
+    """The meter `energy=<kind>` builds, through its YAML's `_target_` as a run composes it."""
+    settings = [f"energy.estimate.{k}={'null' if v is None else v}" for k, v in estimate.items()]
+    register()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("config", overrides=[f"energy={kind}", f"energy.interval_s={interval_s}", *settings])
+    energy = OmegaConf.to_object(cfg.energy)
+    return build(energy._target_, energy, "energy").build(gpus)
 
 
 def _nvml_works() -> bool:
@@ -88,13 +103,11 @@ def test_explicit_zeus_meter_without_counters_raises(kind):
         make_meter(kind, gpus=1, estimate=ESTIMATE, interval_s=0.1)
 
 
-def test_make_meter_rejects_unknown_kind_and_bad_estimate_config():
-    with pytest.raises(SustainError, match="unknown energy meter"):
-        make_meter("rapl", gpus=0, estimate=ESTIMATE, interval_s=0.1)
-    with pytest.raises(SustainError, match="min_load, scope, tdp_w"):
-        make_meter("estimate", gpus=0, estimate={"idle_w": 6.0, "per_core": 12.0}, interval_s=0.1)
+def test_energy_estimate_is_the_estimate_alone_and_an_unknown_target_is_one_sentence():
     meter, notes = make_meter("estimate", gpus=0, estimate=ESTIMATE, interval_s=0.1)
-    assert isinstance(meter, EstimateMeter) and notes == []
+    assert isinstance(meter, EstimateMeter) and notes == [] and meter.tdp_w == 24.0
+    with pytest.raises(SustainError, match=r"energy._target_=sustain.energy.meters.Nope names no class"):
+        build("sustain.energy.meters.Nope", CpuEstimate, "energy")
 
 
 class _FakeGPU:

@@ -1,6 +1,5 @@
 """The served engines' checks before anything starts, and the request they send."""
 
-from pathlib import Path
 
 import pytest
 

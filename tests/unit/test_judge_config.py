@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from sustain.judge.config import JudgeConfig, cache_path, is_constrained
+from sustain.judge.config import JudgeConfig, cache_path
 
 CONF = Path(__file__).resolve().parents[2] / "src" / "sustain" / "conf" / "judge"
 
@@ -41,6 +41,4 @@ def test_cache_dir_defaults_under_the_sustain_cache(monkeypatch, tmp_path):
 
 
 def test_constrain_defaults_on_for_the_local_judge_only():
-    assert is_constrained(load("local")) and not is_constrained(load("openai"))
-    assert is_constrained(JudgeConfig(name="openai", constrain=True))
-    assert not is_constrained(JudgeConfig(name="local", constrain=False))
+    assert load("local").constrain and not load("openai").constrain

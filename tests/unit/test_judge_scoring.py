@@ -14,6 +14,7 @@ from sustain.errors import SustainError
 from sustain.judge import JudgeConfig, JudgeItem, evaluate
 
 KEY = "sk-test-DO-NOT-LEAK-4f2a9c"
+OPENAI = "sustain.judge.endpoints.OpenAICompatible"
 KEY_ENV = "SUSTAIN_TEST_JUDGE_KEY"
 
 
@@ -71,7 +72,7 @@ def key_env(monkeypatch):
 
 def config(srv_or_url, tmp_path, **kw) -> JudgeConfig:
     url = srv_or_url if isinstance(srv_or_url, str) else f"http://127.0.0.1:{srv_or_url.server_port}/v1"
-    base = dict(name="openai", base_url=url, model="fake-judge", api_key_env=KEY_ENV,
+    base = dict(_target_=OPENAI, name="openai", base_url=url, model="fake-judge", api_key_env=KEY_ENV,
                 cache_dir=str(tmp_path / "cache"), timeout_s=10.0, max_retries=0, concurrency=2)
     return JudgeConfig(**{**base, **kw})
 
@@ -287,17 +288,24 @@ def test_invalid_settings_fail_before_any_request(tmp_path):
     with pytest.raises(SustainError, match="judge=openai or judge=local"):
         evaluate(JudgeConfig(name="none"), items("a"), tmp_path)
     with pytest.raises(SustainError, match="judge.concurrency=0"):
-        evaluate(JudgeConfig(name="openai", model="m", concurrency=0), items("a"), tmp_path)
+        evaluate(JudgeConfig(_target_=OPENAI, name="openai", model="m", concurrency=0), items("a"), tmp_path)
     with pytest.raises(SustainError, match="needs judge.model"):
-        evaluate(JudgeConfig(name="openai"), items("a"), tmp_path)
+        evaluate(JudgeConfig(_target_=OPENAI, name="openai"), items("a"), tmp_path)
     with pytest.raises(SustainError, match="repeats"):
-        evaluate(JudgeConfig(name="openai", model="m"), items("a") + items("b"), tmp_path)
+        evaluate(JudgeConfig(_target_=OPENAI, name="openai", model="m"), items("a") + items("b"), tmp_path)
 
 
-def test_a_local_judge_is_metered_with_the_runs_energy_settings():
+def test_a_local_judge_is_metered_with_the_runs_energy_settings(tmp_path):
+    """Nothing to serve (every verdict cached): no server starts, but the meter follows the run's `energy`."""
+    import contextlib
+
     from sustain.config import EnergyConfig, EstimateConfig
     from sustain.energy.meters import EstimateMeter
-    from sustain.judge.scoring import _local_meter
+    from sustain.judge.endpoints import LocalServer
 
-    meter, notes = _local_meter(EnergyConfig(meter="estimate", interval_s=0.2, estimate=EstimateConfig(tdp_w=30.0)))
+    energy = EnergyConfig("sustain.energy.meters.CpuEstimate", "estimate", interval_s=0.2,
+                          estimate=EstimateConfig(tdp_w=30.0))
+    with contextlib.ExitStack() as stack:
+        startup_s, meter, notes = LocalServer(JudgeConfig()).serve(stack, tmp_path / "log", energy, needed=False)
+    assert startup_s == 0.0 and not (tmp_path / "log").exists()
     assert isinstance(meter, EstimateMeter) and meter.tdp_w == 30.0 and meter.interval_s == 0.2 and notes == []

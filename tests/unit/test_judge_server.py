@@ -102,10 +102,10 @@ def test_a_constrained_judge_is_served_compact_json_unless_the_config_says_other
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     compact = {"backend": "xgrammar", "disable_any_whitespace": True}
-    assert server.engine_args(JudgeConfig(name="local")) == {"structured_outputs_config": compact}
-    assert "--structured-outputs-config" in server.to_flags(server.engine_args(JudgeConfig(name="local")))
+    assert server.engine_args(JudgeConfig(name="local", constrain=True)) == {"structured_outputs_config": compact}
+    assert "--structured-outputs-config" in server.to_flags(server.engine_args(JudgeConfig(name="local", constrain=True)))
     own = {"backend": "guidance", "disable_any_whitespace": True}
-    cfg = JudgeConfig(name="local", engine_args={"structured_outputs_config": own})
+    cfg = JudgeConfig(name="local", constrain=True, engine_args={"structured_outputs_config": own})
     assert server.engine_args(cfg) == {"structured_outputs_config": own}
 
 

@@ -14,6 +14,7 @@ from sustain.config import register
 from sustain.engines.base import Engine
 from sustain.engines.records import EngineRun, RequestRecord
 from sustain.errors import SustainError
+from sustain.report.summary import format_summary
 from sustain.tasks import hallucination
 
 from pathlib import Path
@@ -88,3 +89,25 @@ def test_an_unknown_plugin_target_is_one_sentence(tmp_path):
     typed, resolved = compose_cfg(tmp_path, "task._target_=sustain.tasks.nope.Nope")
     with pytest.raises(SustainError, match=r"task._target_=sustain.tasks.nope.Nope names no class"):
         pipeline.run(typed, resolved, tmp_path / "out")
+
+
+def test_the_reference_is_a_plugin_and_an_om_on_another_measure_is_said_to_be_so(tmp_path):
+    """Default: GPT-4o's judge score against this run's macro F1, flagged; a reference on the run's own
+    measure is comparable; reference=none gives no OM; an earlier run by tags is read through MLflow."""
+    typed, resolved = compose_cfg(tmp_path)
+    first = pipeline.run(typed, resolved, tmp_path / "a")
+    assert first["overall"]["reference"]["quality_metric"] == "judge_score_mean"
+    assert first["overall"]["comparable"] is False and first["tags"]["om.comparable"] == "false"
+    assert "not like with like: this run's quality against the reference's judge_score_mean" in format_summary(first)
+
+    typed, resolved = compose_cfg(tmp_path, "reference.quality_metric=quality", "reference.quality=0.5")
+    same = pipeline.run(typed, resolved, tmp_path / "b")
+    assert same["overall"]["comparable"] is True and same["metrics"]["reference_quality"] == 0.5
+
+    typed, resolved = compose_cfg(tmp_path, "reference=none", "rerun=true")
+    assert pipeline.run(typed, resolved, tmp_path / "c")["overall"] == {}
+
+    typed, resolved = compose_cfg(tmp_path, "reference=mlflow_run", "+reference.tags={batch_size: '2'}",
+                                  "rerun=true")
+    earlier = pipeline.run(typed, resolved, tmp_path / "d")["overall"]
+    assert earlier["comparable"] is True and earlier["reference"]["name"].startswith("run smollm2_135m")

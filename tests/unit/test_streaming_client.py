@@ -1,6 +1,5 @@
 """The streaming chat client against the stand-in server: records, token times, usage, loads, errors."""
 
-import subprocess
 import sys
 
 import pytest

@@ -22,7 +22,6 @@ from typing import Any
 from sustain.energy.timeline import Timeline
 from sustain.errors import SustainError
 
-KINDS = ("auto", "zeus_gpu", "zeus_rapl", "estimate")
 
 
 class MeterUnavailable(SustainError):
@@ -392,66 +391,78 @@ class CompositeMeter(Meter):
         return {meter.domain: meter.domains[meter.domain] for meter in self.meters}
 
 
-def make_meter(
-    kind: str, gpus: int, estimate: dict[str, Any], interval_s: float = 0.1
-) -> tuple[Meter, list[str]]:
-    """The meter for `kind` and notes on every fallback taken.
+class MeterSetup(abc.ABC):
+    """Which meters a run reads, chosen by `energy._target_` (conf/energy/*.yaml) and built from the
+    `energy` config; `build` also returns a note on every fallback it took."""
 
-    "auto" measures every domain this machine has, as one `CompositeMeter`: the Zeus GPU counters of
-    GPUs 0..gpus-1 (in CUDA_VISIBLE_DEVICES order), RAPL's CPU package and DRAM counters, and where
-    RAPL is missing the CPU estimate built from `estimate` (see `EstimateMeter`). An explicit "zeus_gpu"
-    or "zeus_rapl" that this machine cannot serve raises SustainError instead of falling back;
-    "estimate" is the CPU estimate alone.
-    """
-    if kind not in KINDS:
-        raise SustainError(f"unknown energy meter {kind!r}; use one of {', '.join(KINDS)}")
-    if kind == "zeus_gpu":
-        return ZeusGpuMeter(range(gpus), interval_s), []
-    if kind == "zeus_rapl":
-        return ZeusRaplMeter(interval_s), []
-    if kind == "estimate":
-        return estimate_meter(estimate, interval_s), []
-    meters: list[Meter] = []
-    notes: list[str] = []
-    try:
-        meters.append(ZeusGpuMeter(range(gpus), interval_s))
-    except MeterUnavailable as exc:
-        notes.append(f"no GPU energy counters: {exc.reason}")
-    try:
-        meters.append(ZeusRaplMeter(interval_s, parts=("cpu",)))
-    except MeterUnavailable as exc:
-        cpu = estimate_meter(estimate, interval_s)
-        meters.append(cpu)
-        notes += [f"no CPU energy counters: {exc.reason}", f"CPU: using the {cpu.source}",
-                  "DRAM not counted: no RAPL DRAM counter and no DRAM estimate"]
-    else:
+    def __init__(self, cfg: Any) -> None:
+        self.cfg = cfg
+
+    @abc.abstractmethod
+    def build(self, gpus: int) -> tuple[Meter, list[str]]:
+        """The meter for a run on GPUs 0..gpus-1 (in CUDA_VISIBLE_DEVICES order)."""
+
+
+class EveryDomain(MeterSetup):
+    """`energy=auto`: every domain this machine has, as one `CompositeMeter`: Zeus's GPU counters, RAPL's
+    CPU package and DRAM counters, and where RAPL is missing the CPU estimate (see `EstimateMeter`)."""
+
+    def build(self, gpus: int) -> tuple[Meter, list[str]]:
+        interval_s = self.cfg.interval_s
+        meters: list[Meter] = []
+        notes: list[str] = []
         try:
-            meters.append(ZeusRaplMeter(interval_s, parts=("dram",)))
+            meters.append(ZeusGpuMeter(range(gpus), interval_s))
         except MeterUnavailable as exc:
-            notes.append(f"DRAM not counted: {exc.reason}")
-    return CompositeMeter(meters, interval_s), notes
+            notes.append(f"no GPU energy counters: {exc.reason}")
+        try:
+            meters.append(ZeusRaplMeter(interval_s, parts=("cpu",)))
+        except MeterUnavailable as exc:
+            cpu = estimate_meter(self.cfg.estimate, interval_s)
+            meters.append(cpu)
+            notes += [f"no CPU energy counters: {exc.reason}", f"CPU: using the {cpu.source}",
+                      "DRAM not counted: no RAPL DRAM counter and no DRAM estimate"]
+        else:
+            try:
+                meters.append(ZeusRaplMeter(interval_s, parts=("dram",)))
+            except MeterUnavailable as exc:
+                notes.append(f"DRAM not counted: {exc.reason}")
+        return CompositeMeter(meters, interval_s), notes
 
 
-ESTIMATE_KEYS = {"tdp_w", "min_load", "scope"}
+class GpuCounters(MeterSetup):
+    """`energy=zeus_gpu`: NVML's counters or a SustainError, never a fallback."""
+
+    def build(self, gpus: int) -> tuple[Meter, list[str]]:
+        return ZeusGpuMeter(range(gpus), self.cfg.interval_s), []
 
 
-def estimate_meter(estimate: dict[str, Any], interval_s: float = 0.1) -> EstimateMeter:
-    """The CPU estimate from the `energy.estimate` section: tdp_w None means this CPU's rated power from
-    codecarbon's table (the match, or the fallback, is stated in the source)."""
-    if not set(estimate) <= ESTIMATE_KEYS:
-        raise SustainError(
-            f"the energy estimate takes the keys {', '.join(sorted(ESTIMATE_KEYS))}, got {sorted(estimate)}; "
-            "fix the estimate section of the config"
-        )
+class CpuCounters(MeterSetup):
+    """`energy=zeus_rapl`: RAPL's counters or a SustainError, never a fallback."""
+
+    def build(self, gpus: int) -> tuple[Meter, list[str]]:
+        return ZeusRaplMeter(self.cfg.interval_s), []
+
+
+class CpuEstimate(MeterSetup):
+    """`energy=estimate`: the CPU estimate alone, e.g. to compare machines on the same model."""
+
+    def build(self, gpus: int) -> tuple[Meter, list[str]]:
+        return estimate_meter(self.cfg.estimate, self.cfg.interval_s), []
+
+
+def estimate_meter(estimate: Any, interval_s: float = 0.1) -> EstimateMeter:
+    """The CPU estimate from the `energy.estimate` section (an `EstimateConfig`): tdp_w None means this
+    CPU's rated power from codecarbon's table (the match, or the fallback, is stated in the source)."""
     import psutil
 
     from sustain.energy import cpu_power
 
     rating = cpu_power.rate(psutil.cpu_count(logical=True) or 1)
-    tdp = estimate.get("tdp_w")
+    tdp = estimate.tdp_w
     if tdp is None:
         tdp, tdp_source = rating.tdp_w, rating.source
     else:
         tdp_source = f"TDP {float(tdp):g} W set in energy.estimate.tdp_w"
-    return EstimateMeter(float(tdp), tdp_source, float(estimate.get("min_load", 0.1)), interval_s,
-                         str(estimate.get("scope", "process_tree")), cpu=rating.brand)
+    return EstimateMeter(float(tdp), tdp_source, float(estimate.min_load), interval_s, str(estimate.scope),
+                         cpu=rating.brand)

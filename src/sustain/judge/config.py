@@ -1,12 +1,13 @@
 """The judge's schema: which LLM scores the outputs, and how it is reached.
 
-`name` picks the judge: "none" (no judge), "openai" (any OpenAI-compatible endpoint at `base_url`, the key
-read from the environment variable named by `api_key_env`, never from the config), or "local" (a vLLM
-OpenAI server that sustain starts on 127.0.0.1 for the run and stops afterwards).
+`_target_` names how the judge is reached (`sustain.judge.endpoints`): none (no judge), judge=openai (any
+OpenAI-compatible endpoint at `base_url`, the key read from the environment variable named by
+`api_key_env`, never from the config), or judge=local (a vLLM OpenAI server that sustain starts on
+127.0.0.1 for the run and stops afterwards).
 
 `constrain` holds the judge's answer to the rubric's JSON with a score of 1, 2 or 3 while it decodes
-(see `sustain.judge.constrained`): on by default for judge=local, as the embedded 135M model cannot keep to
-the schema otherwise; off for judge=openai, as the paper's judge was not constrained.
+(see `sustain.judge.constrained`): on in judge=local, as the embedded 135M model cannot keep to the schema
+otherwise; off in judge=openai, as the paper's judge was not constrained.
 """
 
 from __future__ import annotations
@@ -15,12 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-JUDGES = ("openai", "local")  # "none" runs no judge
-
-
 @dataclass
 class JudgeConfig:
-    name: str = "none"  # none | openai | local
+    _target_: Optional[str] = None  # a sustain.judge.endpoints.JudgeEndpoint; None: no judge
+    name: str = "none"  # none | openai | local: for tags and labels
     model: str = "embedded"  # openai: served model name; local: HF id, folder, or "embedded"
     base_url: str = "https://api.openai.com/v1"  # openai only
     api_key_env: str = "OPENAI_API_KEY"  # openai only: the variable holding the key
@@ -28,7 +27,7 @@ class JudgeConfig:
     max_tokens: int = 512  # reasoning judges (gpt-5, o-series) need 4096+
     timeout_s: float = 300.0  # per request
     max_retries: int = 1  # transport retries (OpenAI client) and re-asks after an unparseable answer
-    constrain: Optional[bool] = None  # decode to the rubric's schema and levels; None: on for local, off for openai
+    constrain: bool = False  # decode to the rubric's schema and levels (judge=local: on; judge=openai: off, as the paper)
     concurrency: int = 4  # requests in flight
     cache: bool = True
     cache_dir: Optional[str] = None  # None: <sustain cache>/judge-cache
@@ -38,11 +37,6 @@ class JudgeConfig:
     gpu_memory_utilization: Optional[float] = None  # None: 0.35 on CPU (a share of RAM there), vLLM's on GPU
     enforce_eager: Optional[bool] = None  # None: True on CPU (35 s start instead of minutes), vLLM's on GPU
     engine_args: Dict[str, Any] = field(default_factory=dict)  # any `vllm serve` flag, e.g. {max_model_len: 8192}
-
-
-def is_constrained(cfg: JudgeConfig) -> bool:
-    """Off for openai by default: the paper's judge answered ragas' prompt unconstrained."""
-    return cfg.name == "local" if cfg.constrain is None else cfg.constrain
 
 
 def cache_path(cfg: JudgeConfig) -> Path:

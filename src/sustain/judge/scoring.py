@@ -14,21 +14,20 @@ import contextlib
 import dataclasses
 import json
 import logging
-import os
 import statistics
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sustain.errors import SustainError
-from sustain.judge import cache, server
-from sustain.judge.config import JUDGES, JudgeConfig, cache_path, is_constrained
+from sustain.judge import cache
+from sustain.judge.config import JudgeConfig, cache_path
+from sustain.judge.endpoints import Endpoint, JudgeEndpoint
 from sustain.judge.rubric import JudgeItem, normalise, prompt_text, scoring_metric, telemetry_off
 
 REMOTE_ENERGY = "not measured (remote endpoint)"
-LOCAL_API_KEY = "sustain-local"  # vLLM started without --api-key accepts any
 MAX_FAILURE_CHARS = 300
 NOISY_LOGGERS = ("instructor", "httpx", "openai")  # they log every failed attempt / request; judge.jsonl has them
 
@@ -76,14 +75,6 @@ class JudgeResult:
 
 
 @dataclass
-class _Endpoint:
-    base_url: str
-    model: str
-    api_key: str = field(repr=False)
-    identity: dict[str, Any]
-
-
-@dataclass
 class _Verdict:
     raw: Any = None
     feedback: str = ""
@@ -97,10 +88,10 @@ def evaluate(cfg: JudgeConfig, items: list[JudgeItem], out_dir: Path, energy: An
 
     `energy` is the run's EnergyConfig (meter, estimate, interval_s), used to meter a local judge;
     None means the defaults."""
-    _check(cfg, items)
+    judge = _check(cfg, items)
     telemetry_off()
     out_dir.mkdir(parents=True, exist_ok=True)
-    endpoint, port = _endpoint(cfg)
+    endpoint = judge.endpoint()
     client = _client(cfg, endpoint)
     metric, constraint = _metric(cfg, endpoint, client)
     answers = cache.AnswerCache(cache_path(cfg) if cfg.cache else None)
@@ -114,13 +105,8 @@ def evaluate(cfg: JudgeConfig, items: list[JudgeItem], out_dir: Path, energy: An
             verdicts[item.id] = _Verdict(raw=entry["raw_score"], feedback=entry["feedback"], cached=True)
     pending = [item for item in items if item.id not in verdicts]
 
-    startup_s = 0.0
     with contextlib.ExitStack() as stack:
-        meter, notes = None, []
-        if cfg.name == "local":
-            if pending:
-                startup_s = stack.enter_context(server.serve(cfg, endpoint.model, port, out_dir / "judge-server.log"))
-            meter, notes = _local_meter(energy)
+        startup_s, meter, notes = judge.serve(stack, out_dir / "judge-server.log", energy, bool(pending))
         t0 = time.monotonic()
         if meter is not None:
             meter.start()
@@ -139,69 +125,41 @@ def evaluate(cfg: JudgeConfig, items: list[JudgeItem], out_dir: Path, energy: An
     return result
 
 
-def _local_meter(energy: Any) -> tuple[Any, list[str]]:
-    """The run's meter settings for the judge's own server (one GPU, as judge=local starts it)."""
-    from dataclasses import asdict
+def _check(cfg: JudgeConfig, items: list[JudgeItem]) -> JudgeEndpoint:
+    """The endpoint `judge._target_` names, once the config and the items are known to be usable."""
+    from sustain.config import build
 
-    from sustain.energy.meters import make_meter
-
-    if energy is None:
-        from sustain.config import EnergyConfig
-
-        energy = EnergyConfig()
-    return make_meter(energy.meter, gpus=1, estimate=asdict(energy.estimate), interval_s=energy.interval_s)
-
-
-def _check(cfg: JudgeConfig, items: list[JudgeItem]) -> None:
-    if cfg.name not in JUDGES:
-        raise SustainError(f"judge.name={cfg.name!r} cannot judge: use judge=openai or judge=local.")
+    if not cfg._target_:
+        raise SustainError(f"judge={cfg.name} names no judge endpoint: use judge=openai or judge=local.")
+    judge = build(cfg._target_, cfg, "judge")
+    judge.check()
     for name, value, low in (("concurrency", cfg.concurrency, 1), ("max_tokens", cfg.max_tokens, 1),
                              ("max_retries", cfg.max_retries, 0)):
         if value < low:
             raise SustainError(f"judge.{name}={value} is invalid: use a number >= {low}.")
     if cfg.timeout_s <= 0 or cfg.startup_timeout_s <= 0:
         raise SustainError("judge.timeout_s and judge.startup_timeout_s must be positive numbers of seconds.")
-    if cfg.name == "openai" and cfg.model == "embedded":
-        raise SustainError("judge=openai needs judge.model, the model name the endpoint serves (e.g. gpt-5).")
     seen: set[str] = set()
     for item in items:
         if item.id in seen:
             raise SustainError(f"judge item id {item.id!r} repeats: every item needs a unique id.")
         seen.add(item.id)
+    return judge
 
 
-def _endpoint(cfg: JudgeConfig) -> tuple[_Endpoint, int]:
-    """The endpoint, and for judge=local the loopback port its server will listen on."""
-    if cfg.name == "openai":
-        api_key = os.environ.get(cfg.api_key_env, "")
-        if not api_key:
-            raise SustainError(
-                f"judge=openai reads its API key from the environment variable {cfg.api_key_env}, which is "
-                f"not set: export {cfg.api_key_env}=<key> (or name another variable in judge.api_key_env)."
-            )
-        base_url = cfg.base_url.rstrip("/")
-        return _Endpoint(base_url, cfg.model, api_key, {"base_url": base_url, "model": cfg.model}), 0
-    from sustain.models.resolve import resolve
-
-    model = resolve(cfg.model)
-    port = cfg.port or server.free_port()
-    identity = {"local": model, "engine_args": server.engine_args(cfg)}
-    return _Endpoint(f"http://{server.HOST}:{port}/v1", model, LOCAL_API_KEY, identity), port
-
-
-def _client(cfg: JudgeConfig, endpoint: _Endpoint) -> Any:
+def _client(cfg: JudgeConfig, endpoint: Endpoint) -> Any:
     from openai import AsyncOpenAI
 
     return AsyncOpenAI(base_url=endpoint.base_url, api_key=endpoint.api_key, timeout=cfg.timeout_s,
                        max_retries=cfg.max_retries)
 
 
-def _metric(cfg: JudgeConfig, endpoint: _Endpoint, client: Any) -> tuple[Any, dict[str, Any]]:
+def _metric(cfg: JudgeConfig, endpoint: Endpoint, client: Any) -> tuple[Any, dict[str, Any]]:
     """The rubric metric on ragas' instructor LLM (JSON mode for provider "openai"), or on one constrained to
     the rubric's schema; with what the constraint adds to the cache identity. `max_retries` reaches
     instructor, which re-asks that many times after an answer that does not parse."""
     args = {"temperature": cfg.temperature, "max_tokens": cfg.max_tokens, "max_retries": cfg.max_retries}
-    if is_constrained(cfg):
+    if cfg.constrain:
         from sustain.judge import constrained
 
         llm = constrained.llm(client, endpoint.model, **args)
@@ -212,7 +170,7 @@ def _metric(cfg: JudgeConfig, endpoint: _Endpoint, client: Any) -> tuple[Any, di
 
 
 async def _judge_all(
-    cfg: JudgeConfig, endpoint: _Endpoint, metric: Any, client: Any, pending: list[JudgeItem],
+    cfg: JudgeConfig, endpoint: Endpoint, metric: Any, client: Any, pending: list[JudgeItem],
     answers: cache.AnswerCache, digests: dict[str, str],
 ) -> dict[str, _Verdict]:
     """The first item goes alone: if the endpoint is unusable, nothing else is sent."""
@@ -259,7 +217,7 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
         current = current.__cause__ or current.__context__
 
 
-def _endpoint_problem(exc: BaseException, cfg: JudgeConfig, endpoint: _Endpoint) -> str | None:
+def _endpoint_problem(exc: BaseException, cfg: JudgeConfig, endpoint: Endpoint) -> str | None:
     """One sentence when the endpoint cannot serve any request; None for a per-item problem."""
     import openai
 
@@ -279,7 +237,7 @@ def _endpoint_problem(exc: BaseException, cfg: JudgeConfig, endpoint: _Endpoint)
     return None
 
 
-def _failure_text(exc: BaseException, cfg: JudgeConfig, endpoint: _Endpoint) -> str:
+def _failure_text(exc: BaseException, cfg: JudgeConfig, endpoint: Endpoint) -> str:
     """A one-line reason for judge.jsonl, with the key (should a server echo it) blanked out."""
     import openai
     from instructor.core import IncompleteOutputException, InstructorRetryException
@@ -306,7 +264,7 @@ def _failure_text(exc: BaseException, cfg: JudgeConfig, endpoint: _Endpoint) -> 
 
 
 def _result(
-    items: list[JudgeItem], verdicts: dict[str, _Verdict], endpoint: _Endpoint, time_s: float, startup_s: float,
+    items: list[JudgeItem], verdicts: dict[str, _Verdict], endpoint: Endpoint, time_s: float, startup_s: float,
     timeline: Any, notes: list[str],
 ) -> JudgeResult:
     scores: dict[str, float | None] = {}

@@ -14,7 +14,7 @@ from typing import Any
 
 from sustain.engines.server import HOST, free_port, running
 from sustain.engines.vllm_server import entrypoint, to_flags
-from sustain.judge.config import JudgeConfig, is_constrained
+from sustain.judge.config import JudgeConfig
 
 __all__ = ["HOST", "free_port", "running", "entrypoint", "to_flags", "engine_args", "serve"]
 
@@ -30,7 +30,7 @@ def engine_args(cfg: JudgeConfig) -> dict[str, Any]:
     request, and only for the xgrammar and guidance backends.
     """
     args: dict[str, Any] = {}
-    if is_constrained(cfg):
+    if cfg.constrain:
         args["structured_outputs_config"] = dict(COMPACT_JSON)
     gpu_memory_utilization, enforce_eager = cfg.gpu_memory_utilization, cfg.enforce_eager
     if gpu_memory_utilization is None or enforce_eager is None:

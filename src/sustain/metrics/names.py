@@ -37,6 +37,7 @@ DEPLOYMENT_WATER_L_YEAR = "deployment_water_l_per_year"
 # Overall Metric
 OM = "om"
 OM_MEANINGFUL_TAG = "om.meaningful"  # "false" with a zero quality (run or reference): OM says nothing then
+OM_COMPARABLE_TAG = "om.comparable"  # "false" when the run's quality and the reference's measure different things
 
 # Tags
 TASK_TAG = "task"

@@ -9,7 +9,13 @@ is to reproduce the paper's baseline (66 tokens: 0.58 s and about 1,499 J in its
 
 from __future__ import annotations
 
+import statistics
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import Any
+
+from sustain.errors import SustainError
+from sustain.metrics.names import JUDGE_SCORE
 
 GPT4O_JUDGE_SCORE = 0.978  # Table 3: GPT-4o's LLM-as-a-judge score, the OM's reference quality
 
@@ -21,6 +27,51 @@ class Reference:
     decode_latency_s: float
     energy_j: float
     source: str
+    quality_metric: str = JUDGE_SCORE  # what `quality` measures: an OM against another measure compares unlike
+
+
+class ReferenceSource(ABC):
+    """Where the Overall Metric's comparison point comes from, chosen by `reference._target_`."""
+
+    def __init__(self, cfg: Any) -> None:
+        self.cfg = cfg
+
+    @abstractmethod
+    def reference(self, task: Any, metrics: dict[str, float], tracker: Any, quality_metric: str) -> Reference | None:
+        """The reference for a run of `task` with `metrics`, whose OM quality is `quality_metric`."""
+
+
+class NoReference(ReferenceSource):
+    """`reference=none`: no OM."""
+
+    def reference(self, task: Any, metrics: dict[str, float], tracker: Any, quality_metric: str) -> None:
+        return None
+
+
+class Gpt4oEstimate(ReferenceSource):
+    """The paper's footnote-12 GPT-4o, for the output tokens configured, of a dataset field, or of this run."""
+
+    def reference(self, task: Any, metrics: dict[str, float], tracker: Any, quality_metric: str) -> Reference:
+        ref = self.cfg
+        if ref.output_tokens_field:
+            values = [task.example_field(rid, ref.output_tokens_field) for rid in task.ids]
+            if any(not isinstance(v, (int, float)) for v in values):
+                raise SustainError(
+                    f"reference.output_tokens_field={ref.output_tokens_field} is not a number on every dataset "
+                    f"line: add it to each line or set reference.output_tokens instead."
+                )
+            tokens = statistics.fmean(values)
+        else:
+            tokens = ref.output_tokens if ref.output_tokens is not None else metrics.get("mean_output_tokens", 0.0)
+        return gpt4o_estimate(tokens, ref.tokens_per_s, ref.prefill_s, ref.power_kw, ref.pue, ref.quality,
+                              ref.quality_metric)
+
+
+class MlflowRun(ReferenceSource):
+    """An earlier sustain run (by id, or the newest finished one with `reference.tags`), on the same measure."""
+
+    def reference(self, task: Any, metrics: dict[str, float], tracker: Any, quality_metric: str) -> Reference:
+        return tracker.reference_from_run(self.cfg.run_id, dict(self.cfg.tags), quality_metric)
 
 
 def gpt4o_estimate(
@@ -30,6 +81,7 @@ def gpt4o_estimate(
     power_kw: float = 7.7,
     pue: float = 0.18,
     quality: float = GPT4O_JUDGE_SCORE,
+    quality_metric: str = JUDGE_SCORE,
 ) -> Reference:
     """GPT-4o per-request decode latency and energy for `output_tokens` (a mean works: both are linear)."""
     if output_tokens < 0:
@@ -42,7 +94,7 @@ def gpt4o_estimate(
         f"decode = {output_tokens:g} tokens / {tokens_per_s:g} tok/s; "
         f"energy = {power_kw:g} kW x ({prefill_s:g} s prefill + decode) x {pue:g} x 1000"
     )
-    return Reference("gpt-4o (estimated)", quality, decode_s, energy_j, source)
+    return Reference("gpt-4o (estimated)", quality, decode_s, energy_j, source, quality_metric)
 
 
 @dataclass(frozen=True)

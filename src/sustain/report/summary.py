@@ -46,11 +46,7 @@ def format_summary(summary: dict[str, Any]) -> str:
                                   f"{m['judge_n_scored']:.0f} outputs (judge's own {m['judge_time_s']:.0f} s, "
                                   f"{judge_energy}, kept apart)"))
     if "om" in m:
-        reference = summary["overall"]["reference"]["name"]
-        if summary["overall"].get("meaningful", True):
-            rows.append(("overall metric", f"{m['om']:.3f} vs {reference}"))
-        else:
-            rows.append(("overall metric", f"not meaningful (quality 0) vs {reference}"))
+        rows.append(("overall metric", _om_line(m["om"], summary["overall"])))
     flags = summary["validity"]["flags"]
     rows.append(("validity", "ok" if not flags else f"{len(flags)} flag(s): " + "; ".join(flags)))
     rows.append(("MLflow run", f"{run.get('run_id')} in {run.get('tracking_uri')}"))
@@ -110,3 +106,16 @@ def _water_rows(footprint: dict[str, Any] | None, m: dict[str, float]) -> list[t
     else:
         rows.append(("deployment year", "set carbon.requests_per_day for a year's kWh, kg CO2e and litres"))
     return rows
+
+
+def _om_line(om: float, overall: dict[str, Any]) -> str:
+    """OM against its reference, or why it says nothing; an OM whose two qualities measure different
+    things is shown with that said beside it."""
+    reference = overall["reference"]
+    if not overall.get("meaningful", True):
+        return f"not meaningful (quality 0) vs {reference['name']}"
+    if overall.get("comparable", True):
+        return f"{om:.3f} vs {reference['name']}"
+    mine, theirs = overall["quality_metric"], reference.get("quality_metric", "?")
+    return (f"{om:.3f} vs {reference['name']}, not like with like: this run's {mine} against the reference's "
+            f"{theirs} (add a judge, or give reference.quality and reference.quality_metric={mine})")

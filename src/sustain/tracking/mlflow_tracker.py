@@ -128,6 +128,7 @@ class Tracker:
             name=f"run {run.info.run_name} ({run.info.run_id})", quality=m[quality_key],
             decode_latency_s=m["decode_latency_s_mean"], energy_j=m["energy_per_request_j_mean"],
             source=f"MLflow run {run.info.run_id}: {quality_key}, decode_latency_s_mean, energy_per_request_j_mean",
+            quality_metric=quality_key,
         )
 
     def start(self, run_name: str, tags: dict[str, str], params: dict[str, str]) -> str:
