@@ -31,8 +31,7 @@ def _run():
 
 
 def _summary(footprint, attribution, metrics_extra=None, overall=None):
-    metrics = {"energy_per_request_j_mean": attribution.mean_j, "energy_per_request_j_std": 0.0,
-               **footprint.metrics(), **(metrics_extra or {})}
+    metrics = {**attribution.to_metrics(), **footprint.metrics(), **(metrics_extra or {})}
     return {
         "metrics": metrics, "footprint": footprint.summary(), "overall": overall or {},
         "run": {"model": "m", "quantization": "none", "batch_size": 2, "gpus": 1, "n_requests": 10, "dataset": "d",
@@ -46,6 +45,8 @@ def _summary(footprint, attribution, metrics_extra=None, overall=None):
 def test_summary_prints_whole_node_phases_water_and_a_deployment_year_beside_the_gpu_headline():
     _, _, attribution, footprint = _run()
     text = format_summary(_summary(footprint, attribution))
+    per_token = f"{attribution.energy_per_token_j:.4g} J / output token × each request's tokens (spread across"
+    assert f"energy / request      {attribution.mean_j:.2f} J = {per_token}" in text
     node = footprint.node.per_request_j_mean
     assert node == pytest.approx(1.2 * attribution.mean_j) and node > 0
     assert f"whole node / request  {node:.2f} J = gpu {attribution.mean_j:.2f} J (measured) + cpu" in text

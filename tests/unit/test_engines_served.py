@@ -72,3 +72,19 @@ def test_openai_estimate_is_labelled_with_its_constants(tmp_path):
     assert engine.energy_label.startswith("estimate for remote model gpt-4o")
     with pytest.raises(SustainError, match="engine.energy must be one of"):
         OpenAIEngine(OpenAIEngineConfig(api_key_env=None, energy="guess")).prepare(job(tmp_path))
+
+
+def test_llamacpp_reports_the_devices_its_server_lists_and_the_cpu_when_none(monkeypatch):
+    import sustain.engines.llamacpp as llamacpp
+
+    gpu = ("ggml_cuda_init: found 1 CUDA devices:\n  Device 0: NVIDIA H200, compute capability 9.0\n"
+           "Available devices:\n  CUDA0: NVIDIA H200 (143167 MiB, 142511 MiB free)\n")
+    listed = llamacpp.parse_devices(gpu)
+    assert listed == ["CUDA0: NVIDIA H200 (143167 MiB, 142511 MiB free)"]
+    assert llamacpp.parse_devices("Available devices:\n  (none)\n") == []
+    engine = LlamaCppEngine(LlamaCppConfig())
+    engine.binary = "llama-server"
+    monkeypatch.setattr(llamacpp, "listed_devices", lambda binary: [])
+    assert engine.devices() == ("cpu", ["cpu"])
+    monkeypatch.setattr(llamacpp, "listed_devices", lambda binary: listed)
+    assert engine.devices() == ("cuda", listed)

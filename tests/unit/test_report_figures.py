@@ -60,3 +60,10 @@ def test_html_embeds_png_and_escapes_text(tmp_path, sweep):
     assert "title &lt;x&gt;" in page and "store a&amp;b" in page and "&lt;b&gt;" in page
     data = re.search(r'src="data:image/png;base64,([^"]+)"', page).group(1)
     assert base64.b64decode(data) == png.read_bytes()
+
+
+def test_fig6_lines_say_what_they_ran_on():
+    assert figures._series("qwen", "cpu", 1) == "qwen, CPU"
+    assert figures._series("qwen", "cuda", 4) == "qwen, 4 GPUs"
+    assert figures._series("qwen", float("nan"), 1) == "qwen, 1 GPU"  # a CSV row: the paper's GPUs
+    assert figures._series("gpt-4o", "None", 1) == "gpt-4o, gpus=1"  # nothing here could tell

@@ -81,6 +81,11 @@ class LlamaCppEngine(ServedEngine):
                             self.cfg.startup_timeout_s, name="llama.cpp server", verbose=job.verbose) as load_s:
             yield Endpoint(f"http://{server.HOST}:{port}/v1", job.model.name), load_s
 
+    def devices(self) -> tuple[str | None, list[str]]:
+        """The devices `llama-server --list-devices` names (a GPU build lists its GPUs); none: the CPU."""
+        listed = listed_devices(str(self.binary))
+        return ("cpu", ["cpu"]) if not listed else (listed[0].split(":")[0].rstrip("0123456789").lower(), listed)
+
     def describe(self) -> dict[str, str]:
         tags = {"engine": self.name, "engine.server": "llama.cpp llama-server"}
         if getattr(self, "gguf", None) is not None:
@@ -102,3 +107,16 @@ def server_flags(binary: str) -> frozenset[str]:
     """Long options of this llama-server, read from its --help, as engine.args keys (dashes → underscores)."""
     text = subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=60).stdout
     return frozenset(m.replace("-", "_") for m in re.findall(r"--([a-z][a-z0-9-]+)", text))
+
+
+@lru_cache(maxsize=4)
+def listed_devices(binary: str) -> list[str]:
+    """`llama-server --list-devices`: one "NAME: description" line per device it can offload to."""
+    out = subprocess.run([binary, "--list-devices"], capture_output=True, text=True, timeout=60)
+    return parse_devices(out.stdout + out.stderr)
+
+
+def parse_devices(text: str) -> list[str]:
+    lines = [line.strip() for line in text.splitlines()]
+    start = next((i for i, line in enumerate(lines) if line.startswith("Available devices")), len(lines))
+    return [line for line in lines[start + 1:] if ":" in line]

@@ -34,10 +34,17 @@ class ServedEngine(Engine):
             profile.max_in_flight = min(cap, profile.max_in_flight or cap)
         bodies = [(r.id, self.body(job, r.messages)) for r in job.requests]
         with self.serving(job) as (endpoint, load_s):
-            info = {**self.describe(), "load": profile.cfg.name, "load_s": load_s}
+            platform, devices = self.devices()
+            info = {**self.describe(), "load": profile.cfg.name, "load_s": load_s, "platform": platform,
+                    "devices": devices}
             on_loaded(info)
             result = streaming.run(endpoint, bodies, profile, on_record, self.cfg.timeout_s)
         return EngineRun(result.records, result.start_s, result.end_s, load_s, info)
+
+    def devices(self) -> tuple[str | None, list[str]]:
+        """What the server computes on: a platform ("cpu", "cuda", ...) and its devices; None when
+        nothing here can tell (a remote endpoint)."""
+        return None, []
 
     def client_cap(self, job: EngineJob) -> int | None:
         """A cap on requests in flight beyond the load profile's own (None: the profile's alone)."""

@@ -111,6 +111,14 @@ class VllmServerEngine(ServedEngine):
     def describe(self) -> dict[str, str]:
         return {"engine": self.name, "engine.server": "vllm openai", **getattr(self, "shared_tags", {})}
 
+    def devices(self) -> tuple[str | None, list[str]]:
+        """The server is this machine's vLLM: CUDA when torch sees GPUs, else its CPU backend."""
+        if not _has_cuda():
+            return "cpu", ["cpu"]
+        import torch
+
+        return "cuda", [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+
 
 
 def _has_cuda() -> bool:

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from sustain.metrics.reference import Reference
 
 COLUMNS = [
-    "run_id", "run_name", "task", "model", "quantization", "engine", "gpus", "batch_size",
+    "run_id", "run_name", "task", "model", "quantization", "engine", "platform", "gpus", "batch_size",
     "energy_j", "energy_j_std", "energy_per_correct_j", "decode_latency_s", "decode_latency_s_std", "p90_decode_s",
     "judge", "judge_std", "f1", "quality", "quality_metric", "quality_fallback", "n_correct", "mean_output_tokens",
     "water_l_per_request", "deployment_kwh_per_year", "deployment_kgco2e_per_year", "deployment_water_l_per_year",
@@ -57,7 +57,8 @@ FOOTPRINT = ["water_l_per_request", "deployment_kwh_per_year", "deployment_kgco2
 # Tags and params whose values are the inputs of the water and deployment figures (WUE, requests per day, grid).
 FOOTPRINT_PREFIXES = ("water.", "deployment.", "carbon.")
 TAGS = {
-    "model": "model", "quantization": "quantization", "engine": "engine", "gpus": "gpus", "batch_size": "batch_size",
+    "model": "model", "quantization": "quantization", "engine": "engine", "platform": "engine.platform", "gpus": "gpus",
+    "batch_size": "batch_size",
     "task": names.TASK_TAG, "quality_metric": names.QUALITY_METRIC_TAG, "energy_source": names.ENERGY_SOURCE_TAG,
     "measured": names.ENERGY_MEASURED_TAG, "om_flagged": names.OM_MEANINGFUL_TAG, "validity_flags": "validity.flags",
 }

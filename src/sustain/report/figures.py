@@ -136,10 +136,8 @@ def fig6_energy_vs_latency(runs: pd.DataFrame, path: Path, caption: str = "") ->
 
     plt = _pyplot()
     data = with_labels(runs.dropna(subset=["energy_j", "decode_latency_s"]))
-    data = data.assign(series=[
-        label if pd.isna(g) else f"{label}, {int(g)} GPU{'s' if g > 1 else ''}"
-        for label, g in zip(data["label"], data["gpus"])
-    ])
+    data = data.assign(series=[_series(label, platform, g)
+                               for label, platform, g in zip(data["label"], data["platform"], data["gpus"])])
     fig, ax = plt.subplots(figsize=(10, 6.2), dpi=130)
     xscale = _log_if_wide(ax, "x", data["decode_latency_s"])
     yscale = _log_if_wide(ax, "y", data["energy_j"])
@@ -161,6 +159,18 @@ def fig6_energy_vs_latency(runs: pd.DataFrame, path: Path, caption: str = "") ->
     return path
 
 
+def _series(label: str, platform: Any, gpus: Any) -> str:
+    """A line's name: the model and what it ran on: the CPU, or N GPUs (a CSV row's `gpus` too), or the
+    configured `gpus` alone where the run could not tell (a remote endpoint)."""
+    if platform == "cpu":
+        return f"{label}, CPU"
+    if pd.isna(gpus):
+        return label
+    if platform in ("None", "remote"):
+        return f"{label}, gpus={int(gpus)}"
+    return f"{label}, {int(gpus)} GPU{'s' if gpus > 1 else ''}"
+
+
 def _few_series(ax: Any, data: pd.DataFrame, ordered: list[str]) -> None:
     """One line per model and GPU count, each in the legend, each point numbered with its batch size."""
     plt = _pyplot()
@@ -175,7 +185,7 @@ def _few_series(ax: Any, data: pd.DataFrame, ordered: list[str]) -> None:
                 ax.annotate(str(int(row.batch_size)), (row.decode_latency_s, row.energy_j), xytext=(4, 4),
                             textcoords="offset points", fontsize=7, color=cmap(i % cmap.N))
     ax.set_title("Energy vs decode latency across max batch sizes (numbers: max batch size)")
-    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), title="model, GPUs", title_fontsize=8)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), title="model, device", title_fontsize=8)
 
 
 def _many_series(ax: Any, data: pd.DataFrame, ordered: list[str]) -> None:

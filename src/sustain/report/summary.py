@@ -28,8 +28,7 @@ def format_summary(summary: dict[str, Any]) -> str:
         _quality_row(summary),
         ("correct answers", _correct_line(m)),
         ("error rate", num("error_rate", "{:.1%}")),
-        ("energy / request", f"{num('energy_per_request_j_mean', '{:.2f}')} ± {num('energy_per_request_j_std', '{:.2f}')} J "
-                             f"({how})"),
+        ("energy / request", _energy_line(m, num, how)),
         ("energy source", energy["source"]),
         *_footprint_rows(summary.get("footprint"), m, num),
         ("carbon", f"{num('gco2e_per_request', '{:.4f}')} gCO2e / request, {num('kwh_per_1k_requests', '{:.5f}')} kWh / 1k requests"),
@@ -119,3 +118,12 @@ def _om_line(om: float, overall: dict[str, Any]) -> str:
     mine, theirs = overall["quality_metric"], reference.get("quality_metric", "?")
     return (f"{om:.3f} vs {reference['name']}, not like with like: this run's {mine} against the reference's "
             f"{theirs} (add a judge, or give reference.quality and reference.quality_metric={mine})")
+
+
+def _energy_line(m: dict[str, float], num: Any, how: str) -> str:
+    """Mean energy per request. A request is charged its output tokens at one J/token rate, so the spread
+    across requests is the spread of their lengths, not an uncertainty of the measurement: said as such."""
+    if how.startswith("remote") or not math.isfinite(m.get("energy_per_token_j", math.nan)):
+        return f"{num('energy_per_request_j_mean', '{:.2f}')} J ({how})"
+    return (f"{num('energy_per_request_j_mean', '{:.2f}')} J = {num('energy_per_token_j', '{:.4g}')} J / output token "
+            f"× each request's tokens (spread across requests {num('energy_per_request_j_std', '{:.2f}')} J; {how})")
