@@ -38,6 +38,8 @@ def small_store(tmp_path_factory):
             tags = {"model": model, "gpus": "1", "batch_size": str(bs), "task": task,
                     "task.primary_metric": metric, "energy.source": "zeus: NVML", "energy.measured": "true",
                     "om.meaningful": "true", "water.wue_source": "preset us", "mlflow.parentRunId": parent}
+            if (model, bs) == ("m-small", 32):  # what a search picked: a Pareto run, a best batch size
+                tags["search.pareto" if task == "hallucination" else "search.best_batch_size"] = "true"
             metrics = {"energy_per_request_j_mean": energy, "decode_latency_s_mean": bs / 8, "quality": quality,
                        metric: quality, "judge_score_mean": judge, "p90_decode_ms": bs * 150.0,
                        "energy_per_correct_j": energy / quality, "water_l_per_request": 0.001,
@@ -97,6 +99,10 @@ def test_cli_one_section_per_task_with_pick(small_store, tmp_path, capsys):
     md = (out / "om_rankings.md").read_text()
     assert "## Task hallucination" in md and "## Task arithmetic" in md
     assert (out / "pick.md").is_file()
+    picks = pd.read_csv(out / "search.csv")
+    assert picks[["task", "model", "batch_size"]].values.tolist() == [["hallucination", "m-small", 32],
+                                                                       ["arithmetic", "m-small", 32]]
+    assert "hallucination: What the search picked" in page and "batch-size search" in page and "Pareto set" in page
 
 
 def test_cli_reference_row_and_bad_pick(small_store, tmp_path, capsys):

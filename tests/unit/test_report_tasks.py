@@ -182,6 +182,20 @@ def test_sweep_table_names_each_jobs_quality_and_energy_per_correct():
          "quality": "0.500 (pass_at_1)", "error": ""},
     ])
     assert "0.000 (exact_match)" in table and "0.500 (pass_at_1)" in table and NO_CORRECT in table
+    assert "search" not in table.splitlines()[1]  # no search, no column for it
+
+
+def test_sweep_table_marks_what_a_search_picked():
+    from sustain.report.sweep_table import _search_pick
+
+    assert _search_pick({"search.pareto": "true"}) == "pareto"
+    assert _search_pick({"search.best_batch_size": "true"}) == "best batch size" and _search_pick({}) == ""
+    table = format_sweep_table([
+        {"job": "#0 a", "status": "FINISHED", "energy_j": 1.0, "search": "pareto", "error": ""},
+        {"job": "#1 b", "status": "FINISHED", "energy_j": 2.0, "search": "", "error": ""},
+    ]).splitlines()
+    assert table[1].split()[-2:] == ["search", "error"] and table[2].split()[-2] == "pareto"
+    assert table[3].split()[-2] == "-"
 
 
 def test_summary_names_the_tasks_metric_and_energy_per_correct_answer():

@@ -15,6 +15,8 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
+from sustain.metrics import names
+
 MAX_REPEATS = 50  # configurations asked for one batch that ran already: the search space is exhausted
 
 
@@ -171,7 +173,7 @@ class ParetoSweeper(LaunchingSweeper):
         (self.sweep_dir / "pareto.json").write_text(studies.pareto_json(rows, self.objectives))
         for row in rows:
             if row.run_id:
-                runs.tag(row.run_id, {"search.pareto": "true", "search.study": name})
+                runs.tag(row.run_id, {names.SEARCH_PARETO_TAG: "true", "search.study": name})
         self.report("pareto.txt", studies.format_pareto(rows, self.objectives, counts), runs,
                     {"search.study": name, "search.pareto_trials": ",".join(str(r.trial) for r in rows)},
                     {"pareto_size": float(len(rows)), **{f"trials_{k}": float(v) for k, v in counts.items()}})
@@ -190,12 +192,18 @@ class BatchSizeSweeper(LaunchingSweeper):
         runs = self.runs()
         searches = [(swept, fixed, BatchSizeSearch(self.grid, self.start, self.rel_tol))
                     for swept, fixed in combinations(arguments)]
+        run_ids: dict[tuple[int, int], str | None] = {}
         job = 0
         while asked := [(search, fixed, b) for _, fixed, search in searches for b in search.ask()]:
             returns = self.launch([[*fixed, f"batch_size={b}"] for _, fixed, b in asked], job)
             for offset, ((search, _, b), job_return) in enumerate(zip(asked, returns)):
-                search.tell(b, (runs.outcome(job_return, job + offset).metrics or {}).get(self.objective))
+                outcome = runs.outcome(job_return, job + offset)
+                run_ids[id(search), b] = outcome.run_id
+                search.tell(b, (outcome.metrics or {}).get(self.objective))
             job += len(asked)
+        for _, _, search in searches:
+            if search.best is not None and run_ids.get((id(search), search.best)):
+                runs.tag(run_ids[id(search), search.best], {names.SEARCH_BEST_BATCH_TAG: "true"})
         results = [(swept, search) for swept, _, search in searches]
         self.report("batch_search.txt", format_batch_results(results, self.objective, len(self.grid)), runs,
                     {"search.best_batch_size": " | ".join(f"{' '.join(sw)}: {s.best}" for sw, s in results)},

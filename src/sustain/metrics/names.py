@@ -42,3 +42,5 @@ OM_COMPARABLE_TAG = "om.comparable"  # "false" when the run's quality and the re
 # Tags
 TASK_TAG = "task"
 ENGINE_TAG = "engine"
+SEARCH_PARETO_TAG = "search.pareto"  # "true" on each run of a multi-objective search's Pareto set
+SEARCH_BEST_BATCH_TAG = "search.best_batch_size"  # "true" on the run a batch-size search picked

@@ -27,8 +27,9 @@ examples:
 
 outputs (in --out): table3.md/.csv, table4.md/.csv, om_rankings.md/.csv, pareto.csv, runs.csv,
 fig2_quality_vs_energy.png, fig6_energy_vs_latency.png, fig3_rank_bump.png, report.html (self-contained),
-pick.md with --pick. Runs of different tasks get one section each, never one ranking: the CSVs carry a
-`task` column and, with several tasks, each figure is drawn per task (fig2_quality_vs_energy.<task>.png).
+pick.md with --pick, search.md/.csv when runs of a search are compared (its Pareto set, its best
+batch size). Runs of different tasks get one section each, never one ranking: the CSVs carry a `task`
+column and, with several tasks, each figure is drawn per task (fig2_quality_vs_energy.<task>.png).
 Quality is the task's primary metric (tag task.primary_metric) or the judge's score; runs from before
 tasks were plugins have only macro_f1, which is used and marked.
 The reference is GPT-4o estimated as in the paper (66 output tokens: 0.58 s, about 1,498 J, judge 0.978, F1 1)
@@ -276,6 +277,12 @@ def _write_outputs(out: Path, df: pd.DataFrame, sections: list[Section], scenari
                  [(f"{s.task} (quality = {s.metric_name})", compare.format_om(s.om, scenarios)) for s in sections],
                  "Overall Metric and rank per weight scenario", legend)
     pd.concat([s.front for s in sections]).to_csv(out / "pareto.csv", index=False)
+    picks = [(s.task, compare.search_picks(s.rows)) for s in sections]
+    if any(len(p) for _, p in picks):
+        _write_table(out, "search", pd.concat([p for _, p in picks]),
+                     [(task, compare.format_search_picks(p)) for task, p in picks if len(p)],
+                     "What the searches picked: the Pareto set (hydra/sweeper=pareto) and the energy-optimal "
+                     "batch size (hydra/sweeper=batch_size), each configuration as measured")
     if any(s.answer is not None for s in sections):
         (out / "pick.md").write_text("# Pick\n\n```\n" + "\n".join(s.answer.text() for s in sections) + "\n```\n",
                                      encoding="utf-8")
@@ -301,6 +308,12 @@ def _write_html(out: Path, sources: list[str], sections: list[Section], scenario
             if not_meaningful else ""))
         if s.answer is not None:
             blocks.append(Block(f"{head}Pick", text=s.answer.text()))
+        picks = compare.search_picks(s.rows)
+        if len(picks):
+            blocks.append(Block(f"{head}What the search picked",
+                                "Runs on a multi-objective search's Pareto set (hydra/sweeper=pareto) or the batch "
+                                "size a batch-size search found cheapest (hydra/sweeper=batch_size), as measured.",
+                                compare.format_search_picks(picks)))
         blocks += [
             Block(f"{head}Table 3: lowest-energy configuration per model",
                   "Mean ± std per request. " + (compare.FALLBACK_NOTE if s.t3["quality_fallback"].any() else ""),

@@ -30,7 +30,7 @@ COLUMNS = [
     "judge", "judge_std", "f1", "quality", "quality_metric", "quality_fallback", "n_correct", "mean_output_tokens",
     "water_l_per_request", "deployment_kwh_per_year", "deployment_kgco2e_per_year", "deployment_water_l_per_year",
     "footprint_inputs", "energy_source", "measured", "om_flagged", "validity_flags", "reference", "origin",
-    "start_time",
+    "start_time", "search_pareto", "search_best_batch",
 ]
 CONFIGURATION = ["origin", "task", "model", "quantization", "engine", "gpus", "batch_size"]
 METRICS = {
@@ -61,6 +61,7 @@ TAGS = {
     "batch_size": "batch_size",
     "task": names.TASK_TAG, "quality_metric": names.QUALITY_METRIC_TAG, "energy_source": names.ENERGY_SOURCE_TAG,
     "measured": names.ENERGY_MEASURED_TAG, "om_flagged": names.OM_MEANINGFUL_TAG, "validity_flags": "validity.flags",
+    "search_pareto": names.SEARCH_PARETO_TAG, "search_best_batch": names.SEARCH_BEST_BATCH_TAG,
 }
 REQUIRED_CSV = ("model", "energy_j", "decode_latency_s")
 QUALITIES = ("judge", "quality", "f1")
@@ -190,6 +191,8 @@ def from_raw(raw) -> pd.DataFrame:
     df["batch_size"] = pd.to_numeric(df["batch_size"], errors="coerce")
     df["measured"] = df["measured"].fillna("false").str.lower() == "true"
     df["om_flagged"] = df["om_flagged"].fillna("").str.lower() == "false"
+    for column in ("search_pareto", "search_best_batch"):
+        df[column] = df[column].fillna("").str.lower() == "true"
     df["footprint_inputs"] = _footprint_inputs(raw).reindex(df["run_id"]).to_numpy()
     df["reference"] = False
     df["origin"] = "mlflow"
@@ -260,7 +263,8 @@ def _typed(df: pd.DataFrame) -> pd.DataFrame:
     for column in ("gpus", "batch_size"):
         if column in df:
             df[column] = df[column].astype("Int64")
-    for column in ("measured", "reference", "om_flagged", "quality_fallback", "is_reference"):
+    for column in ("measured", "reference", "om_flagged", "quality_fallback", "is_reference", "search_pareto",
+                   "search_best_batch"):
         if column in df:
             df[column] = df[column].astype(object).fillna(False).astype(bool)
     if "start_time" in df:
@@ -604,6 +608,29 @@ def format_table4(t4: pd.DataFrame) -> pd.DataFrame:
         "Decode latency (s)": [_num(x) for x in t4["decode_latency_s"]],
         "Batch sizes tested": t4["batch_sizes_tested"],
         "Source": t4["origin"],
+    })
+
+
+def search_picks(rows: pd.DataFrame) -> pd.DataFrame:
+    """The runs a search picked (`hydra/sweeper=pareto`'s Pareto set, `hydra/sweeper=batch_size`'s best
+    batch size), each configuration as measured, cheapest first."""
+    picked = rows[rows["search_pareto"] | rows["search_best_batch"]]
+    return with_labels(picked).sort_values(["energy_j", "label"]).reset_index(drop=True)
+
+
+def format_search_picks(picks: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({
+        "Model": picks["label"],
+        "Engine": picks["engine"],
+        "GPUs": [_int_str(x) for x in picks["gpus"]],
+        "Max batch size": [_int_str(x) for x in picks["batch_size"]],
+        "Energy (J)": [_num(x) for x in picks["energy_j"]],
+        "Energy per correct answer (J)": [_num(x) or "n/a" for x in picks["energy_per_correct_j"]],
+        "Decode latency (s)": [_num(x) for x in picks["decode_latency_s"]],
+        "Quality": [_q(q) + (f" ({m})" if isinstance(m, str) else "") for q, m in
+                    zip(picks["quality"], picks["quality_metric"])],
+        "Judge": [_q(x) for x in picks["judge"]],
+        "Picked by": ["Pareto set" if p else "batch-size search" for p in picks["search_pareto"]],
     })
 
 

@@ -60,9 +60,16 @@ def sweep_rows(client: Any, experiment_id: str, parent_run_id: str) -> list[dict
             "decode_s": m.get(names.DECODE_LATENCY),
             "quality": quality_cell(m, t),
             "judge": m.get(names.JUDGE_SCORE),
+            "search": _search_pick(t),
             "error": f"{t.get('error.kind', '')}: {error}" if error else "",
         })
     return rows
+
+
+def _search_pick(tags: dict[str, str]) -> str:
+    """What a search made of the run: on its Pareto set, or the batch size it picked."""
+    picks = [("pareto", names.SEARCH_PARETO_TAG), ("best batch size", names.SEARCH_BEST_BATCH_TAG)]
+    return ", ".join(label for label, tag in picks if tags.get(tag) == "true")
 
 
 def skipped_rows(sweep_dir: Path) -> list[dict[str, Any]]:
@@ -83,8 +90,9 @@ def format_sweep_table(rows: list[dict[str, Any]]) -> str:
             return "-"
         return f"{value:.3f}" if isinstance(value, float) else str(value)
 
-    table = [COLUMNS] + [tuple(cell(row.get(c)) for c in COLUMNS) for row in rows]
-    widths = [max(len(line[i]) for line in table) for i in range(len(COLUMNS) - 1)]
+    columns = COLUMNS if not any(row.get("search") for row in rows) else (*COLUMNS[:-1], "search", COLUMNS[-1])
+    table = [columns] + [tuple(cell(row.get(c)) for c in columns) for row in rows]
+    widths = [max(len(line[i]) for line in table) for i in range(len(columns) - 1)]
     lines = ["  ".join(v.ljust(w) for v, w in zip(line[:-1], widths)) + "  " + line[-1] for line in table]
     counts = {s: sum(row["status"] == s for row in rows) for s in ("FINISHED", "FAILED", "SKIPPED")}
     head = (f"sweep: {len(rows)} job(s): {counts['FINISHED']} finished, {counts['FAILED']} failed, "
