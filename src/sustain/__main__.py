@@ -69,7 +69,7 @@ def _job_tags(hc) -> dict[str, str]:
 
 
 def main() -> None:
-    from sustain.cli import translate_flags, wrong_type_message
+    from sustain.cli import relabel_message, translate_flags, wrong_type_message
     from sustain.config import unknown_key_message
 
     sys.argv[1:] = translate_flags(sys.argv[1:])
@@ -81,7 +81,8 @@ def main() -> None:
     except SystemExit:
         overrides = []  # --help and friends: Hydra answers them
     groups = frozenset(p.name for p in CONF_DIR.iterdir() if p.is_dir())
-    message = unknown_key_message(overrides, groups) or wrong_type_message(overrides)
+    message = (unknown_key_message(overrides, groups) or wrong_type_message(overrides)
+               or relabel_message(overrides, CONF_DIR))
     if message:
         print(f"sustain: error: {message}", file=sys.stderr)
         sys.exit(2)

@@ -7,6 +7,7 @@ import logging
 import os
 import typing
 import warnings
+from pathlib import Path
 from typing import Any
 
 VERBOSE_FLAG = "--verbose"
@@ -74,6 +75,21 @@ def _groups(loader: Any, parent: str) -> list[str]:
             found.append(group)
         found += _groups(loader, group)
     return found
+
+
+def relabel_message(overrides: list[str], conf_dir: Path) -> str | None:
+    """`judge.name=local` only relabels the chosen judge (the class is its `_target_`): one sentence
+    pointing to the group choice `judge=local`, instead of a run that silently keeps the old one."""
+    for text in overrides:
+        key, _, value = text.partition("=")
+        group, _, field = key.lstrip("+").partition(".")
+        if field != "name" or not (conf_dir / group).is_dir():
+            continue
+        for choice in (v.strip() for v in value.split(",")):
+            if (conf_dir / group / f"{choice}.yaml").is_file():
+                return (f"'{key}={value}' would only relabel the {group} config, not choose it: write "
+                        f"{group}={value} instead.")
+    return None
 
 
 def wrong_type_message(overrides: list[str]) -> str | None:

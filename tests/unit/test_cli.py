@@ -118,3 +118,13 @@ def test_library_loggers_are_hushed_and_device_probing_returns_with_verbose():
     assert logging.getLogger("zeus").level == logging.ERROR
     quiet_libraries(verbose=True)
     assert logging.getLogger("zeus").level == logging.INFO and logging.getLogger("mlflow").level == logging.WARNING
+
+
+def test_relabelling_a_group_points_to_the_group_choice():
+    from sustain.cli import relabel_message
+    from sustain.__main__ import CONF_DIR
+
+    assert relabel_message(["judge.name=local"], CONF_DIR) == (
+        "'judge.name=local' would only relabel the judge config, not choose it: write judge=local instead.")
+    assert "energy=auto,estimate" in relabel_message(["energy.name=auto,estimate"], CONF_DIR)
+    assert relabel_message(["task.name=my_tickets", "judge=local", "batch_size=2"], CONF_DIR) is None
