@@ -78,12 +78,18 @@ def _groups(loader: Any, parent: str) -> list[str]:
 
 
 def relabel_message(overrides: list[str], conf_dir: Path) -> str | None:
-    """`judge.name=local` only relabels the chosen judge (the class is its `_target_`): one sentence
-    pointing to the group choice `judge=local`, instead of a run that silently keeps the old one."""
+    """`judge.name=local` only relabels the chosen judge (its class is its `_target_`): one sentence
+    pointing to the group choice `judge=local`, instead of a run that silently keeps the old one. Groups
+    without a `_target_` (model, quantization) take a new name as the label it is."""
+    import dataclasses
+
+    from sustain.config import GROUPS
+
     for text in overrides:
         key, _, value = text.partition("=")
         group, _, field = key.lstrip("+").partition(".")
-        if field != "name" or not (conf_dir / group).is_dir():
+        schema = GROUPS.get(group)
+        if field != "name" or schema is None or "_target_" not in {f.name for f in dataclasses.fields(schema)}:
             continue
         for choice in (v.strip() for v in value.split(",")):
             if (conf_dir / group / f"{choice}.yaml").is_file():

@@ -128,3 +128,4 @@ def test_relabelling_a_group_points_to_the_group_choice():
         "'judge.name=local' would only relabel the judge config, not choose it: write judge=local instead.")
     assert "energy=auto,estimate" in relabel_message(["energy.name=auto,estimate"], CONF_DIR)
     assert relabel_message(["task.name=my_tickets", "judge=local", "batch_size=2"], CONF_DIR) is None
+    assert relabel_message(["model.path=Qwen/Qwen2.5-0.5B-Instruct", "model.name=qwen2_5_0_5b"], CONF_DIR) is None
