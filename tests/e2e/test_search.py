@@ -70,6 +70,17 @@ def test_search_survives_being_killed_and_reports_its_pareto_set(tmp_path, susta
     on_front = [r for r in children if r.data.tags.get("search.pareto") == "true"]
     assert len(on_front) == len(front)
 
+    sweep_table = out[out.index("sweep: "):].splitlines()
+    assert sweep_table[1].split()[-2:] == ["search", "error"]
+    assert sum(line.split()[-2] == "pareto" for line in sweep_table[2:] if line.strip()) == len(front)
+    report = subprocess.run([*sustain_cmd[:-1], "sustain.report", "--tracking-uri",
+                             f"sqlite:///{tmp_path}/mlruns/mlflow.db", "--parent-run", parent,
+                             "--out", str(tmp_path / "report")], env=run_env, capture_output=True, text=True,
+                            timeout=300)
+    assert report.returncode == 0, report.stderr[-2000:]
+    picked = (tmp_path / "report" / "search.csv").read_text().splitlines()
+    assert len(picked) == 1 + len(front) and "What the search picked" in (tmp_path / "report" / "report.html").read_text()
+
 
 def _killable(tmp_path, storage) -> bool:
     """A trial has finished and another is running with a request of it checkpointed."""

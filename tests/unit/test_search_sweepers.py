@@ -74,3 +74,9 @@ def test_batch_size_search_runs_one_search_per_swept_value(tmp_path):
     for variant in ("a", "b"):
         assert (f"variant={variant}: best batch_size=32 (bracketed); "
                 "ran 16: 109.2, 32: 100, 64: 105.8, 128: 119.1") in text
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlruns/mlflow.db")
+    experiment = client.get_experiment_by_name("sustain").experiment_id
+    picked = client.search_runs([experiment], filter_string="tags.`search.best_batch_size` = 'true'")
+    assert sorted(r.info.run_name for r in picked) == ["a-bs32", "b-bs32"]

@@ -28,8 +28,25 @@ def job(cfg: DictConfig) -> dict:
         os.kill(os.getpid(), signal.SIGKILL)
     if os.environ.get("FAKE_FAIL_AT") == num:
         raise RuntimeError("no KV cache left")
-    return {"energy_per_request_j_mean": energy(cfg.batch_size), "decode_latency_s_mean": 0.1 * cfg.batch_size,
-            "quality": 0.8}
+    metrics = {"energy_per_request_j_mean": energy(cfg.batch_size), "decode_latency_s_mean": 0.1 * cfg.batch_size,
+               "quality": 0.8}
+    _record(cfg, num, metrics)
+    return metrics
+
+
+def _record(cfg: DictConfig, num: str, metrics: dict) -> None:
+    """A finished child run under the sweep's parent, found by its job number as sustain's are."""
+    from sustain.tracking.mlflow_tracker import Tracker
+    from sustain.tracking.sweep import parent_run_id
+
+    parent = parent_run_id()
+    if parent is None:
+        return
+    tracker = Tracker(cfg.tracking.uri, cfg.tracking.artifact_root, cfg.tracking.experiment)
+    tracker.start(f"{cfg.variant}-bs{cfg.batch_size}", params={}, tags={
+        "mlflow.parentRunId": parent, "sweep.job_num": num, "batch_size": str(cfg.batch_size), "variant": cfg.variant})
+    tracker.log_metrics(metrics)
+    tracker.finish()
 
 
 if __name__ == "__main__":
