@@ -17,6 +17,7 @@ th, td { padding: 3px 8px; border-bottom: 1px solid #eee; text-align: right; }
 th { background: #f4f4f4; } td:first-child, th:first-child { text-align: left; }
 img { max-width: 100%; border: 1px solid #eee; } .note { color: #555; font-size: 0.9em; }
 ul.sources li { margin: 0.3em 0; }
+pre { white-space: pre-wrap; overflow-wrap: anywhere; background: #f8f8f8; padding: 0.6em; }
 """
 
 
