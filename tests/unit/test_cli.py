@@ -64,6 +64,8 @@ def test_sweep_parent_is_named_for_the_study():
         == "batch_size=2,8 2026-12-01 21:05"
     assert study_name(None, ["task.limit=4"], at) == "task.limit=4 2026-12-01 21:05"
     assert study_name(None, [], at) == "sweep 2026-12-01 21:05"
+    assert study_name(None, ["task=arithmetic", "tracking.uri=sqlite:////tmp/x.db", "checkpoint_dir=/tmp/c",
+                             "hydra/sweeper=batch_size"], at) == "task=arithmetic 2026-12-01 21:05"
     assert len(study_name(None, [f"model.path={'x' * 300},y"], at)) == 100 + 17
 
 

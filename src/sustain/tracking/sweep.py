@@ -33,13 +33,18 @@ def parent_run_id() -> str | None:
     return path.read_text().strip() if path.is_file() else None
 
 
+BOOKKEEPING = ("hydra", "tracking", "checkpoint_dir", "rerun", "verbose")
+
+
 def study_name(experiment: str | None, overrides: list[str], started: datetime) -> str:
-    """The parent run's name: the experiment, else the swept overrides (else all of them), and the time."""
+    """The parent run's name: the experiment, else the swept overrides (else all of them), and the time;
+    where runs are stored and Hydra's own settings say nothing of the study and are left out."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    parsed = OverridesParser.create().parse_overrides(overrides)
-    swept = [o.input_line for o in parsed if o.is_sweep_override() and not o.key_or_group.startswith("hydra")]
-    what = experiment or " ".join(swept or overrides) or "sweep"
+    parsed = [o for o in OverridesParser.create().parse_overrides(overrides)
+              if o.key_or_group.split(".")[0].split("/")[0] not in BOOKKEEPING]
+    swept = [o.input_line for o in parsed if o.is_sweep_override()]
+    what = experiment or " ".join(swept or [o.input_line for o in parsed]) or "sweep"
     if len(what) > MAX_STUDY_LEN:
         what = what[: MAX_STUDY_LEN - 1] + "…"
     return f"{what} {started:%Y-%m-%d %H:%M}"
