@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import multiprocessing as mp
 import os
+import signal
 import shutil
 import statistics
 import sys
@@ -99,7 +100,9 @@ def tokens_rate(records: list[Any], seconds: float) -> tuple[float, str]:
 
 def plain_llm_engine(spec: dict[str, Any], queue: Any) -> None:
     """vLLM's LLMEngine with the engine arguments and sampling sustain's spec holds (and the CPU defaults its
-    worker fills in), stepped until done: returns the output tokens and the generation window."""
+    worker fills in), stepped until done: returns the output tokens and the generation window. It leads a
+    process group of its own, so the parent can stop vLLM's engine-core and worker processes with it."""
+    os.setsid()
     os.environ.setdefault("VLLM_LOGGING_LEVEL", spec["log_level"])
     with open(spec["log_file"], "ab") as log:
         os.dup2(log.fileno(), 1)
@@ -156,8 +159,8 @@ def bench_vllm(a: argparse.Namespace, tmp: Path) -> float:
                         raise SystemExit(f"plain vLLM died (exit code {proc.exitcode}): see {spec['log_file']}")
         finally:
             proc.join(timeout=60)
-            if proc.is_alive():
-                proc.kill()
+            with contextlib.suppress(ProcessLookupError):  # vLLM's own processes outlive a killed parent
+                os.killpg(proc.pid, signal.SIGKILL)
         return tokens / seconds, f"tok/s ({tokens} output tokens in {seconds:.2f} s)"
 
     return alternate({"sustain": sustain_side, "plain": plain_side}, a.rounds, "vllm")
