@@ -30,8 +30,8 @@ import asyncio
 import contextlib
 import multiprocessing as mp
 import os
-import signal
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
