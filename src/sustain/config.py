@@ -14,7 +14,6 @@ from omegaconf import MISSING
 
 from hydra_plugins.sustain_launchers.schema import ResourcesConfig, SlurmSiteConfig
 from sustain.engines.base import EngineConfig
-from sustain.errors import SustainError
 from sustain.judge.config import JudgeConfig
 from sustain.load.base import LoadConfig
 from sustain.tasks.base import TaskConfig
@@ -169,20 +168,6 @@ def register() -> None:
     for group, package in PLUGIN_PACKAGES.items():
         for name, node in plugin_schemas(package).items():
             cs.store(group=group, name=name, node=node)
-
-
-def build(target: str, cfg: Any, group: str) -> Any:
-    """The plugin class named by a config's `_target_`, built with its typed config."""
-    from hydra.utils import get_class
-
-    try:
-        cls = get_class(target)
-    except Exception:
-        raise SustainError(
-            f"{group}._target_={target} names no class sustain can import: fix the `_target_` of the "
-            f"{group} config (`python -m sustain --cfg job` shows it)."
-        ) from None
-    return cls(cfg)
 
 
 def plugin_schemas(package: str) -> dict[str, type]:

@@ -15,12 +15,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from sustain.config import SustainConfig, build
+from sustain.config import SustainConfig
 from sustain.engines.base import Engine, EngineJob, Sampling
 from sustain.engines.checkpoint import Checkpoint
 from sustain.engines.records import EngineRun, RequestRecord
 from sustain.errors import SustainError
 from sustain.metrics import carbon, latency, names
+from sustain.plugins import build
 from sustain.tasks.base import Prediction, QualityResult, Task
 
 log = logging.getLogger(__name__)
@@ -116,9 +117,9 @@ class Generation:
 
 def _prepare(cfg: SustainConfig, out_dir: Path) -> tuple[Task, Engine, EngineJob]:
     """Task loaded and validated, engine arguments checked, model resolved: nothing started yet."""
-    task = build(cfg.task._target_, cfg.task, "task")
+    task = build(cfg.task, "task")
     task.load()
-    engine = build(cfg.engine._target_, cfg.engine, "engine")
+    engine = build(cfg.engine, "engine")
     job = EngineJob(
         model=cfg.model, quantization=cfg.quantization, batch_size=cfg.batch_size, gpus=cfg.gpus,
         requests=task.requests(), decoding=task.decoding(), out_dir=out_dir, verbose=cfg.verbose, load=cfg.load,
@@ -132,7 +133,7 @@ def _prepare(cfg: SustainConfig, out_dir: Path) -> tuple[Task, Engine, EngineJob
 def _benchmark(cfg: SustainConfig, out_dir: Path, tracker: Any, checkpoint: Checkpoint) -> dict[str, Any]:
     from sustain.energy import gpu_settings
     task, engine, job = _prepare(cfg, out_dir)
-    meter, meter_notes = build(cfg.energy._target_, cfg.energy, "energy").build(cfg.gpus)
+    meter, meter_notes = build(cfg.energy, "energy").build(cfg.gpus)
     reused = _resume(checkpoint, task, job)
     with gpu_settings.applied(cfg.gpu.power_limit_w, cfg.gpu.clocks_mhz, range(cfg.gpus)) as gpu_tags:
         gen = _generate(cfg, task, engine, job, meter, reused, checkpoint, out_dir)
@@ -392,7 +393,7 @@ def _reference(cfg: SustainConfig, task: Task, metrics: dict[str, float], tracke
     """The Overall Metric's reference, or None when `reference=none` or the run has no decode latency."""
     if names.DECODE_LATENCY not in metrics:
         return None
-    source = build(cfg.reference._target_, cfg.reference, "reference")
+    source = build(cfg.reference, "reference")
     return source.reference(task, metrics, tracker, _quality_key(cfg, metrics))
 
 

@@ -6,9 +6,10 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from sustain.config import build, register
-from sustain.energy.meters import CompositeMeter, CpuEstimate, EstimateMeter, MeterUnavailable, ZeusGpuMeter
+from sustain.config import EnergyConfig, register
+from sustain.energy.meters import CompositeMeter, EstimateMeter, MeterUnavailable, ZeusGpuMeter
 from sustain.errors import SustainError
+from sustain.plugins import build
 
 ESTIMATE = {"tdp_w": 24.0, "min_load": 0.25}
 CONF = Path(__file__).resolve().parents[2] / "src" / "sustain" / "conf"
@@ -21,7 +22,7 @@ def make_meter(kind, gpus, estimate, interval_s):
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose("config", overrides=[f"energy={kind}", f"energy.interval_s={interval_s}", *settings])
     energy = OmegaConf.to_object(cfg.energy)
-    return build(energy._target_, energy, "energy").build(gpus)
+    return build(energy, "energy").build(gpus)
 
 
 def _nvml_works() -> bool:
@@ -107,7 +108,7 @@ def test_energy_estimate_is_the_estimate_alone_and_an_unknown_target_is_one_sent
     meter, notes = make_meter("estimate", gpus=0, estimate=ESTIMATE, interval_s=0.1)
     assert isinstance(meter, EstimateMeter) and notes == [] and meter.tdp_w == 24.0
     with pytest.raises(SustainError, match=r"energy._target_=sustain.energy.meters.Nope names no class"):
-        build("sustain.energy.meters.Nope", CpuEstimate, "energy")
+        build(EnergyConfig(_target_="sustain.energy.meters.Nope"), "energy")
 
 
 class _FakeGPU:

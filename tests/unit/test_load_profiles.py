@@ -4,21 +4,22 @@ import numpy as np
 import pytest
 
 from sustain.errors import SustainError
-from sustain.load.base import LoadConfig, build, require_burst
+from sustain.load.base import LoadConfig, require_burst
 from sustain.load.burst import BurstConfig
 from sustain.load.concurrency import ConcurrencyConfig
 from sustain.load.poisson import GammaConfig, PoissonConfig
+from sustain.plugins import build
 
 
 def test_burst_sends_everything_at_once():
-    profile = build(BurstConfig())
+    profile = build(BurstConfig(), "load")
     assert profile.arrivals(4) == [0.0] * 4 and profile.max_in_flight is None
 
 
 def test_poisson_arrivals_are_seeded_increasing_and_near_the_rate():
-    a = build(PoissonConfig(rate=5.0, seed=3)).arrivals(2000)
-    assert a == build(PoissonConfig(rate=5.0, seed=3)).arrivals(2000)
-    assert a != build(PoissonConfig(rate=5.0, seed=4)).arrivals(2000)
+    a = build(PoissonConfig(rate=5.0, seed=3), "load").arrivals(2000)
+    assert a == build(PoissonConfig(rate=5.0, seed=3), "load").arrivals(2000)
+    assert a != build(PoissonConfig(rate=5.0, seed=4), "load").arrivals(2000)
     assert a[0] == 0.0 and all(x <= y for x, y in zip(a, a[1:]))
     assert (len(a) - 1) / a[-1] == pytest.approx(5.0, rel=0.06)
     gaps = np.diff(a)
@@ -26,8 +27,8 @@ def test_poisson_arrivals_are_seeded_increasing_and_near_the_rate():
 
 
 def test_gamma_burstiness_sets_the_spread_of_gaps_not_the_rate():
-    bursty = np.diff(build(GammaConfig(rate=5.0, burstiness=0.25, seed=1)).arrivals(4000))
-    regular = np.diff(build(GammaConfig(rate=5.0, burstiness=4.0, seed=1)).arrivals(4000))
+    bursty = np.diff(build(GammaConfig(rate=5.0, burstiness=0.25, seed=1), "load").arrivals(4000))
+    regular = np.diff(build(GammaConfig(rate=5.0, burstiness=4.0, seed=1), "load").arrivals(4000))
     assert np.mean(bursty) == pytest.approx(0.2, rel=0.1) and np.mean(regular) == pytest.approx(0.2, rel=0.05)
     assert np.std(bursty) / np.mean(bursty) == pytest.approx(2.0, rel=0.15)  # gamma CV = 1/sqrt(shape)
     assert np.std(regular) / np.mean(regular) == pytest.approx(0.5, rel=0.1)
@@ -35,13 +36,13 @@ def test_gamma_burstiness_sets_the_spread_of_gaps_not_the_rate():
 
 def test_bad_rates_and_caps_are_one_sentence():
     with pytest.raises(SustainError, match="positive rate"):
-        build(PoissonConfig(rate=0.0))
+        build(PoissonConfig(rate=0.0), "load")
     with pytest.raises(SustainError, match="max_in_flight must be at least 1"):
-        build(ConcurrencyConfig(max_in_flight=0))
+        build(ConcurrencyConfig(max_in_flight=0), "load")
 
 
 def test_concurrency_queues_all_and_caps_in_flight():
-    profile = build(ConcurrencyConfig(max_in_flight=3))
+    profile = build(ConcurrencyConfig(max_in_flight=3), "load")
     assert profile.arrivals(5) == [0.0] * 5 and profile.max_in_flight == 3
 
 

@@ -6,10 +6,10 @@ import pytest
 
 from sustain.engines import server, streaming
 from sustain.errors import SustainError
-from sustain.load.base import build
 from sustain.load.concurrency import ConcurrencyConfig
 from sustain.load.poisson import PoissonConfig
 from sustain.metrics.latency import peak_in_flight
+from sustain.plugins import build
 from tests.conftest import ROOT
 
 STANDIN = str(ROOT / "scripts" / "standin_server.py")
@@ -31,7 +31,7 @@ def body(max_tokens=12):
 def test_every_token_is_timed_and_usage_is_read(standin):
     seen = []
     result = streaming.run(streaming.Endpoint(standin, "m", "k"), [("a", body()), ("b", body(5))],
-                           build(PoissonConfig(rate=20.0, seed=1)), seen.append, timeout_s=30)
+                           build(PoissonConfig(rate=20.0, seed=1), "load"), seen.append, timeout_s=30)
     by_id = {r.id: r for r in result.records}
     assert sorted(r.id for r in seen) == ["a", "b"]
     a, b = by_id["a"], by_id["b"]
@@ -45,21 +45,21 @@ def test_every_token_is_timed_and_usage_is_read(standin):
 
 def test_concurrency_caps_requests_in_flight(standin):
     result = streaming.run(streaming.Endpoint(standin, "m", "k"), [(str(i), body(4)) for i in range(6)],
-                           build(ConcurrencyConfig(max_in_flight=2)), lambda r: None, timeout_s=30)
+                           build(ConcurrencyConfig(max_in_flight=2), "load"), lambda r: None, timeout_s=30)
     assert len(result.records) == 6 and peak_in_flight(result.records) <= 2
 
 
 def test_a_wrong_key_is_one_sentence_and_the_key_is_never_shown(standin):
     with pytest.raises(SustainError, match="refused the API key") as err:
         streaming.run(streaming.Endpoint(standin, "m", "secret-wrong"), [("a", body())],
-                      build(ConcurrencyConfig(max_in_flight=1)), lambda r: None, timeout_s=30)
+                      build(ConcurrencyConfig(max_in_flight=1), "load"), lambda r: None, timeout_s=30)
     assert "secret-wrong" not in str(err.value) and "secret-wrong" not in repr(streaming.Endpoint(standin, "m", "x"))
 
 
 def test_an_unreachable_server_is_an_error_record():
     port = server.free_port()
     result = streaming.run(streaming.Endpoint(f"http://127.0.0.1:{port}/v1", "m"), [("a", body())],
-                           build(ConcurrencyConfig(max_in_flight=1)), lambda r: None, timeout_s=5)
+                           build(ConcurrencyConfig(max_in_flight=1), "load"), lambda r: None, timeout_s=5)
     (r,) = result.records
     assert r.error and "Connect" in r.error and r.first_token_s is None and r.finish_reason is None
 

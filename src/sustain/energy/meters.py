@@ -23,7 +23,6 @@ from sustain.energy.timeline import Timeline
 from sustain.errors import SustainError
 
 
-
 class MeterUnavailable(SustainError):
     """A counter this machine does not have; `reason` says why, for fallback notes."""
 

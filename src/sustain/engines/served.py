@@ -15,7 +15,8 @@ from sustain.engines.base import Engine, EngineJob, OnLoaded, OnRecord
 from sustain.engines.records import EngineRun
 from sustain.engines.streaming import Endpoint
 from sustain.errors import SustainError
-from sustain.load.base import LoadConfig, build
+from sustain.load.base import LoadConfig
+from sustain.plugins import build
 
 
 class ServedEngine(Engine):
@@ -28,7 +29,7 @@ class ServedEngine(Engine):
     def run(self, job: EngineJob, on_loaded: OnLoaded, on_record: OnRecord) -> EngineRun:
         from sustain.engines import streaming
 
-        profile = build(job.load or LoadConfig())
+        profile = build(job.load or LoadConfig(), "load")
         cap = self.client_cap(job)
         if cap is not None:
             profile.max_in_flight = min(cap, profile.max_in_flight or cap)

@@ -120,7 +120,6 @@ class VllmServerEngine(ServedEngine):
         return "cuda", [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
 
 
-
 def _has_cuda() -> bool:
     import torch
 

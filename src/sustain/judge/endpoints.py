@@ -82,10 +82,11 @@ class LocalServer(JudgeEndpoint):
         return Endpoint(f"http://{server.HOST}:{self.port}/v1", self.model, LOCAL_API_KEY, identity)
 
     def serve(self, stack: contextlib.ExitStack, log_path: Path, energy: Any, needed: bool) -> tuple[float, Any, list[str]]:
-        from sustain.config import EnergyConfig, build
+        from sustain.config import EnergyConfig
+        from sustain.plugins import build
         from sustain.judge import server
 
         startup_s = stack.enter_context(server.serve(self.cfg, self.model, self.port, log_path)) if needed else 0.0
         energy = energy or EnergyConfig()
-        meter, notes = build(energy._target_, energy, "energy").build(gpus=1)  # the server gets one GPU
+        meter, notes = build(energy, "energy").build(gpus=1)  # the server gets one GPU
         return startup_s, meter, notes

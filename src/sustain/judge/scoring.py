@@ -88,7 +88,7 @@ def evaluate(cfg: JudgeConfig, items: list[JudgeItem], out_dir: Path, energy: An
 
     `energy` is the run's EnergyConfig (meter, estimate, interval_s), used to meter a local judge;
     None means the defaults."""
-    judge = _check(cfg, items)
+    judge = _checked_endpoint(cfg, items)
     telemetry_off()
     out_dir.mkdir(parents=True, exist_ok=True)
     endpoint = judge.endpoint()
@@ -125,13 +125,13 @@ def evaluate(cfg: JudgeConfig, items: list[JudgeItem], out_dir: Path, energy: An
     return result
 
 
-def _check(cfg: JudgeConfig, items: list[JudgeItem]) -> JudgeEndpoint:
+def _checked_endpoint(cfg: JudgeConfig, items: list[JudgeItem]) -> JudgeEndpoint:
     """The endpoint `judge._target_` names, once the config and the items are known to be usable."""
-    from sustain.config import build
+    from sustain.plugins import build
 
     if not cfg._target_:
         raise SustainError(f"judge={cfg.name} names no judge endpoint: use judge=openai or judge=local.")
-    judge = build(cfg._target_, cfg, "judge")
+    judge = build(cfg, "judge")
     judge.check()
     for name, value, low in (("concurrency", cfg.concurrency, 1), ("max_tokens", cfg.max_tokens, 1),
                              ("max_retries", cfg.max_retries, 0)):

@@ -7,7 +7,6 @@ Only server engines send requests over time; the offline vLLM engine submits all
 
 from __future__ import annotations
 
-import importlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -42,11 +41,6 @@ class LoadProfile(ABC):
     @abstractmethod
     def arrivals(self, n: int) -> list[float]:
         """Send times, in order of the requests."""
-
-
-def build(cfg: Any) -> LoadProfile:
-    module, _, name = cfg._target_.rpartition(".")
-    return getattr(importlib.import_module(module), name)(cfg)
 
 
 def require_burst(load: Any, engine: str) -> None:

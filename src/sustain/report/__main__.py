@@ -92,6 +92,7 @@ class Section:
     t4: pd.DataFrame
     om: pd.DataFrame
     front: pd.DataFrame
+    picks: pd.DataFrame  # the runs a search picked
     metric: str
     metric_name: str
     answer: picking.Answer | None = None
@@ -203,8 +204,8 @@ def _section(task: str, rows: pd.DataFrame, base: compare.Baseline, args, scenar
     if t3.loc[~t3["is_reference"], metric].isna().all():
         raise SustainError(f"task {task}: no configuration has a {metric} score: use --quality task (or auto).")
     om = compare.om_rankings(ranked, base, scenarios, metric)
-    return Section(task, rows, base, t3, compare.table4(rows), om, compare.pareto_front(t3, metric), metric,
-                   compare.quality_name(t3, metric))
+    return Section(task, rows, base, t3, compare.table4(rows), om, compare.pareto_front(t3, metric),
+                   compare.search_picks(rows), metric, compare.quality_name(t3, metric))
 
 
 def _load(args, tags):
@@ -277,10 +278,9 @@ def _write_outputs(out: Path, df: pd.DataFrame, sections: list[Section], scenari
                  [(f"{s.task} (quality = {s.metric_name})", compare.format_om(s.om, scenarios)) for s in sections],
                  "Overall Metric and rank per weight scenario", legend)
     pd.concat([s.front for s in sections]).to_csv(out / "pareto.csv", index=False)
-    picks = [(s.task, compare.search_picks(s.rows)) for s in sections]
-    if any(len(p) for _, p in picks):
-        _write_table(out, "search", pd.concat([p for _, p in picks]),
-                     [(task, compare.format_search_picks(p)) for task, p in picks if len(p)],
+    if any(len(s.picks) for s in sections):
+        _write_table(out, "search", pd.concat([s.picks for s in sections]),
+                     [(s.task, compare.format_search_picks(s.picks)) for s in sections if len(s.picks)],
                      "What the searches picked: the Pareto set (hydra/sweeper=pareto) and the energy-optimal "
                      "batch size (hydra/sweeper=batch_size), each configuration as measured")
     if any(s.answer is not None for s in sections):
@@ -308,12 +308,11 @@ def _write_html(out: Path, sources: list[str], sections: list[Section], scenario
             if not_meaningful else ""))
         if s.answer is not None:
             blocks.append(Block(f"{head}Pick", text=s.answer.text()))
-        picks = compare.search_picks(s.rows)
-        if len(picks):
+        if len(s.picks):
             blocks.append(Block(f"{head}What the search picked",
                                 "Runs on a multi-objective search's Pareto set (hydra/sweeper=pareto) or the batch "
                                 "size a batch-size search found cheapest (hydra/sweeper=batch_size), as measured.",
-                                compare.format_search_picks(picks)))
+                                compare.format_search_picks(s.picks)))
         blocks += [
             Block(f"{head}Table 3: lowest-energy configuration per model",
                   "Mean ± std per request. " + (compare.FALLBACK_NOTE if s.t3["quality_fallback"].any() else ""),
