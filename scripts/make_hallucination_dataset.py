@@ -1,8 +1,9 @@
 """Generate the embedded validation-agent dataset (src/sustain/tasks/data/hallucination.jsonl).
 
 The paper's customer-service data is not public, so the benchmark ships a synthetic stand-in:
-per-domain policy templates, tool-call templates and value pools, combined under a fixed seed
-so the file is reproducible byte for byte and tests/unit/test_dataset_file.py can check it.
+per-domain policy templates, value pools and chat phrases (data/hallucination_templates.json) and
+the intents that draw a conversation from them (here), combined under a fixed seed so the file is
+reproducible byte for byte and tests/unit/test_dataset_file.py can check it.
 Run: python scripts/make_hallucination_dataset.py
 """
 
@@ -11,11 +12,11 @@ from __future__ import annotations
 import json
 import random
 import re
+import string
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from functools import partial
 from pathlib import Path
 
 from sustain.tasks.examples import write_jsonl
@@ -26,20 +27,21 @@ GROUNDED, UNGROUNDED, SMALL_TALK = "GROUNDED", "UNGROUNDED", "SMALL_TALK"
 PER_DOMAIN = 25
 MIN_WORDS = 160
 MAX_USER_TURNS = 4
-
-MONTHS = [
-    "January", "February", "March", "April", "May", "June",
-    "July", "August", "September", "October", "November", "December",
-]
-FIRST_NAMES = [
-    "Maria", "James", "Aisha", "Tom", "Priya", "Lukas", "Mei", "Sofia", "Daniel", "Fatima", "Oliver",
-    "Yuki", "Carlos", "Emma", "Noah", "Leila", "Marco", "Hannah", "Kwame", "Ines", "Ravi", "Chloe",
-    "Jonas", "Amara",
-]
-SURNAMES = [
-    "Garcia", "Okafor", "Novak", "Schmidt", "Patel", "Rossi", "Kim", "Haddad", "Larsen", "Moreau",
-    "Silva", "Brennan", "Tanaka", "Kowalski", "Adeyemi", "Fischer",
-]
+DATA = json.loads((Path(__file__).resolve().parent / "data" / "hallucination_templates.json").read_text("utf-8"))
+MONTHS, FIRST_NAMES, SURNAMES = DATA["months"], DATA["first_names"], DATA["surnames"]
+POOLS = DATA["pools"]
+PRODUCTS, CARRIERS, ROUTES, PLANS, ZONE_A, ZONE_B = (POOLS[k] for k in (
+    "products", "carriers", "routes", "plans", "zone_a", "zone_b"))
+MERCHANTS, TRANSFER_COUNTRIES, POSTCODES, CAUSES, WORKSPACES = (POOLS[k] for k in (
+    "merchants", "transfer_countries", "postcodes", "causes", "workspaces"))
+HOTEL_CITIES, ROOMS, REPAIRERS, CARS = (POOLS[k] for k in ("hotel_cities", "rooms", "repairers", "cars"))
+CHAT = DATA["chat"]
+GREETINGS, GREETING_REPLIES, WELCOMES, OPENERS = (CHAT[k] for k in (
+    "greetings", "greeting_replies", "welcomes", "openers"))
+VERIFY_ASKS, VERIFY_PROMPTS, VERIFIED = (CHAT[k] for k in ("verify_asks", "verify_prompts", "verified"))
+THANKS, THANKS_REPLIES, ACKS, ANYTHING_ELSE, VENTS, EMPATHY = (CHAT[k] for k in (
+    "thanks", "thanks_replies", "acks", "anything_else", "vents", "empathy"))
+TALK_REASONS = DATA["talk_reasons"]
 
 
 def fmt(d: date) -> str:
@@ -116,50 +118,6 @@ class Scenario:
 
 
 # --------------------------------------------------------------------------- e-commerce
-
-PRODUCTS = [
-    ("pair of wireless headphones", True, 79, 249),
-    ("Bluetooth speaker", True, 39, 159),
-    ("smartwatch", True, 129, 399),
-    ("mechanical keyboard", True, 69, 189),
-    ("linen duvet cover", False, 49, 129),
-    ("pair of running shoes", False, 59, 169),
-    ("rain jacket", False, 45, 189),
-    ("ceramic pour-over set", False, 25, 69),
-    ("desk lamp", False, 29, 99),
-    ("yoga mat", False, 19, 79),
-]
-CARRIERS = {"UPS": "1Z8A", "FedEx": "7712", "DHL": "JD01", "USPS": "9400"}
-
-
-def shop_policy(rng: random.Random, brand: str, m: Callable[[float], str]) -> tuple[dict, dict]:
-    p = {
-        "return_days": rng.choice([14, 30, 45]),
-        "restock": rng.choice([10, 15, 20]),
-        "label": rng.choice([4.99, 5.99, 7.95]),
-        "refund_days": rng.choice([5, 7, 10]),
-        "threshold": rng.choice([35, 50, 75]),
-        "std_fee": rng.choice([4.99, 5.95]),
-        "express": rng.choice([9.99, 12.99, 14.99]),
-        "cancel_h": rng.choice([1, 2]),
-    }
-    docs = {
-        "returns": f"{brand} returns policy: Most items can be returned within {p['return_days']} days of "
-        f"delivery. Opened electronics carry a {p['restock']}% restocking fee. Final-sale items, gift cards "
-        f"and personalised products cannot be returned. A prepaid return label costs {m(p['label'])}, "
-        "deducted from the refund, unless the item arrived damaged or was sent in error.",
-        "refunds": "Refunds: Returned parcels are inspected within 2 business days of reaching our warehouse. "
-        "Approved refunds go back to the original payment method and usually appear within "
-        f"{p['refund_days']} business days; refunds to store credit are available immediately.",
-        "shipping": "Shipping: Standard delivery takes 3-5 business days and is free on orders over "
-        f"{m(p['threshold'])} (otherwise {m(p['std_fee'])}). Express delivery takes 1-2 business days and "
-        f"costs {m(p['express'])}. Orders placed before 2 p.m. ship the same business day.",
-        "changes": f"Order changes: An order can be cancelled or edited within {plural(p['cancel_h'], 'hour')} "
-        "of being placed. After that it is released to the warehouse and can only be returned once delivered.",
-        "loyalty": f"{brand} Rewards: Members earn 1 point per dollar spent and can redeem 500 points for a "
-        "$5 voucher. Points expire after 12 months without a purchase and cannot be used to pay for shipping.",
-    }
-    return p, docs
 
 
 def shop_status(rng: random.Random, s: Setting) -> Scenario:
@@ -461,44 +419,6 @@ def shop_cancel(rng: random.Random, s: Setting) -> Scenario:
 
 # --------------------------------------------------------------------------- airline
 
-ROUTES = [
-    ("Amsterdam", "Lisbon", True), ("Berlin", "Munich", False), ("Dublin", "Barcelona", True),
-    ("Paris", "Nice", False), ("Copenhagen", "Rome", True), ("Madrid", "Seville", False),
-    ("Vienna", "Athens", True), ("Milan", "Palermo", False), ("Brussels", "Porto", True),
-]
-AIR_CODES = {"Northwind Air": "NW", "Skylark Airways": "SK", "AeroLumen": "AL", "Baltica Air": "BT"}
-
-
-def air_policy(rng: random.Random, brand: str, m: Callable[[float], str]) -> tuple[dict, dict]:
-    p = {
-        "cabin": rng.choice([8, 10]),
-        "bag_fee": rng.choice([35, 40, 45]),
-        "airport_fee": rng.choice([60, 70, 75]),
-        "ow_fee": rng.choice([50, 65, 75]),
-        "chg_fee": rng.choice([50, 70, 90]),
-        "meal": rng.choice([10, 12, 15]),
-        "code": AIR_CODES[brand],
-    }
-    docs = {
-        "baggage": f"{brand} baggage: Economy Light fares include one cabin bag up to {p['cabin']} kg and no "
-        "checked bag. Economy Standard and Flex fares include one checked bag up to 23 kg. Extra checked bags "
-        f"cost {m(p['bag_fee'])} each when added online, or {m(p['airport_fee'])} at the airport. Bags of "
-        f"23-32 kg incur an overweight fee of {m(p['ow_fee'])}.",
-        "changes": "Flight changes: Standard and Flex fares can be changed online until 3 hours before "
-        f"departure. Standard fares pay a change fee of {m(p['chg_fee'])} plus any fare difference; Flex fares "
-        "pay only the fare difference. Light fares cannot be changed or refunded.",
-        "delays": "Delays: If your flight is delayed by more than 3 hours, you can collect a meal voucher "
-        f"worth {m(p['meal'])} from the airport service desk. If the delay exceeds 5 hours, you may cancel "
-        "and receive a refund for the unused part of the ticket.",
-        "checkin": "Check-in: Online check-in opens 24 hours before departure. It closes 60 minutes before "
-        "departure on international flights and 45 minutes before on domestic flights. Bag drop closes at the "
-        "same time.",
-        "assistance": "Special assistance: Wheelchair assistance is free and should be requested at least 48 "
-        "hours before departure. Pets up to 8 kg including the carrier may travel in the cabin for "
-        f"{m(55)} per flight.",
-    }
-    return p, docs
-
 
 def air_booking(rng: random.Random, s: Setting, fare: str, dep: date, dep_min: int) -> tuple[str, str, dict]:
     origin, dest, intl = rng.choice(ROUTES)
@@ -768,40 +688,6 @@ def air_checkin(rng: random.Random, s: Setting) -> Scenario:
 
 # --------------------------------------------------------------------------- telecom
 
-ZONE_A = ["Spain", "France", "Italy", "Portugal", "Germany", "Greece", "Ireland", "the Netherlands"]
-ZONE_B = ["the USA", "Canada", "Japan", "Australia", "Turkey", "Mexico"]
-PLANS = [("Essential 10", 10, 12), ("Plus 30", 30, 18), ("Max 60", 60, 24), ("Unlimited", None, 32)]
-
-
-def tel_policy(rng: random.Random, brand: str, m: Callable[[float], str]) -> tuple[dict, dict]:
-    p = {
-        "fair": rng.choice([15, 20, 25]),
-        "pass_fee": rng.choice([4.99, 5.99, 6.5]),
-        "pass_gb": rng.choice([1, 2]),
-        "per_mb": rng.choice([0.05, 0.07, 0.1]),
-        "etf": rng.choice([8, 10, 12]),
-        "late": rng.choice([5, 7.5]),
-        "a5": rng.choice([4, 5]),
-        "a20": rng.choice([10, 12]),
-        "bump": rng.choice([0, 1, 2]),
-    }
-    docs = {
-        "roaming": f"{brand} roaming: In Zone A ({', '.join(ZONE_A)}) you can use your plan's minutes, texts and "
-        f"data at no extra cost, with a fair-use limit of {p['fair']} GB of data per month. In Zone B "
-        f"({', '.join(ZONE_B)}) add a Travel Pass for {m(p['pass_fee'])} per day including {p['pass_gb']} GB of "
-        f"data; without a pass, data costs {m(p['per_mb'])} per MB.",
-        "contract": "Plan changes: Upgrades take effect immediately and the first bill on the new plan is "
-        "prorated. Downgrades take effect from the start of the next billing cycle. Leaving during the 24-month "
-        f"minimum term costs {m(p['etf'])} for each remaining month.",
-        "billing": "Billing: Bills are issued on the 1st of each month and are due 14 days later. A late-payment "
-        f"fee of {m(p['late'])} is added to overdue bills. You can pay by Direct Debit, card or bank transfer.",
-        "addons": f"Data add-ons: Extra data is available in 5 GB packs for {m(p['a5'])} or 20 GB packs for "
-        f"{m(p['a20'])}. Add-ons expire at the end of the billing cycle in which they were bought.",
-        "esim": "eSIM: Compatible phones can switch to eSIM from the app at no charge. The physical SIM stops "
-        "working within 15 minutes of the eSIM being activated. Each line can have one active eSIM at a time.",
-    }
-    return p, docs
-
 
 def tel_plans(p: dict) -> list[dict]:
     return [{"name": n, "monthly_price": price + p["bump"] - 0.01, "data_gb": gb} for n, gb, price in PLANS]
@@ -954,39 +840,6 @@ def tel_bill(rng: random.Random, s: Setting) -> Scenario:
 
 
 # --------------------------------------------------------------------------- banking
-
-MERCHANTS = ["STREAMFLIX*SUBSCR", "QUICKMART ONLINE", "CITYPARK PAY", "GLOBALAIR TICKETS", "FASTFOOD 24",
-             "APPSTORE*GAMES", "TECHZONE.COM", "HOMEGOODS DIRECT"]
-TRANSFER_COUNTRIES = ["Canada", "the USA", "Australia", "India", "Brazil", "Japan", "South Africa"]
-
-
-def bank_policy(rng: random.Random, brand: str, m: Callable[[float], str]) -> tuple[dict, dict]:
-    p = {
-        "repl_days": rng.choice([5, 7]),
-        "express": rng.choice([15, 20]),
-        "swift": rng.choice([12, 15, 25]),
-        "limit": rng.choice([5000, 10000, 15000]),
-        "dispute_days": rng.choice([60, 90, 120]),
-        "atm": rng.choice([2, 2.5, 3]),
-        "free_atm": rng.choice([3, 5]),
-    }
-    docs = {
-        "cards": f"{brand} lost or stolen cards: Freeze your card instantly in the app or via chat. Standard "
-        f"replacement cards are free and arrive within {p['repl_days']} business days; express delivery costs "
-        f"{m(p['express'])} and arrives within 2 business days. Frozen cards can be unfrozen at any time.",
-        "transfers": f"Transfers: Transfers between {brand} accounts and SEPA transfers are usually instant. "
-        f"International (SWIFT) transfers cost {m(p['swift'])} and take 1-3 business days; requests made after "
-        f"16:00 are processed the next business day. The daily outgoing transfer limit is {m(p['limit'])}.",
-        "disputes": "Card disputes: Unrecognised card transactions must be reported within "
-        f"{p['dispute_days']} days of the transaction date. While we investigate, a provisional credit is "
-        "applied within 10 business days; investigations take up to 45 days.",
-        "atm": f"Cash withdrawals: Withdrawals at {brand} ATMs are free. Other banks' ATMs cost {m(p['atm'])} per "
-        f"withdrawal; Premium account holders get {p['free_atm']} free withdrawals per month. Cash withdrawals "
-        f"are limited to {m(500)} per day.",
-        "overdraft": "Arranged overdraft: Interest is charged at 15.9% EAR on overdrawn balances. There is no fee "
-        "for going overdrawn up to your arranged limit. Payments that would take you past the limit are declined.",
-    }
-    return p, docs
 
 
 def bank_lost_card(rng: random.Random, s: Setting) -> Scenario:
@@ -1148,38 +1001,6 @@ def bank_dispute(rng: random.Random, s: Setting) -> Scenario:
 
 # --------------------------------------------------------------------------- utilities
 
-POSTCODES = ["LS6 2AB", "BS3 4QT", "M14 5RG", "NG7 1FD", "CF24 3HN", "EH8 9LX", "SE15 4PL", "G12 8QQ"]
-CAUSES = ["an underground cable fault", "storm damage to overhead lines", "a substation fault",
-          "a damaged cable at nearby roadworks"]
-
-
-def util_policy(rng: random.Random, brand: str, m: Callable[[float], str]) -> tuple[dict, dict]:
-    p = {
-        "rate": rng.choice([24.5, 26.1, 27.8]),
-        "stand": rng.choice([53.2, 60.1]),
-        "exit": rng.choice([50, 75]),
-        "months": rng.choice([6, 12]),
-        "dd": rng.choice([3, 5]),
-        "comp": rng.choice([80, 95]),
-        "reading_day": rng.choice([5, 7]),
-    }
-    docs = {
-        "tariffs": f"{brand} tariffs: The Standard Variable tariff costs {p['rate']}p per kWh plus a standing "
-        f"charge of {p['stand']}p per day, and can be left at any time. The Fixed 12 tariff fixes your unit rate "
-        f"for 12 months; leaving early costs an exit fee of {m(p['exit'])} per fuel.",
-        "readings": f"Meter readings: Submit a reading by the {p['reading_day']}th of each month to avoid an "
-        "estimated bill. If a bill was estimated, it is corrected on your next bill once we have an actual "
-        "reading. Smart meters send readings automatically.",
-        "payments": "Payment support: If you're behind on payments, we can spread the balance over up to "
-        f"{p['months']} months with no interest or fees. Customers paying by Direct Debit receive a "
-        f"{m(p['dd'])} monthly discount.",
-        "outages": "Power cuts: Check our live outage map or call 105. If an unplanned outage lasts more than 12 "
-        f"hours, you are entitled to {m(p['comp'])} compensation, paid automatically within 30 days.",
-        "moving": "Moving home: Tell us at least 2 days before you move and give a meter reading on moving day. "
-        "Your final bill is sent within 14 days.",
-    }
-    return p, docs
-
 
 def util_bill(rng: random.Random, s: Setting) -> Scenario:
     p = s.p
@@ -1318,33 +1139,6 @@ def util_outage(rng: random.Random, s: Setting) -> Scenario:
 
 
 # --------------------------------------------------------------------------- SaaS
-
-WORKSPACES = ["acme-design", "northstar-labs", "bluefin-ops", "orbit-marketing", "pinecrest-dev", "lumen-hr"]
-
-
-def saas_policy(rng: random.Random, brand: str, m: Callable[[float], str]) -> tuple[dict, dict]:
-    p = {
-        "save": rng.choice([15, 20]),
-        "refund_days": rng.choice([14, 30]),
-        "seats": rng.choice([10, 15, 25]),
-        "seat_price": rng.choice([8, 10, 12]),
-        "retention": rng.choice([30, 60]),
-    }
-    docs = {
-        "billing": f"{brand} billing: Plans are billed monthly or annually; annual billing saves {p['save']}%. "
-        f"Annual subscriptions can be refunded in full within {p['refund_days']} days of purchase. Monthly "
-        "payments are non-refundable. Upgrades are prorated immediately; downgrades apply at the next renewal.",
-        "seats": f"Seats: The Team plan includes {p['seats']} seats. Additional seats cost {m(p['seat_price'])} per "
-        "user per month and are added to the next invoice. Guests with view-only access don't use a seat.",
-        "trial": "Free trial: New workspaces get a 14-day trial of the Pro plan without a credit card. When the "
-        "trial ends, the workspace moves to the Free plan and all data is kept.",
-        "deletion": "Deleted workspaces: Workspace owners can restore a deleted workspace from the admin console "
-        f"for {p['retention']} days after deletion. After that, all data is permanently erased. Only workspace "
-        "owners can delete or restore a workspace.",
-        "security": "Security: SAML single sign-on and audit logs are available on the Enterprise plan only. "
-        "Two-factor authentication is available on every plan, and admins can require it for all members.",
-    }
-    return p, docs
 
 
 def saas_refund(rng: random.Random, s: Setting) -> Scenario:
@@ -1515,36 +1309,6 @@ def saas_restore(rng: random.Random, s: Setting) -> Scenario:
 
 # --------------------------------------------------------------------------- hotels
 
-HOTEL_CITIES = ["Lisbon", "Vienna", "Porto", "Florence", "Ghent", "Valencia", "Salzburg", "Bordeaux"]
-ROOMS = ["Superior Double", "Deluxe King", "Classic Twin", "Junior Suite", "Standard Queen"]
-
-
-def hotel_policy(rng: random.Random, brand: str, m: Callable[[float], str]) -> tuple[dict, dict]:
-    p = {
-        "cut_h": rng.choice([12, 18]),
-        "cut_days": rng.choice([1, 2, 3]),
-        "early": rng.choice([25, 30, 40]),
-        "late": rng.choice([20, 30, 35]),
-        "bf": rng.choice([14, 18, 22]),
-        "pet": rng.choice([15, 20, 25]),
-        "park": rng.choice([18, 24, 28]),
-    }
-    docs = {
-        "cancellation": f"{brand} cancellation policy: Flexible rates can be cancelled free of charge until "
-        f"{p['cut_h']}:00 local time, {plural(p['cut_days'], 'day')} before arrival; after that, the first night is "
-        "charged. Non-refundable rates are paid at booking and cannot be cancelled, changed or refunded.",
-        "checkin": "Arrival and departure: Check-in is from 15:00 and check-out is by 11:00. Early check-in from "
-        f"12:00 costs {m(p['early'])} and late check-out until 14:00 costs {m(p['late'])}, both subject to "
-        "availability.",
-        "amenities": f"Breakfast is served 06:30-10:30 and costs {m(p['bf'])} per adult when not included in your "
-        f"rate; children under 6 eat free. Dogs up to 10 kg are welcome for {m(p['pet'])} per night.",
-        "parking": f"Parking: On-site parking costs {m(p['park'])} per night and cannot be reserved in advance. "
-        "Electric-vehicle charging is available at 2 bays. The car park has a height limit of 2.1 m.",
-        "facilities": "Wi-Fi is free throughout the hotel. The fitness room is open 24 hours; the spa is open "
-        "09:00-21:00 and is for guests aged 16 and over. Spa towels and robes are provided at reception.",
-    }
-    return p, docs
-
 
 def hotel_reservation(rng: random.Random, s: Setting, rate: str) -> tuple[str, date, dict]:
     conf = f"{rng.choice('HMOB')}{rng.randint(1000000, 9999999)}"
@@ -1704,39 +1468,6 @@ def hotel_amenities(rng: random.Random, s: Setting) -> Scenario:
 
 # --------------------------------------------------------------------------- insurance
 
-REPAIRERS = ["AutoGlass Express", "ClearView Windscreens", "Speedy Screens", "Crystal Auto Glass"]
-CARS = ["2019 Toyota Corolla", "2021 Ford Puma", "2017 VW Golf", "2020 Kia Niro", "2018 Skoda Octavia"]
-
-
-def ins_policy(rng: random.Random, brand: str, m: Callable[[float], str]) -> tuple[dict, dict]:
-    p = {
-        "report": rng.choice([30, 60]),
-        "assess": rng.choice([10, 15]),
-        "excess": rng.choice([100, 150, 250]),
-        "delay": rng.choice([150, 200, 250]),
-        "lost": rng.choice([1000, 1500, 2000]),
-        "single": rng.choice([250, 300, 400]),
-        "ws": rng.choice([75, 95, 115]),
-    }
-    docs = {
-        "claims": f"{brand} claims process: Claims should be reported within {p['report']} days of the incident. "
-        f"Once we have all documents, we assess the claim within {p['assess']} business days, and approved "
-        "payments are made within 5 business days.",
-        "excess": "Excess: The policy excess is deducted from each approved claim. The standard excess on home "
-        f"contents cover is {m(p['excess'])}; adding a voluntary excess lowers your premium. Motor excesses are "
-        "shown on your policy schedule.",
-        "travel": "Travel baggage cover: If your checked baggage is delayed for more than 12 hours, we pay up to "
-        f"{m(p['delay'])} for essential purchases, with receipts. Lost or stolen baggage is covered up to "
-        f"{m(p['lost'])} per trip, with a limit of {m(p['single'])} for any single item. Losses must be reported "
-        "to the airline within 7 days.",
-        "motor": "Windscreen cover: Windscreen repairs are covered with no excess. Replacements carry a "
-        f"{m(p['ws'])} excess and must be done by an approved repairer. Chips smaller than a {m(2)} coin can "
-        "usually be repaired rather than replaced.",
-        "cooling": "Cooling-off: You can cancel a new policy within 14 days of purchase for a full refund, as long "
-        f"as no claim has been made. After 14 days, cancelling costs a {m(25)} administration fee.",
-    }
-    return p, docs
-
 
 def ins_status(rng: random.Random, s: Setting) -> Scenario:
     p = s.p
@@ -1895,79 +1626,59 @@ def ins_windscreen(rng: random.Random, s: Setting) -> Scenario:
 
 @dataclass(frozen=True)
 class Domain:
-    """A service sector: its brands, policy generator, intent templates and label quota."""
+    """A service sector: its brands (with per-brand policy values), policy draws and texts, intent
+    templates and label quota."""
 
-    brands: tuple[str, ...]
+    brands: dict[str, dict]
     cur: str
-    policy: Callable[[random.Random, str, Callable[[float], str]], tuple[dict, dict]]
+    policy: dict[str, list]
+    docs: dict[str, str]
     intents: tuple[Callable[[random.Random, Setting], Scenario], ...]
     signoffs: tuple[str, ...]
     ungrounded: int
     small_talk: int
 
 
-DOMAINS = (
-    Domain(("Cartwell", "ShopNest", "Brightbay Market", "Loomly Home"), "$", shop_policy,
-           (shop_status, shop_return, shop_refund, shop_cancel), ("Happy shopping!", "Have a lovely day!"), 3, 3),
-    Domain(tuple(AIR_CODES), "€", air_policy, (air_status, air_baggage, air_change, air_checkin),
-           ("Have a great flight!", "Safe travels!"), 3, 3),
-    Domain(("Vireo Mobile", "Telora", "PulseNet", "Kinetic Mobile"), "£", tel_policy,
-           (tel_roaming, tel_upgrade, tel_bill), ("Have a great day!", "Take care!"), 3, 3),
-    Domain(("Harbor Bank", "Kestrel Bank", "Lumen Credit Union", "Northgate Bank"), "€", bank_policy,
-           (bank_lost_card, bank_transfer, bank_dispute), ("Have a good day!", "Take care!"), 3, 3),
-    Domain(("Greenfield Energy", "Corona Power & Gas", "BrightHome Utilities", "Solace Energy"), "£", util_policy,
-           (util_bill, util_payplan, util_outage), ("Have a good evening!", "Take care!"), 2, 3),
-    Domain(("Taskwise", "Cloudlet", "Notably", "Pipewright"), "$", saas_policy,
-           (saas_refund, saas_seats, saas_restore), ("Have a productive day!", "All the best!"), 2, 3),
-    Domain(("Halden Hotels", "Maris Suites", "Oakline Inn", "Hotel Brisa"), "€", hotel_policy,
-           (hotel_cancel, hotel_early, hotel_amenities), ("Enjoy your stay!", "Have a wonderful trip!"), 2, 3),
-    Domain(("Crestline Insurance", "Allora Cover", "Mutual Harbor", "Sentinel Direct"), "£", ins_policy,
-           (ins_status, ins_travel, ins_windscreen), ("Take care!", "Have a good day!"), 2, 3),
-)
+class PolicyText(string.Formatter):
+    """Policy templates: `{key!m}` is money in the domain's currency, `{key!j}` a list joined by commas,
+    `{key:word}` the count with the word in the plural when it is not 1."""
 
-GREETINGS = ["Hi there!", "Hello?", "Good morning!", "Hey, is anyone there?", "Hi, I have a quick question."]
-GREETING_REPLIES = [
-    "Hello, and welcome to {brand}! How can I help you today?",
-    "Hi there! Thanks for contacting {brand} support. What can I do for you?",
-    "Good to hear from you! I'm here to help. What's on your mind today?",
-    "Hi! Welcome to {brand}. What can I help you with?",
-    "Hello! Thanks for getting in touch. How can I help?",
-]
-WELCOMES = [
-    "Hello, and welcome to {brand}! I'd be glad to help with that.",
-    "Hi there! Thanks for contacting {brand} support. I'm happy to help you with this.",
-    "Good to hear from you! Let's get this sorted together.",
-    "Hi! Welcome to {brand}. Happy to help with that.",
-    "Hello! Thanks for getting in touch. I'll do my best to help.",
-]
-OPENERS = ["Hi! ", "Hello. ", "Hi there! ", "Good afternoon. ", ""]
-VERIFY_ASKS = ["I need some help with my account.", "Can you help me with something?",
-               "I have a problem I need help with."]
-VERIFY_PROMPTS = ["Of course! For security, could you confirm your full name?",
-                  "Happy to help. First, could you tell me the full name on the account?"]
-VERIFIED = ["Thanks, {name}. What can I help you with?", "Thank you, {name}. How can I help today?"]
-THANKS = ["Perfect, thank you so much!", "Great, thanks for your help.", "Brilliant, that's all I needed. Thanks!",
-          "Thanks, that answers my question.", "Okay, cheers!", "Thank you, you've been really helpful."]
-THANKS_REPLIES = ["You're very welcome, {name}! {signoff}", "My pleasure, {name}. {signoff}",
-                  "Happy I could help, {name}! {signoff}", "Anytime, {name}, and thanks for reaching out. {signoff}",
-                  "Glad I could help! {signoff}", "You're welcome! Thanks for chatting with {brand}. {signoff}"]
-ACKS = ["Okay, got it.", "Alright, that makes sense.", "I see, okay.", "Right, understood."]
-ANYTHING_ELSE = ["Great! Is there anything else I can help you with today, {name}?",
-                 "Glad that's clear, {name}. Is there anything else you'd like me to look into?",
-                 "Perfect. Anything else I can do for you today?",
-                 "Is there anything else on your mind, {name}? I'm happy to help."]
-VENTS = ["Honestly, this whole thing has been really stressful.", "Ugh, what a week. Sorry, I'm just a bit frustrated.",
-         "I really didn't need this today, to be honest.", "Thanks for being patient with me, I've had a long day."]
-EMPATHY = ["I completely understand, {name}, and I'm sorry this has been stressful. I'm here to help.",
-           "No need to apologise at all, {name}. That sounds like a tough week, so let's take it one step at a time.",
-           "I'm sorry to hear that, {name}. Thank you for your patience with me.",
-           "That's completely understandable. I appreciate you bearing with me, {name}."]
-TALK_REASONS = {
-    "thanks": "The response only acknowledges the customer's thanks and says goodbye; it makes no factual claim.",
-    "anything_else": "The response only asks whether the customer needs anything else; it makes no factual claim.",
-    "greeting": "The response only greets the customer and offers help; it makes no factual claim.",
-    "empathy": "The response only expresses empathy for the customer's frustration; it makes no factual claim.",
+    def __init__(self, cur: str) -> None:
+        self.cur = cur
+
+    def convert_field(self, value: object, conversion: str | None) -> object:
+        if conversion == "m":
+            return money(self.cur, value)
+        if conversion == "j":
+            return ", ".join(value)
+        return super().convert_field(value, conversion)
+
+    def format_field(self, value: object, format_spec: str) -> str:
+        return plural(value, format_spec) if format_spec.isalpha() else super().format_field(value, format_spec)
+
+
+def draw_policy(rng: random.Random, domain: Domain, brand: str) -> tuple[dict, dict]:
+    """One company's policy values, drawn in the data file's order, and its policy texts."""
+    p = {key: rng.choice(choices) for key, choices in domain.policy.items()} | domain.brands[brand]
+    text = PolicyText(domain.cur)
+    fields = {**p, **POOLS, "brand": brand, "cur": domain.cur}
+    return p, {key: text.vformat(doc, (), fields) for key, doc in domain.docs.items()}
+
+
+INTENTS = {
+    "shop": (shop_status, shop_return, shop_refund, shop_cancel),
+    "air": (air_status, air_baggage, air_change, air_checkin),
+    "tel": (tel_roaming, tel_upgrade, tel_bill),
+    "bank": (bank_lost_card, bank_transfer, bank_dispute),
+    "util": (util_bill, util_payplan, util_outage),
+    "saas": (saas_refund, saas_seats, saas_restore),
+    "hotel": (hotel_cancel, hotel_early, hotel_amenities),
+    "ins": (ins_status, ins_travel, ins_windscreen),
 }
+DOMAINS = tuple(
+    Domain(d["brands"], d["currency"], d["policy"], d["docs"], INTENTS[name], tuple(d["signoffs"]),
+           d["ungrounded"], d["small_talk"])
+    for name, d in DATA["domains"].items())
 TALK_KINDS = tuple(TALK_REASONS)
 TOKEN = re.compile(r"<(\w+)>")
 
@@ -2013,8 +1724,8 @@ def small_talk(rng: random.Random, domain: Domain, s: Setting, sc: Scenario, kin
 
 def draw(rng: random.Random, domain: Domain, intent: Callable, label: str, kind: str | None) -> dict:
     """One example: the scenario, the chosen response, and a context padded with off-topic policy excerpts."""
-    brand = rng.choice(domain.brands)
-    p, docs = domain.policy(rng, brand, partial(money, domain.cur))
+    brand = rng.choice(list(domain.brands))
+    p, docs = draw_policy(rng, domain, brand)
     s = Setting(brand, domain.cur, p, docs, date(2025, 3, 3) + days(rng.randint(0, 270)),
                 rng.choice(FIRST_NAMES), rng.choice(SURNAMES))
     sc = intent(rng, s)

@@ -4,7 +4,10 @@ from pathlib import Path
 
 import pytest
 
+from sustain.cli import register_resolvers
+
 ROOT = Path(__file__).resolve().parents[1]
+register_resolvers()  # as sustain.__main__ does: run_name needs ${sustain_unless_default:...}
 
 
 @pytest.fixture
@@ -30,3 +33,20 @@ def tracking_overrides(tmp_path):
         f"hydra.run.dir={tmp_path}/run",
         f"hydra.sweep.dir={tmp_path}/multirun",
     ]
+
+
+@pytest.fixture
+def fake_run(tmp_path):
+    """Runs the whole pipeline with tests.fakes.FakeEngine in seconds: `fake_run(*overrides, out="out")`
+    returns (summary, run folder); every call shares tmp_path's MLflow store, as runs of one machine do."""
+    from omegaconf import OmegaConf
+
+    from sustain import pipeline
+    from tests.fakes import compose_config, fake_run_overrides
+
+    def run(*overrides: str, out: str = "out"):
+        cfg = compose_config(*fake_run_overrides(tmp_path), *overrides)
+        typed, resolved = OmegaConf.to_object(cfg), OmegaConf.to_container(cfg, resolve=True)
+        return pipeline.run(typed, resolved, tmp_path / out), tmp_path / out
+
+    return run

@@ -40,13 +40,27 @@ def quiet_libraries(verbose: bool = False) -> None:
     warnings.filterwarnings("ignore", message=r"provider=hydra\.searchpath in main, path=conf is not available")
 
 
-def register_help_resolver() -> None:
-    """`${sustain_groups:}` in hydra.help.template: Hydra's group listing without the `*_schema` entries,
-    which are the typed configs YAML files extend, not choices."""
+def register_resolvers() -> None:
+    """sustain's own `${...}` resolvers, in every process that composes or resolves its config: the CLI,
+    and the job processes of a sweep (they import sustain.__main__, which calls this).
+
+    `${sustain_groups:}` in hydra.help.template: Hydra's group listing without the `*_schema` entries,
+    which are the typed configs YAML files extend, not choices. `${sustain_unless_default:value,default}`
+    in run_name: `-value` when a choice is not the default, so runs that differ in it differ in name."""
     from omegaconf import OmegaConf
 
     if not OmegaConf.has_resolver("sustain_groups"):
         OmegaConf.register_new_resolver("sustain_groups", _group_listing)
+    if not OmegaConf.has_resolver("sustain_unless_default"):
+        OmegaConf.register_new_resolver("sustain_unless_default", unless_default)
+
+
+register_help_resolver = register_resolvers  # the name sustain.__main__ imports
+
+
+def unless_default(value: object, default: object) -> str:
+    """A run-name part: `-value`, or nothing when the value is the default."""
+    return "" if str(value) == str(default) else f"-{value}"
 
 
 def _group_listing() -> str:

@@ -10,7 +10,7 @@ from sustain.energy.domains import attribute_domains
 from sustain.energy.meters import CompositeMeter, ZeusGpuMeter, ZeusRaplMeter
 from sustain.energy.timeline import Timeline
 from sustain.engines.records import RequestRecord
-from tests.unit.test_energy_meters import NVIDIAFakeGPUs, _FakeCPUs, make_meter
+from tests.fakes import FakeCPUs, NVIDIAFakeGPUs, make_meter
 
 SCALE = 0.1  # the attribution test's 11 s run, ten times faster
 SLOTS = {
@@ -37,7 +37,7 @@ def node(monkeypatch):
     gpus = NVIDIAFakeGPUs([100.0, 50.0])
     monkeypatch.setattr(zeus.device, "get_gpus", lambda: gpus)
     monkeypatch.setattr(zeus.device.cpu.rapl, "rapl_is_available", lambda: True)
-    monkeypatch.setattr(zeus.device, "get_cpus", _FakeCPUs)
+    monkeypatch.setattr(zeus.device, "get_cpus", FakeCPUs)
 
 
 def test_auto_meters_every_domain_and_attributes_each_over_the_same_window(node):

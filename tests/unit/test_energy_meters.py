@@ -1,28 +1,15 @@
 import os
 import time
-from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
 
-from sustain.config import EnergyConfig, register
+from sustain.config import EnergyConfig
 from sustain.energy.meters import CompositeMeter, EstimateMeter, MeterUnavailable, ZeusGpuMeter
 from sustain.errors import SustainError
 from sustain.plugins import build
+from tests.fakes import FakeCPUs, NVIDIAFakeGPUs, make_meter
 
 ESTIMATE = {"tdp_w": 24.0, "min_load": 0.25}
-CONF = Path(__file__).resolve().parents[2] / "src" / "sustain" / "conf"
-
-
-def make_meter(kind, gpus, estimate, interval_s):
-    """The meter `energy=<kind>` builds, through its YAML's `_target_` as a run composes it."""
-    settings = [f"energy.estimate.{k}={'null' if v is None else v}" for k, v in estimate.items()]
-    register()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("config", overrides=[f"energy={kind}", f"energy.interval_s={interval_s}", *settings])
-    energy = OmegaConf.to_object(cfg.energy)
-    return build(energy, "energy").build(gpus)
 
 
 def _nvml_works() -> bool:
@@ -111,39 +98,6 @@ def test_energy_estimate_is_the_estimate_alone_and_an_unknown_target_is_one_sent
         build(EnergyConfig(_target_="sustain.energy.meters.Nope"), "energy")
 
 
-class _FakeGPU:
-    def __init__(self, gpu_index: int) -> None:
-        self.gpu_index = gpu_index
-
-
-class NVIDIAFakeGPUs:
-    """Stands in for zeus's NVIDIAGPUs: counters in mJ that grow at `watts` from `base_mj`."""
-
-    def __init__(self, watts: list[float], base_mj: float = 5e9, fail_after_s: float | None = None) -> None:
-        self.watts = watts
-        self.base_mj = base_mj
-        self.t0 = time.monotonic()
-        self.fail_after_s = fail_after_s
-        self.gpus = [_FakeGPU(i + 4) for i in range(len(watts))]
-
-    def __len__(self) -> int:
-        return len(self.watts)
-
-    def get_name(self, index: int) -> str:
-        return "Fake H100"
-
-    def supports_get_total_energy_consumption(self, index: int) -> bool:
-        return True
-
-    def get_total_energy_consumption(self, index: int) -> int:
-        from zeus.device.gpu.common import ZeusGPUUnknownError
-
-        elapsed = time.monotonic() - self.t0
-        if self.fail_after_s is not None and elapsed > self.fail_after_s:
-            raise ZeusGPUUnknownError("GPU is lost")
-        return int(self.base_mj + self.watts[index] * 1000.0 * elapsed) if self.base_mj else 0
-
-
 def _fake_gpus(monkeypatch, gpus: NVIDIAFakeGPUs) -> None:
     import zeus.device
 
@@ -192,27 +146,6 @@ def test_sampling_failure_surfaces_at_stop(monkeypatch):
         meter.stop()
 
 
-class _FakeCPUs:
-    """Stands in for zeus's RAPLCPUs: package 0 with DRAM, package 1 without, 40/10/30 W."""
-
-    def __init__(self) -> None:
-        self.t0 = time.monotonic()
-
-    def __len__(self) -> int:
-        return 2
-
-    def supports_get_dram_energy_consumption(self, index: int) -> bool:
-        return index == 0
-
-    def get_total_energy_consumption(self, index: int):
-        from zeus.device.cpu.common import CpuDramMeasurement
-
-        ms = (time.monotonic() - self.t0) * 1000.0
-        if index == 0:
-            return CpuDramMeasurement(cpu_mj=1e6 + 40.0 * ms, dram_mj=2e6 + 10.0 * ms)
-        return CpuDramMeasurement(cpu_mj=3e6 + 30.0 * ms)
-
-
 def test_rapl_meter_sums_packages_and_dram(monkeypatch):
     import zeus.device
     import zeus.device.cpu.rapl
@@ -220,7 +153,7 @@ def test_rapl_meter_sums_packages_and_dram(monkeypatch):
     from sustain.energy.meters import ZeusRaplMeter
 
     monkeypatch.setattr(zeus.device.cpu.rapl, "rapl_is_available", lambda: True)
-    monkeypatch.setattr(zeus.device, "get_cpus", _FakeCPUs)
+    monkeypatch.setattr(zeus.device, "get_cpus", FakeCPUs)
     with ZeusRaplMeter(interval_s=0.05) as meter:
         time.sleep(0.3)
     tl = meter.timeline
