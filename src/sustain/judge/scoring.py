@@ -86,8 +86,8 @@ class _Verdict:
 def evaluate(cfg: JudgeConfig, items: list[JudgeItem], out_dir: Path, energy: Any = None) -> JudgeResult:
     """Judge every item; writes `out_dir/judge.jsonl` (and `judge-server.log` for judge=local).
 
-    `energy` is the run's EnergyConfig (meter, estimate, interval_s), used to meter a local judge;
-    None means the defaults."""
+    `energy` is the run's energy config (a `sustain.energy.config.EnergyConfig` kind), used to meter a
+    local judge; None means energy=auto's defaults."""
     judge = _checked_endpoint(cfg, items)
     telemetry_off()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -137,8 +137,8 @@ def _checked_endpoint(cfg: JudgeConfig, items: list[JudgeItem]) -> JudgeEndpoint
                              ("max_retries", cfg.max_retries, 0)):
         if value < low:
             raise SustainError(f"judge.{name}={value} is invalid: use a number >= {low}.")
-    if cfg.timeout_s <= 0 or cfg.startup_timeout_s <= 0:
-        raise SustainError("judge.timeout_s and judge.startup_timeout_s must be positive numbers of seconds.")
+    if cfg.timeout_s <= 0:
+        raise SustainError("judge.timeout_s must be a positive number of seconds.")
     seen: set[str] = set()
     for item in items:
         if item.id in seen:
