@@ -229,8 +229,11 @@ def _endpoint_problem(exc: BaseException, cfg: JudgeConfig, endpoint: Endpoint) 
             root = str(list(_chain(e))[-1]).split("] ")[-1] or type(e).__name__
             return f"{where} cannot be reached ({root}): check judge.base_url, and that the server there is running."
         if isinstance(e, (openai.AuthenticationError, openai.PermissionDeniedError)):
-            return (f"{where} refused the API key from {cfg.api_key_env} (HTTP {e.status_code}): "
-                    f"put a valid key for this endpoint in {cfg.api_key_env}.")
+            key_env = getattr(cfg, "api_key_env", None)  # judge=openai's; judge=local's server takes any key
+            if key_env is None:
+                return f"{where} refused the request (HTTP {e.status_code}): check judge.engine_args."
+            return (f"{where} refused the API key from {key_env} (HTTP {e.status_code}): "
+                    f"put a valid key for this endpoint in {key_env}.")
         if isinstance(e, openai.NotFoundError):
             return (f"{where} answered HTTP 404 for model '{endpoint.model}': check judge.model and "
                     f"judge.base_url (it usually ends in /v1).")
