@@ -6,6 +6,7 @@ fails at composition with Hydra's message naming the key, before any work starts
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
@@ -13,9 +14,11 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
 from hydra_plugins.sustain_launchers.schema import ResourcesConfig, SlurmSiteConfig
+from sustain.energy.config import EnergyConfig
 from sustain.engines.base import EngineConfig
 from sustain.judge.config import JudgeConfig
 from sustain.load.base import LoadConfig
+from sustain.metrics.reference import ReferenceConfig
 from sustain.tasks.base import TaskConfig
 
 
@@ -47,25 +50,6 @@ class QuantizationConfig:
 
 
 @dataclass
-class EstimateConfig:
-    """CPU power where no counter can be read: TDP × CPU load (codecarbon's model, sustain.energy.meters)."""
-
-    tdp_w: Optional[float] = None  # None: this CPU's rated power from codecarbon's CPU table
-    min_load: float = 0.1  # never below this share of the TDP (codecarbon: 10 %)
-    scope: str = "process_tree"  # process_tree: only this run's processes are charged | system: the whole machine
-
-
-@dataclass
-class EnergyConfig:
-    _target_: str = "sustain.energy.meters.EveryDomain"  # a sustain.energy.meters.MeterSetup
-    name: str = "auto"  # auto | zeus_gpu | zeus_rapl | estimate
-    interval_s: float = 0.1
-    window_rule: str = "mlenergy"  # mlenergy | queue_empty
-    min_window_s: float = 1.0
-    estimate: EstimateConfig = field(default_factory=EstimateConfig)
-
-
-@dataclass
 class GpuConfig:
     """GPU settings applied through Zeus before the engine starts and restored after (sustain.energy.gpu_settings)."""
 
@@ -80,25 +64,6 @@ class CarbonConfig:
     water: str = "azure"  # on-site WUE: a preset of sustain.metrics.water (with its off-site water) or L/kWh
     water_offsite_l_per_kwh: Optional[float] = None  # the grid's water intensity; overrides the preset's
     requests_per_day: Optional[float] = None  # a deployment's load: kWh, kg CO2e and litres per year
-
-
-@dataclass
-class ReferenceConfig:
-    """The Overall Metric's comparison point: the paper's GPT-4o estimate, an earlier MLflow run, or none
-    (a `sustain.metrics.reference.ReferenceSource` named by `_target_`)."""
-
-    _target_: str = "sustain.metrics.reference.Gpt4oEstimate"
-    name: str = "gpt4o_estimate"  # for tags and labels
-    output_tokens: Optional[float] = 66.0  # None: the run's own mean output tokens
-    output_tokens_field: Optional[str] = None  # a dataset field holding each example's reference tokens
-    tokens_per_s: float = 113.7
-    prefill_s: float = 0.5
-    power_kw: float = 7.7
-    pue: float = 0.18
-    quality: float = 0.978
-    quality_metric: str = "judge_score_mean"  # what `quality` measures (Table 3: GPT-4o's judge score)
-    run_id: Optional[str] = None  # mlflow_run: this run ...
-    tags: Dict[str, str] = field(default_factory=dict)  # ... or the newest finished run with these tags
 
 
 def _paper_scenarios() -> Dict[str, List[float]]:
@@ -156,8 +121,12 @@ GROUPS = {
     "load": LoadConfig,
 }
 
-# Groups whose members are plugins: each module of the package may list its own schemas in `SCHEMAS`.
-PLUGIN_PACKAGES = {"task": "sustain.tasks", "engine": "sustain.engines", "load": "sustain.load"}
+# Groups whose members are plugins, each kind with its own schema: a package, each of whose modules may list
+# its kinds' schemas in `SCHEMAS`, or the one module that does (a package importing heavy libraries at the
+# top of some module, as sustain.judge does with ragas, names the module instead).
+PLUGIN_PACKAGES = {"task": "sustain.tasks", "engine": "sustain.engines", "load": "sustain.load",
+                   "energy": "sustain.energy.meters", "judge": "sustain.judge.endpoints",
+                   "reference": "sustain.metrics.reference"}
 
 
 def register() -> None:
@@ -171,12 +140,16 @@ def register() -> None:
 
 
 def plugin_schemas(package: str) -> dict[str, type]:
-    """`SCHEMAS` of every module in a plugin package; those modules import heavy libraries lazily."""
+    """`SCHEMAS` of a plugin module, or of every module in a plugin package (which import heavy libraries
+    lazily)."""
     import importlib
     import pkgutil
 
+    top = importlib.import_module(package)
+    if not hasattr(top, "__path__"):
+        return dict(getattr(top, "SCHEMAS", {}))
     found: dict[str, type] = {}
-    for info in pkgutil.iter_modules(importlib.import_module(package).__path__):
+    for info in pkgutil.iter_modules(top.__path__):
         found.update(getattr(importlib.import_module(f"{package}.{info.name}"), "SCHEMAS", {}))
     return found
 
@@ -185,10 +158,10 @@ def unknown_key_message(overrides: list[str], groups: frozenset[str] = frozenset
     """One sentence for the first command-line override that names no key of the schema, else None.
 
     Hydra rejects such overrides too, but its hint ("use +key=value") is wrong for a typed config;
-    this names the key and the closest real one. Group choices (`model=...`), additions (`+...`),
-    deletions (`~...`) and `hydra.*` are left to Hydra, whose messages for them are already specific.
+    this names the key and the closest real one. In a plugin group a key of any kind passes here, and the
+    chosen kind's schema refuses another kind's key at composition. Group choices (`model=...`), additions
+    (`+...`), deletions (`~...`) and `hydra.*` are left to Hydra, whose messages for them are already specific.
     """
-    import dataclasses
     import difflib
 
     from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -203,12 +176,10 @@ def unknown_key_message(overrides: list[str], groups: frozenset[str] = frozenset
             continue
         if override.package is not None or ("." not in key and (key in GROUPS or key in groups)):
             continue
-        node: Any = SustainConfig
+        nodes: list[Any] = [SustainConfig]
         path: list[str] = []
         for part in key.split("."):
-            fields = {f.name: f for f in dataclasses.fields(node)}
-            if len(path) == 1 and path[0] in PLUGIN_PACKAGES:
-                fields = _plugin_fields(path[0])  # any kind's key; the chosen kind's schema checks the rest
+            fields = _fields(nodes)
             if part not in fields:
                 close = difflib.get_close_matches(part, fields, n=1)
                 if not path and not close:
@@ -217,24 +188,84 @@ def unknown_key_message(overrides: list[str], groups: frozenset[str] = frozenset
                 hint = f"did you mean '{'.'.join([*path, close[0]])}'? " if close else ""
                 return f"'{key}' is not a key of {where}: {hint}`python -m sustain --cfg job` lists every key."
             path.append(part)
-            node = GROUPS.get(part, fields[part].type) if len(path) == 1 else fields[part].type
-            node = None if len(path) == 2 and path[0] in PLUGIN_PACKAGES else _dataclass_of(node)
-            if node is None:
+            nodes = _kinds(part) if len(path) == 1 else [t for t in fields[part] if dataclasses.is_dataclass(t)]
+            if not nodes:
                 break
+        message = _other_kinds_key(key, parsed)
+        if message:
+            return message
     return None
 
 
-def _plugin_fields(group: str) -> dict[str, Any]:
-    """Fields of every schema a plugin group knows (the base and each kind's)."""
-    import dataclasses
+def _other_kinds_key(key: str, parsed: list[Any]) -> str | None:
+    """One sentence when `key` belongs to other kinds of its plugin group than the one chosen (on the
+    command line, else by conf/config.yaml; an `experiment=` may choose too, so then Hydra says it)."""
+    from pathlib import Path
 
-    nodes = [GROUPS[group], *plugin_schemas(PLUGIN_PACKAGES[group]).values()]
-    return {f.name: f for node in nodes for f in dataclasses.fields(node)}
+    from omegaconf import OmegaConf
+
+    group, *rest = key.split(".")
+    if group not in PLUGIN_PACKAGES or not rest or any(o.key_or_group == "experiment" for o in parsed):
+        return None
+    conf = Path(__file__).parent / "conf"
+    chosen = [o.value() for o in parsed if o.key_or_group == group and not o.is_sweep_override()]
+    if not chosen:
+        defaults = OmegaConf.to_container(OmegaConf.load(conf / "config.yaml").defaults)
+        chosen = [d[group] for d in defaults if isinstance(d, dict) and group in d]
+    schema = _schema_of(conf / group, chosen[-1]) if chosen and isinstance(chosen[-1], str) else None
+    if schema is None or _has_path(schema, rest):
+        return None
+    owners = sorted(p.stem for p in (conf / group).glob("*.yaml") if _has_path(_schema_of(conf / group, p.stem), rest))
+    kinds = " or ".join(f"{group}={owner}" for owner in owners) or f"another {group}"
+    return f"'{key}' is not a key of {group}={chosen[-1]}, only of {kinds}: choose that {group}, or leave the key out."
 
 
-def _dataclass_of(annotation: Any) -> Any:
-    import dataclasses
+def _schema_of(folder: Any, choice: str) -> type | None:
+    """The schema a group's YAML names in its defaults (following a YAML that extends another)."""
+    from omegaconf import OmegaConf
 
-    if isinstance(annotation, str):
-        annotation = globals().get(annotation)
-    return annotation if dataclasses.is_dataclass(annotation) else None
+    path = folder / f"{choice}.yaml"
+    if not path.is_file():
+        return None
+    for entry in OmegaConf.load(path).get("defaults", []):
+        if not isinstance(entry, str) or entry == "_self_":
+            continue
+        if entry == f"{folder.name}_schema":
+            return GROUPS[folder.name]
+        if entry.endswith("_schema"):
+            return plugin_schemas(PLUGIN_PACKAGES[folder.name]).get(entry)
+        return _schema_of(folder, entry)
+    return None
+
+
+def _has_path(schema: type | None, parts: list[str]) -> bool:
+    import typing
+
+    node: Any = schema
+    for part in parts:
+        if not dataclasses.is_dataclass(node):
+            return node is not None  # a mapping such as engine.args takes any key
+        hints = typing.get_type_hints(node)
+        if part not in hints:
+            return False
+        node = hints[part]
+    return True
+
+
+def _kinds(group: str) -> list[type]:
+    """The schemas a top-level key can have: a group's base and, in a plugin group, each kind's."""
+    if group not in GROUPS:
+        return [t for t in _fields([SustainConfig])[group] if dataclasses.is_dataclass(t)]
+    return [GROUPS[group], *plugin_schemas(PLUGIN_PACKAGES[group]).values()] if group in PLUGIN_PACKAGES \
+        else [GROUPS[group]]
+
+
+def _fields(nodes: list[Any]) -> dict[str, list[Any]]:
+    """Each key of any of `nodes` (dataclasses), with the types it has among them."""
+    import typing
+
+    found: dict[str, list[Any]] = {}
+    for node in nodes:
+        for name, annotation in typing.get_type_hints(node).items():
+            found.setdefault(name, []).append(annotation)
+    return found

@@ -14,7 +14,8 @@ from urllib.parse import urlparse
 import psutil
 import pytest
 
-from sustain.judge import JudgeConfig, evaluate
+from sustain.judge import evaluate
+from sustain.judge.endpoints import LocalJudgeConfig
 from sustain.tasks.hallucination import item_for
 from sustain.judge.server import entrypoint
 from sustain.tasks import hallucination
@@ -48,8 +49,7 @@ def test_local_judge_starts_scores_and_stops(tmp_path, monkeypatch):
         "I am not sure what you mean.",
     ]
     items = [item_for(ex, out) for ex, out in zip(examples, outputs)]
-    cfg = JudgeConfig(_target_="sustain.judge.endpoints.LocalServer", name="local", constrain=True, model="embedded",
-                      cache_dir=str(tmp_path / "cache"), max_tokens=256)
+    cfg = LocalJudgeConfig(constrain=True, model="embedded", cache_dir=str(tmp_path / "cache"), max_tokens=256)
 
     result = evaluate(cfg, items, tmp_path / "job")
 

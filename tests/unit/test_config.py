@@ -66,3 +66,28 @@ def test_engine_args_pass_through_any_vllm_argument():
 
 def test_flatten_gives_dotted_params():
     assert flatten({"a": {"b": 1, "c": [1, 2]}, "d": None}) == {"a.b": "1", "a.c": "[1, 2]", "d": "None"}
+
+
+def test_a_key_of_another_kind_is_one_sentence_naming_the_kinds_that_have_it():
+    from sustain.config import unknown_key_message
+
+    assert unknown_key_message(["judge=local", "judge.base_url=x"]) == (
+        "'judge.base_url' is not a key of judge=local, only of judge=openai: choose that judge, or leave the key out.")
+    assert "not a key of reference=gpt4o_estimate, only of reference=mlflow_run" in unknown_key_message(
+        ["reference.run_id=x"])  # the default choice, from conf/config.yaml
+    assert "only of energy=auto:" in unknown_key_message(["energy=estimate", "energy.estimate.dram_w=2"])
+    assert "did you mean 'judge.base_url'" in unknown_key_message(["judge.base_ur=x"])
+    assert unknown_key_message(["judge=local", "judge.port=3", "energy.estimate.dram_w=2"]) is None
+    assert unknown_key_message(["experiment=smoke", "judge.port=3"]) is None  # the experiment may choose judge=local
+
+
+@pytest.mark.parametrize("group, choices", [("judge", ["local", "none", "openai"]),
+                                            ("energy", ["auto", "estimate", "zeus_gpu", "zeus_rapl"]),
+                                            ("reference", ["gpt4o_estimate", "mlflow_run", "none"])])
+def test_every_kind_composes_onto_its_own_schema(group, choices):
+    from sustain.config import GROUPS
+
+    for choice in choices:
+        node = getattr(OmegaConf.to_object(typed(load(f"{group}={choice}"))), group)
+        assert isinstance(node, GROUPS[group]) and node.name == choice
+        assert (type(node) is GROUPS[group]) == (choice == "none")

@@ -79,20 +79,62 @@ def test_auto_meters_every_domain_and_attributes_each_over_the_same_window(node)
     assert tags["energy.dram.source"] == "measured: Zeus RAPL energy counters, DRAM of CPU package 0"
 
 
-def test_without_rapl_the_cpu_is_estimated_beside_the_measured_gpu(monkeypatch):
+def test_without_rapl_the_cpu_and_dram_are_estimated_beside_the_measured_gpu(monkeypatch):
     import zeus.device
 
     gpus = NVIDIAFakeGPUs([100.0])
     monkeypatch.setattr(zeus.device, "get_gpus", lambda: gpus)
-    meter, notes = make_meter("auto", gpus=1, estimate={"tdp_w": 20.0}, interval_s=0.05)
+    meter, notes = make_meter("auto", gpus=1, estimate={"tdp_w": 20.0, "dram_w": 7.0}, interval_s=0.05)
     if any(type(m) is ZeusRaplMeter for m in meter.meters):
         pytest.skip("this machine has readable RAPL counters")
-    assert [m.domain for m in meter.meters] == ["gpu", "cpu"]
+    assert [m.domain for m in meter.meters] == ["gpu", "cpu", "dram"]
     assert meter.source.startswith("partly estimated: whole node = gpu (measured")
-    assert any("DRAM not counted" in n for n in notes)
+    assert any("DRAM: using the estimate: 7 W DRAM" in n and "energy.estimate.dram_w" in n for n in notes)
     with meter:
         time.sleep(0.3)
     assert meter.timeline is meter.domains["gpu"] and not meter.domains["cpu"].measured
+    assert not meter.domains["dram"].measured
+
+
+def test_rapl_without_a_dram_zone_gets_the_dram_estimate_labelled(monkeypatch):
+    import zeus.device
+    import zeus.device.cpu.rapl
+
+    monkeypatch.setattr(zeus.device.cpu.rapl, "rapl_is_available", lambda: True)
+    monkeypatch.setattr(zeus.device, "get_cpus", FakeCPUs)
+    monkeypatch.setattr(FakeCPUs, "supports_get_dram_energy_consumption", lambda self, index: False)
+    meter, notes = make_meter("auto", gpus=0, estimate={"memory_gb": 64}, interval_s=0.05)
+    assert [(m.domain, m.measured) for m in meter.meters] == [("cpu", True), ("dram", False)]
+    assert any("RAPL exposes no DRAM zone" in n for n in notes)
+    assert meter.source.startswith("partly estimated: whole node = cpu (measured: Zeus RAPL")
+    assert " + dram (estimate: 20 W DRAM, constant; codecarbon RAM model: 64.0 GiB" in meter.source
+    assert meter.model["dram"]["dimms"] == 4 and meter.model["dram"]["power_w"] == 20.0
+
+
+def test_a_node_of_cpu_and_dram_estimates_sums_both():
+    from sustain.energy.dram_power import rate
+    from sustain.energy.meters import DramEstimateMeter, EstimateMeter
+
+    cpu = EstimateMeter(tdp_w=40.0, tdp_source="test", min_load=1.0, interval_s=0.02)  # 40 W whatever the load
+    dram = DramEstimateMeter(rate(memory_gb=128), interval_s=0.02)  # 8 DIMMs: 4 x 5 W + 4 x 4.5 W = 38 W
+    meter = CompositeMeter([cpu, dram], interval_s=0.02)
+    meter.start()
+    origin = time.monotonic()
+    time.sleep(1.2)
+    headline = meter.stop()
+    assert headline is meter.node and not headline.measured
+    assert meter.source.startswith("estimate: whole node = cpu (estimate: 40 W TDP") and "+ dram (estimate: 38 W" in meter.source
+    attribution = attribute(_records(origin), headline, batch_size=2)
+    t0, t1 = attribution.span_s
+    node = attribute_domains(meter.domains, attribution)
+    assert node.label == "cpu estimate + dram estimate" and not node.measured
+    cpu_d, dram_d = node.domains
+    assert cpu_d.window_energy_j == pytest.approx(40.0 * (t1 - t0), rel=0.05)
+    assert dram_d.window_energy_j == pytest.approx(38.0 * (t1 - t0), rel=0.02)
+    assert node.per_token_j == pytest.approx(cpu_d.per_token_j + dram_d.per_token_j)
+    assert node.per_request_j_mean == pytest.approx(attribution.mean_j)  # the headline is the node: both domains
+    assert node.tags()["energy.dram.estimate.kind"] == "dimm_count_x_slot_power (codecarbon)"
+    assert node.tags()["energy.dram.estimate.memory_gb"] == "128.0"
 
 
 def test_a_domain_whose_counter_never_advanced_is_left_out_with_a_note():

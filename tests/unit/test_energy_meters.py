@@ -3,11 +3,12 @@ import time
 
 import pytest
 
-from sustain.config import EnergyConfig
-from sustain.energy.meters import CompositeMeter, EstimateMeter, MeterUnavailable, ZeusGpuMeter
+from sustain.energy.config import EnergyConfig
+from sustain.energy.meters import (CompositeMeter, DramEstimateMeter, EstimateMeter, MeterUnavailable,
+                                   ZeusGpuMeter)
 from sustain.errors import SustainError
 from sustain.plugins import build
-from tests.fakes import FakeCPUs, NVIDIAFakeGPUs, make_meter
+from tests.fakes import FakeCPUs, NVIDIAFakeGPUs, compose_config, make_meter
 
 ESTIMATE = {"tdp_w": 24.0, "min_load": 0.25}
 
@@ -67,6 +68,38 @@ def test_estimate_meter_rejects_constants_that_give_zero():
         EstimateMeter(tdp_w=10.0, tdp_source="none", min_load=1.5)
 
 
+@pytest.mark.parametrize("memory_gb, arm, watts", [
+    (2, False, 10.0),  # 1 DIMM, but never under 2 DIMMs' 5 W on x86
+    (16, False, 10.0),  # 2 x 5 W
+    (32, False, 20.0),  # 4 x 5 W
+    (128, False, 38.0),  # 8 DIMMs: 4 x 5 W + 4 x 4.5 W
+    (512, False, 38.0),  # 8 x 64 GB
+    (1536, False, 5 * 4 + 4.5 * 4 + 4 * 4),  # 12 x 128 GB: DIMMs 9-12 at 80 %
+    (4096, False, 5 * 4 + 4.5 * 4 + 4 * 8 + 3.5 * 16),  # capped at 32 DIMMs, 17-32 at 70 %
+    (16, True, 3.0),  # ARM: 2 x 1.5 W
+    (128, True, 1.5 * 4 + 1.35 * 4),
+])
+def test_dram_power_is_codecarbons_ram_model(memory_gb, arm, watts):
+    from sustain.energy.dram_power import power_w
+
+    assert power_w(memory_gb, arm) == pytest.approx(watts)
+
+
+def test_dram_estimate_meter_integrates_its_constant_power_and_says_how():
+    from sustain.energy.dram_power import rate
+
+    with DramEstimateMeter(rate(memory_gb=32), interval_s=0.05) as meter:
+        time.sleep(0.3)
+    tl = meter.timeline
+    assert tl.validate() is None and not tl.measured and tl.domain == "dram"
+    assert tl.energy_j[-1] == pytest.approx(20.0 * tl.duration_s, rel=1e-6)
+    assert "codecarbon RAM model: 32.0 GiB (energy.estimate.memory_gb) ≈ 4 DIMMs × 5 W" in tl.source
+    assert tl.model["power_w"] == 20.0 and tl.model["dimms"] == 4
+    assert rate(memory_gb=32, set_w=3.0).power_w == 3.0
+    with pytest.raises(SustainError, match="energy.estimate.dram_w"):
+        DramEstimateMeter(rate(memory_gb=32, set_w=0.0))
+
+
 def test_estimate_without_tdp_takes_this_cpu_from_codecarbons_table_or_says_why_not():
     from sustain.energy.cpu_power import detect_brand
 
@@ -79,16 +112,27 @@ def test_estimate_without_tdp_takes_this_cpu_from_codecarbons_table_or_says_why_
 @no_counters
 def test_auto_falls_back_to_the_estimate_with_notes():
     meter, notes = make_meter("auto", gpus=1, estimate=ESTIMATE, interval_s=0.1)
-    assert isinstance(meter, CompositeMeter) and [type(m) for m in meter.meters] == [EstimateMeter]
+    assert isinstance(meter, CompositeMeter) and [type(m) for m in meter.meters] == [EstimateMeter, DramEstimateMeter]
     text = " ".join(notes)
-    assert "NVML" in text and "RAPL" in text and "using the estimate" in text and "DRAM not counted" in text
+    assert "NVML" in text and "RAPL" in text and "CPU: using the estimate" in text
+    assert "no DRAM energy counter" in text and "DRAM: using the estimate" in text and "codecarbon RAM model" in text
+    assert meter.source.startswith("estimate: whole node = cpu (estimate: ") and " + dram (estimate: " in meter.source
 
 
 @no_counters
 @pytest.mark.parametrize("kind", ["zeus_gpu", "zeus_rapl"])
 def test_explicit_zeus_meter_without_counters_raises(kind):
     with pytest.raises(SustainError, match="use energy=auto or energy=estimate"):
-        make_meter(kind, gpus=1, estimate=ESTIMATE, interval_s=0.1)
+        make_meter(kind, gpus=1, estimate={}, interval_s=0.1)
+
+
+@pytest.mark.parametrize("kind, key", [("zeus_gpu", "estimate.tdp_w=3"), ("estimate", "estimate.dram_w=3"),
+                                       ("auto", "estimate.tdp=3")])
+def test_a_key_the_chosen_setup_lacks_is_refused_at_composition(kind, key):
+    from hydra.errors import ConfigCompositionException
+
+    with pytest.raises(ConfigCompositionException, match=f"energy.{key.split('=')[0]}"):
+        compose_config(f"energy={kind}", f"energy.{key}")
 
 
 def test_energy_estimate_is_the_estimate_alone_and_an_unknown_target_is_one_sentence():

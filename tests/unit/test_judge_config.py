@@ -4,21 +4,33 @@ import pytest
 from omegaconf import OmegaConf
 
 from sustain.judge.config import JudgeConfig, cache_path
+from sustain.judge.endpoints import SCHEMAS, LocalJudgeConfig, OpenAIJudgeConfig
 
 CONF = Path(__file__).resolve().parents[2] / "src" / "sustain" / "conf" / "judge"
 
 
-def load(name: str) -> JudgeConfig:
-    """The group file merged onto the schema, as Hydra does once the lead registers it as `judge_schema`."""
+def load(name: str, **extra) -> JudgeConfig:
+    """The group file merged onto the schema it names, as Hydra composes it."""
     raw = OmegaConf.load(CONF / f"{name}.yaml")
-    assert list(raw.pop("defaults")) == ["judge_schema"]
-    return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(JudgeConfig), raw))
+    (schema,) = raw.pop("defaults")
+    node = JudgeConfig if schema == "judge_schema" else SCHEMAS[schema]
+    return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(node), raw, extra))
 
 
-@pytest.mark.parametrize("name", ["none", "openai", "local"])
-def test_yaml_fits_the_schema(name):
+@pytest.mark.parametrize("name, kind", [("none", JudgeConfig), ("openai", OpenAIJudgeConfig),
+                                        ("local", LocalJudgeConfig)])
+def test_yaml_fits_its_kinds_schema(name, kind):
     cfg = load(name)
-    assert isinstance(cfg, JudgeConfig) and cfg.name == name
+    assert type(cfg) is kind and cfg.name == name
+
+
+@pytest.mark.parametrize("name, foreign", [("openai", {"port": 8000}), ("local", {"base_url": "http://x"}),
+                                           ("none", {"api_key_env": "KEY"})])
+def test_a_key_of_another_endpoint_is_refused(name, foreign):
+    from omegaconf.errors import ConfigKeyError
+
+    with pytest.raises(ConfigKeyError, match=next(iter(foreign))):
+        load(name, **foreign)
 
 
 def test_no_key_in_the_openai_config():

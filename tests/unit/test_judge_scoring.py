@@ -12,6 +12,7 @@ import pytest
 
 from sustain.errors import SustainError
 from sustain.judge import JudgeConfig, JudgeItem, evaluate
+from sustain.judge.endpoints import LocalJudgeConfig, OpenAIJudgeConfig
 
 KEY = "sk-test-DO-NOT-LEAK-4f2a9c"
 OPENAI = "sustain.judge.endpoints.OpenAICompatible"
@@ -70,11 +71,11 @@ def key_env(monkeypatch):
     monkeypatch.setenv(KEY_ENV, KEY)
 
 
-def config(srv_or_url, tmp_path, **kw) -> JudgeConfig:
+def config(srv_or_url, tmp_path, **kw) -> OpenAIJudgeConfig:
     url = srv_or_url if isinstance(srv_or_url, str) else f"http://127.0.0.1:{srv_or_url.server_port}/v1"
     base = dict(_target_=OPENAI, name="openai", base_url=url, model="fake-judge", api_key_env=KEY_ENV,
                 cache_dir=str(tmp_path / "cache"), timeout_s=10.0, max_retries=0, concurrency=2)
-    return JudgeConfig(**{**base, **kw})
+    return OpenAIJudgeConfig(**{**base, **kw})
 
 
 def items(*outputs: str) -> list[JudgeItem]:
@@ -288,24 +289,25 @@ def test_invalid_settings_fail_before_any_request(tmp_path):
     with pytest.raises(SustainError, match="judge=openai or judge=local"):
         evaluate(JudgeConfig(name="none"), items("a"), tmp_path)
     with pytest.raises(SustainError, match="judge.concurrency=0"):
-        evaluate(JudgeConfig(_target_=OPENAI, name="openai", model="m", concurrency=0), items("a"), tmp_path)
+        evaluate(OpenAIJudgeConfig(model="m", concurrency=0), items("a"), tmp_path)
     with pytest.raises(SustainError, match="needs judge.model"):
-        evaluate(JudgeConfig(_target_=OPENAI, name="openai"), items("a"), tmp_path)
+        evaluate(OpenAIJudgeConfig(), items("a"), tmp_path)
     with pytest.raises(SustainError, match="repeats"):
-        evaluate(JudgeConfig(_target_=OPENAI, name="openai", model="m"), items("a") + items("b"), tmp_path)
+        evaluate(OpenAIJudgeConfig(model="m"), items("a") + items("b"), tmp_path)
+    with pytest.raises(SustainError, match="judge.startup_timeout_s"):
+        evaluate(LocalJudgeConfig(startup_timeout_s=0), items("a"), tmp_path)
 
 
 def test_a_local_judge_is_metered_with_the_runs_energy_settings(tmp_path):
     """Nothing to serve (every verdict cached): no server starts, but the meter follows the run's `energy`."""
     import contextlib
 
-    from sustain.config import EnergyConfig, EstimateConfig
-    from sustain.energy.meters import EstimateMeter
+    from sustain.energy.config import EstimateConfig
+    from sustain.energy.meters import CpuEstimateConfig, EstimateMeter
     from sustain.judge.endpoints import LocalServer
 
-    energy = EnergyConfig("sustain.energy.meters.CpuEstimate", "estimate", interval_s=0.2,
-                          estimate=EstimateConfig(tdp_w=30.0))
+    energy = CpuEstimateConfig(interval_s=0.2, estimate=EstimateConfig(tdp_w=30.0))
     with contextlib.ExitStack() as stack:
-        startup_s, meter, notes = LocalServer(JudgeConfig()).serve(stack, tmp_path / "log", energy, needed=False)
+        startup_s, meter, notes = LocalServer(LocalJudgeConfig()).serve(stack, tmp_path / "log", energy, needed=False)
     assert startup_s == 0.0 and not (tmp_path / "log").exists()
     assert isinstance(meter, EstimateMeter) and meter.tdp_w == 30.0 and meter.interval_s == 0.2 and notes == []

@@ -9,7 +9,7 @@ import pytest
 
 from sustain.errors import SustainError
 from sustain.judge import server
-from sustain.judge.config import JudgeConfig
+from sustain.judge.endpoints import LocalJudgeConfig
 
 STAND_IN = """
 import sys, time, subprocess
@@ -88,9 +88,9 @@ def test_engine_args_fill_cpu_defaults_and_let_the_config_win(monkeypatch):
     import torch
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    plain = JudgeConfig(name="local", constrain=False)
+    plain = LocalJudgeConfig(constrain=False)
     assert server.engine_args(plain) == {"gpu_memory_utilization": 0.35, "enforce_eager": True}
-    cfg = JudgeConfig(name="local", constrain=False, gpu_memory_utilization=0.2,
+    cfg = LocalJudgeConfig(constrain=False, gpu_memory_utilization=0.2,
                       engine_args={"enforce_eager": False, "seed": 1})
     assert server.engine_args(cfg) == {"gpu_memory_utilization": 0.2, "enforce_eager": False, "seed": 1}
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
@@ -102,10 +102,10 @@ def test_a_constrained_judge_is_served_compact_json_unless_the_config_says_other
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     compact = {"backend": "xgrammar", "disable_any_whitespace": True}
-    assert server.engine_args(JudgeConfig(name="local", constrain=True)) == {"structured_outputs_config": compact}
-    assert "--structured-outputs-config" in server.to_flags(server.engine_args(JudgeConfig(name="local", constrain=True)))
+    assert server.engine_args(LocalJudgeConfig(constrain=True)) == {"structured_outputs_config": compact}
+    assert "--structured-outputs-config" in server.to_flags(server.engine_args(LocalJudgeConfig(constrain=True)))
     own = {"backend": "guidance", "disable_any_whitespace": True}
-    cfg = JudgeConfig(name="local", constrain=True, engine_args={"structured_outputs_config": own})
+    cfg = LocalJudgeConfig(constrain=True, engine_args={"structured_outputs_config": own})
     assert server.engine_args(cfg) == {"structured_outputs_config": own}
 
 

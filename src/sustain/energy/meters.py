@@ -17,8 +17,10 @@ import os
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+from sustain.energy.config import EnergyConfig, EstimateConfig, NodeEstimateConfig
 from sustain.energy.timeline import Timeline
 from sustain.errors import SustainError
 
@@ -342,6 +344,31 @@ class EstimateMeter(Meter):
         return now, [self._energy_j]
 
 
+class DramEstimateMeter(Meter):
+    """A labelled estimate of DRAM where RAPL has no DRAM counter: a constant power from the memory size
+    (codecarbon's RAM model, see `sustain.energy.dram_power`), `measured=False`, with its constants."""
+
+    measured = False
+    domain = "dram"
+
+    def __init__(self, rating: Any, interval_s: float = 0.1) -> None:
+        super().__init__(interval_s)
+        if not rating.power_w > 0:
+            raise SustainError(f"the DRAM estimate needs a power > 0 W (got {rating.power_w}); "
+                               "fix energy.estimate.dram_w in the config")
+        self.power_w = float(rating.power_w)
+        self.model = {"kind": "dimm_count_x_slot_power (codecarbon)", "power_w": self.power_w,
+                      "memory_gb": round(rating.memory_gb, 2), "dimms": rating.dimms, "source": rating.source}
+        self.devices = [f"DRAM (estimated, {rating.memory_gb:.1f} GiB)"]
+        self.source = f"estimate: {self.power_w:g} W DRAM, constant; {rating.source}"
+        self._t0: float | None = None
+
+    def _read(self) -> tuple[float, list[float]]:
+        now = time.monotonic()
+        self._t0 = now if self._t0 is None else self._t0
+        return now, [self.power_w * (now - self._t0)]
+
+
 class CompositeMeter(Meter):
     """Every energy domain of the node (GPU, CPU package, DRAM) sampled together, on one clock.
 
@@ -402,9 +429,40 @@ class MeterSetup(abc.ABC):
         """The meter for a run on GPUs 0..gpus-1 (in CUDA_VISIBLE_DEVICES order)."""
 
 
+@dataclass
+class EveryDomainConfig(EnergyConfig):
+    _target_: str = "sustain.energy.meters.EveryDomain"
+    name: str = "auto"
+    estimate: NodeEstimateConfig = field(default_factory=NodeEstimateConfig)  # where a counter is missing
+
+
+@dataclass
+class GpuCountersConfig(EnergyConfig):
+    _target_: str = "sustain.energy.meters.GpuCounters"
+    name: str = "zeus_gpu"
+
+
+@dataclass
+class CpuCountersConfig(EnergyConfig):
+    _target_: str = "sustain.energy.meters.CpuCounters"
+    name: str = "zeus_rapl"
+
+
+@dataclass
+class CpuEstimateConfig(EnergyConfig):
+    _target_: str = "sustain.energy.meters.CpuEstimate"
+    name: str = "estimate"
+    estimate: EstimateConfig = field(default_factory=EstimateConfig)
+
+
+SCHEMAS = {"auto_schema": EveryDomainConfig, "zeus_gpu_schema": GpuCountersConfig,
+           "zeus_rapl_schema": CpuCountersConfig, "estimate_schema": CpuEstimateConfig}
+
+
 class EveryDomain(MeterSetup):
     """`energy=auto`: every domain this machine has, as one `CompositeMeter`: Zeus's GPU counters, RAPL's
-    CPU package and DRAM counters, and where RAPL is missing the CPU estimate (see `EstimateMeter`)."""
+    CPU package and DRAM counters, and where RAPL lacks one the labelled estimate of that domain
+    (`EstimateMeter` for the CPU, `DramEstimateMeter` for DRAM)."""
 
     def build(self, gpus: int) -> tuple[Meter, list[str]]:
         interval_s = self.cfg.interval_s
@@ -419,13 +477,18 @@ class EveryDomain(MeterSetup):
         except MeterUnavailable as exc:
             cpu = estimate_meter(self.cfg.estimate, interval_s)
             meters.append(cpu)
-            notes += [f"no CPU energy counters: {exc.reason}", f"CPU: using the {cpu.source}",
-                      "DRAM not counted: no RAPL DRAM counter and no DRAM estimate"]
+            notes += [f"no CPU energy counters: {exc.reason}", f"CPU: using the {cpu.source}"]
+            dram_missing = exc.reason
         else:
             try:
                 meters.append(ZeusRaplMeter(interval_s, parts=("dram",)))
+                dram_missing = None
             except MeterUnavailable as exc:
-                notes.append(f"DRAM not counted: {exc.reason}")
+                dram_missing = exc.reason
+        if dram_missing is not None:
+            dram = dram_estimate_meter(self.cfg.estimate, interval_s)
+            meters.append(dram)
+            notes += [f"no DRAM energy counter: {dram_missing}", f"DRAM: using the {dram.source}"]
         return CompositeMeter(meters, interval_s), notes
 
 
@@ -465,3 +528,11 @@ def estimate_meter(estimate: Any, interval_s: float = 0.1) -> EstimateMeter:
         tdp_source = f"TDP {float(tdp):g} W set in energy.estimate.tdp_w"
     return EstimateMeter(float(tdp), tdp_source, float(estimate.min_load), interval_s, str(estimate.scope),
                          cpu=rating.brand)
+
+
+def dram_estimate_meter(estimate: Any, interval_s: float = 0.1) -> DramEstimateMeter:
+    """The DRAM estimate from the `energy.estimate` section (a `NodeEstimateConfig`): codecarbon's model for `memory_gb` (None: this
+    machine's memory), or `dram_w` when set."""
+    from sustain.energy import dram_power
+
+    return DramEstimateMeter(dram_power.rate(estimate.memory_gb, estimate.dram_w), interval_s)

@@ -1,9 +1,8 @@
-"""The judge's schema: which LLM scores the outputs, and how it is reached.
+"""The judge's schema: the keys every judge endpoint shares (which LLM, how it is asked, the cache).
 
 `_target_` names how the judge is reached (`sustain.judge.endpoints`): none (no judge), judge=openai (any
-OpenAI-compatible endpoint at `base_url`, the key read from the environment variable named by
-`api_key_env`, never from the config), or judge=local (a vLLM OpenAI server that sustain starts on
-127.0.0.1 for the run and stops afterwards).
+OpenAI-compatible endpoint) or judge=local (a vLLM server sustain starts for the run). Each endpoint's own
+keys are in its schema next to it (`endpoints.SCHEMAS`), so a key of one endpoint is refused in the other.
 
 `constrain` holds the judge's answer to the rubric's JSON with a score of 1, 2 or 3 while it decodes
 (see `sustain.judge.constrained`): on in judge=local, as the embedded 135M model cannot keep to the schema
@@ -12,17 +11,16 @@ otherwise; off in judge=openai, as the paper's judge was not constrained.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Optional
+
 
 @dataclass
 class JudgeConfig:
     _target_: Optional[str] = None  # a sustain.judge.endpoints.JudgeEndpoint; None: no judge
     name: str = "none"  # none | openai | local: for tags and labels
     model: str = "embedded"  # openai: served model name; local: HF id, folder, or "embedded"
-    base_url: str = "https://api.openai.com/v1"  # openai only
-    api_key_env: str = "OPENAI_API_KEY"  # openai only: the variable holding the key
     temperature: float = 0.0
     max_tokens: int = 512  # reasoning judges (gpt-5, o-series) need 4096+
     timeout_s: float = 300.0  # per request
@@ -31,12 +29,6 @@ class JudgeConfig:
     concurrency: int = 4  # requests in flight
     cache: bool = True
     cache_dir: Optional[str] = None  # None: <sustain cache>/judge-cache
-    # local only: the vLLM server
-    port: int = 0  # 0: a free loopback port
-    startup_timeout_s: float = 600.0
-    gpu_memory_utilization: Optional[float] = None  # None: 0.35 on CPU (a share of RAM there), vLLM's on GPU
-    enforce_eager: Optional[bool] = None  # None: True on CPU (35 s start instead of minutes), vLLM's on GPU
-    engine_args: Dict[str, Any] = field(default_factory=dict)  # any `vllm serve` flag, e.g. {max_model_len: 8192}
 
 
 def cache_path(cfg: JudgeConfig) -> Path:

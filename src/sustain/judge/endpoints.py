@@ -1,6 +1,7 @@
 """Where the judge's LLM answers, chosen by `judge._target_`: any OpenAI-compatible endpoint, or a vLLM
 server sustain starts on this machine for the judging. The scoring is the same for both; they differ in
-how the endpoint is reached and whether its energy can be read here.
+how the endpoint is reached and whether its energy can be read here, and each has its own schema with
+its own keys (`SCHEMAS`, on top of `sustain.judge.config.JudgeConfig`).
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Dict, Optional
 
 from sustain.errors import SustainError
+from sustain.judge.config import JudgeConfig
 
 LOCAL_API_KEY = "sustain-local"  # vLLM started without --api-key accepts any
 
@@ -45,6 +47,32 @@ class JudgeEndpoint(ABC):
         return 0.0, None, []
 
 
+@dataclass
+class OpenAIJudgeConfig(JudgeConfig):
+    """judge=openai: the endpoint's URL and where its key is; the key itself never enters the config."""
+
+    _target_: Optional[str] = "sustain.judge.endpoints.OpenAICompatible"
+    name: str = "openai"
+    base_url: str = "https://api.openai.com/v1"
+    api_key_env: str = "OPENAI_API_KEY"  # the variable holding the key
+
+
+@dataclass
+class LocalJudgeConfig(JudgeConfig):
+    """judge=local: how sustain starts the vLLM server that judges."""
+
+    _target_: Optional[str] = "sustain.judge.endpoints.LocalServer"
+    name: str = "local"
+    port: int = 0  # 0: a free loopback port
+    startup_timeout_s: float = 600.0
+    gpu_memory_utilization: Optional[float] = None  # None: 0.35 on CPU (a share of RAM there), vLLM's on GPU
+    enforce_eager: Optional[bool] = None  # None: True on CPU (35 s start instead of minutes), vLLM's on GPU
+    engine_args: Dict[str, Any] = field(default_factory=dict)  # any `vllm serve` flag, e.g. {max_model_len: 8192}
+
+
+SCHEMAS = {"openai_schema": OpenAIJudgeConfig, "local_schema": LocalJudgeConfig}
+
+
 class OpenAICompatible(JudgeEndpoint):
     """`judge=openai`: the paper's GPT-5, or any endpoint at `base_url`; the key from the environment."""
 
@@ -72,6 +100,10 @@ class LocalServer(JudgeEndpoint):
         self.port = 0
         self.model = ""
 
+    def check(self) -> None:
+        if self.cfg.startup_timeout_s <= 0:
+            raise SustainError("judge.startup_timeout_s must be a positive number of seconds.")
+
     def endpoint(self) -> Endpoint:
         from sustain.judge import server
         from sustain.models.resolve import resolve
@@ -82,11 +114,11 @@ class LocalServer(JudgeEndpoint):
         return Endpoint(f"http://{server.HOST}:{self.port}/v1", self.model, LOCAL_API_KEY, identity)
 
     def serve(self, stack: contextlib.ExitStack, log_path: Path, energy: Any, needed: bool) -> tuple[float, Any, list[str]]:
-        from sustain.config import EnergyConfig
-        from sustain.plugins import build
+        from sustain.energy.meters import EveryDomainConfig
         from sustain.judge import server
+        from sustain.plugins import build
 
         startup_s = stack.enter_context(server.serve(self.cfg, self.model, self.port, log_path)) if needed else 0.0
-        energy = energy or EnergyConfig()
+        energy = energy or EveryDomainConfig()
         meter, notes = build(energy, "energy").build(gpus=1)  # the server gets one GPU
         return startup_s, meter, notes

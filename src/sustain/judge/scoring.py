@@ -86,8 +86,8 @@ class _Verdict:
 def evaluate(cfg: JudgeConfig, items: list[JudgeItem], out_dir: Path, energy: Any = None) -> JudgeResult:
     """Judge every item; writes `out_dir/judge.jsonl` (and `judge-server.log` for judge=local).
 
-    `energy` is the run's EnergyConfig (meter, estimate, interval_s), used to meter a local judge;
-    None means the defaults."""
+    `energy` is the run's energy config (a `sustain.energy.config.EnergyConfig` kind), used to meter a
+    local judge; None means energy=auto's defaults."""
     judge = _checked_endpoint(cfg, items)
     telemetry_off()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -137,8 +137,8 @@ def _checked_endpoint(cfg: JudgeConfig, items: list[JudgeItem]) -> JudgeEndpoint
                              ("max_retries", cfg.max_retries, 0)):
         if value < low:
             raise SustainError(f"judge.{name}={value} is invalid: use a number >= {low}.")
-    if cfg.timeout_s <= 0 or cfg.startup_timeout_s <= 0:
-        raise SustainError("judge.timeout_s and judge.startup_timeout_s must be positive numbers of seconds.")
+    if cfg.timeout_s <= 0:
+        raise SustainError("judge.timeout_s must be a positive number of seconds.")
     seen: set[str] = set()
     for item in items:
         if item.id in seen:
@@ -229,8 +229,11 @@ def _endpoint_problem(exc: BaseException, cfg: JudgeConfig, endpoint: Endpoint) 
             root = str(list(_chain(e))[-1]).split("] ")[-1] or type(e).__name__
             return f"{where} cannot be reached ({root}): check judge.base_url, and that the server there is running."
         if isinstance(e, (openai.AuthenticationError, openai.PermissionDeniedError)):
-            return (f"{where} refused the API key from {cfg.api_key_env} (HTTP {e.status_code}): "
-                    f"put a valid key for this endpoint in {cfg.api_key_env}.")
+            key_env = getattr(cfg, "api_key_env", None)  # judge=openai's; judge=local's server takes any key
+            if key_env is None:
+                return f"{where} refused the request (HTTP {e.status_code}): check judge.engine_args."
+            return (f"{where} refused the API key from {key_env} (HTTP {e.status_code}): "
+                    f"put a valid key for this endpoint in {key_env}.")
         if isinstance(e, openai.NotFoundError):
             return (f"{where} answered HTTP 404 for model '{endpoint.model}': check judge.model and "
                     f"judge.base_url (it usually ends in /v1).")

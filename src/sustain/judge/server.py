@@ -14,7 +14,7 @@ from typing import Any
 
 from sustain.engines.server import HOST, free_port, running
 from sustain.engines.vllm_server import entrypoint, to_flags
-from sustain.judge.config import JudgeConfig
+from sustain.judge.endpoints import LocalJudgeConfig
 
 __all__ = ["HOST", "free_port", "running", "entrypoint", "to_flags", "engine_args", "serve"]
 
@@ -22,7 +22,7 @@ CPU_MEMORY_FRACTION = 0.35
 COMPACT_JSON = {"backend": "xgrammar", "disable_any_whitespace": True}
 
 
-def engine_args(cfg: JudgeConfig) -> dict[str, Any]:
+def engine_args(cfg: LocalJudgeConfig) -> dict[str, Any]:
     """The server's engine arguments: the config's, with the CPU defaults filled in.
 
     A constrained judge gets compact JSON: by default the grammar allows any whitespace between tokens, and
@@ -48,7 +48,7 @@ def engine_args(cfg: JudgeConfig) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def serve(cfg: JudgeConfig, model: str, port: int, log_path: Path) -> Iterator[float]:
+def serve(cfg: LocalJudgeConfig, model: str, port: int, log_path: Path) -> Iterator[float]:
     """Serve `model` on 127.0.0.1:`port` until the block ends; yields the start-up time in seconds."""
     argv = [
         sys.executable, "-m", entrypoint(), "--model", model, "--host", HOST, "--port", str(port),

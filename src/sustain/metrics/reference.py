@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import statistics
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional
 
 from sustain.errors import SustainError
 from sustain.metrics.names import JUDGE_SCORE
@@ -28,6 +28,44 @@ class Reference:
     energy_j: float
     source: str
     quality_metric: str = JUDGE_SCORE  # what `quality` measures: an OM against another measure compares unlike
+
+
+@dataclass
+class ReferenceConfig:
+    """The Overall Metric's comparison point, a `ReferenceSource` named by `_target_`: the keys every kind
+    shares; each kind's own are in its schema (`SCHEMAS`). Alone, as reference=none, it means no OM."""
+
+    _target_: str = "sustain.metrics.reference.NoReference"
+    name: str = "none"  # for tags and labels
+
+
+@dataclass
+class Gpt4oEstimateConfig(ReferenceConfig):
+    """reference=gpt4o_estimate: the constants of the paper's footnote-12 estimate."""
+
+    _target_: str = "sustain.metrics.reference.Gpt4oEstimate"
+    name: str = "gpt4o_estimate"
+    output_tokens: Optional[float] = 66.0  # None: the run's own mean output tokens
+    output_tokens_field: Optional[str] = None  # a dataset field holding each example's reference tokens
+    tokens_per_s: float = 113.7
+    prefill_s: float = 0.5
+    power_kw: float = 7.7
+    pue: float = 0.18
+    quality: float = GPT4O_JUDGE_SCORE
+    quality_metric: str = JUDGE_SCORE  # what `quality` measures (Table 3: GPT-4o's judge score)
+
+
+@dataclass
+class MlflowRunConfig(ReferenceConfig):
+    """reference=mlflow_run: which earlier run."""
+
+    _target_: str = "sustain.metrics.reference.MlflowRun"
+    name: str = "mlflow_run"
+    run_id: Optional[str] = None  # this run ...
+    tags: Dict[str, str] = field(default_factory=dict)  # ... or the newest finished run with these tags
+
+
+SCHEMAS = {"gpt4o_estimate_schema": Gpt4oEstimateConfig, "mlflow_run_schema": MlflowRunConfig}
 
 
 class ReferenceSource(ABC):
