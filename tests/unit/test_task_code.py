@@ -1,4 +1,4 @@
-"""The code task: reading code from an output, pass@1 through the sandbox, bad input."""
+"""The code task: reading code from an output, pass@1 through the jail, bad input."""
 
 import json
 
