@@ -340,9 +340,13 @@ def _probe(kind: type[Jail]) -> None:
     if kind is Jail and _host_user() and not _others_can_run(_bwrap()):
         raise SustainError(f"The jail's user ({JAIL_USER}) cannot run {_bwrap()}: make it and its parent "
                            f"directories readable by others (chmod o+rx) or install bubblewrap system-wide.")
-    outcome = jail.run({"probe.py": "print('jail ok')"}, ["probe.py"])
-    if outcome.returncode != 0 or "jail ok" not in outcome.output:
+    try:
+        outcome = jail.run({"probe.py": "print('jail ok')"}, ["probe.py"])
         said = " ".join(outcome.output.split())[:300] or outcome.reason
+        works = outcome.returncode == 0 and "jail ok" in outcome.output
+    except OSError as error:
+        said, works = str(error), False
+    if not works:
         fix = f"{FIX_USERNS}, or opt into the weaker task.jail=process" if kind is Jail else \
             "check that this user can start processes in a temporary directory"
         raise SustainError(f"The {kind.name} jail does not work on this host ({said}): {fix}.")

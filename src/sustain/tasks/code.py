@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sustain.errors import SustainError
-from sustain.jail import Jail, Limits, jail_for
+from sustain.jail import Jail, Limits, Outcome, jail_for
 from sustain.metrics.quality import strip_reasoning
 from sustain.tasks.base import (
     JudgeItem, Prediction, QualityResult, Request, Task, TaskConfig, correct_share, dataset_path,
@@ -61,7 +61,7 @@ with os.fdopen(int(os.environ.pop("SUSTAIN_SECRET_FD")), "rb") as secret:
 report = os.fdopen(int(os.environ.pop("SUSTAIN_REPORT_FD")), "w", encoding="utf-8")
 requests_r, requests_w = os.pipe()
 answers_r, answers_w = os.pipe()
-program = subprocess.Popen([sys.executable, "-I", "-B", "-c", job["candidate"], str(requests_r), str(answers_w)],
+program = subprocess.Popen([sys.executable, "-I", "-B", "-u", "-c", job["candidate"], str(requests_r), str(answers_w)],
                            pass_fds=(requests_r, answers_w), stdin=subprocess.DEVNULL,
                            env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": os.getcwd()})
 os.close(requests_r)
@@ -279,8 +279,9 @@ class CodeTask(Task):
         code = extract_code(strip_reasoning(output) if self.cfg.strip_reasoning else output, problem.entry_point)
         if not code.strip():
             return Prediction(id, None, gold, False, parse_error="no code in the output")
-        result, seconds = run_tests(self.jail, code, problem)
-        return Prediction(id, code, gold, result == "passed", detail={"result": result, "test_seconds": seconds})
+        result, outcome = run_tests(self.jail, code, problem)
+        return Prediction(id, code, gold, result == "passed",
+                          detail={"result": result, "test_seconds": round(outcome.duration_s, 3)})
 
     def score(self, predictions: list[Prediction]) -> QualityResult:
         result = correct_share("pass_at_1", "code_found_rate", predictions)
@@ -309,13 +310,13 @@ class CodeTask(Task):
         return Problem(str(row.data["id"]), raw=row.data, **fields)
 
 
-def run_tests(jail: Jail, code: str, problem: Problem) -> tuple[str, float]:
-    """Run the problem's tests against `code` in the jail: ("passed" or why not, seconds taken)."""
+def run_tests(jail: Jail, code: str, problem: Problem) -> tuple[str, Outcome]:
+    """Run the problem's tests against `code` in the jail: "passed" or why not, and how the jail ended."""
     token = secrets.token_hex(16)
     secret = {"token": token, "tests": problem.tests, "entry_point": problem.entry_point, "candidate": CANDIDATE}
     outcome = jail.run({"program.py": code}, ["-I", "-S", "-B", "-c", RUNNER], secret=json.dumps(secret).encode())
     return verdict(outcome.report, outcome.reason, outcome.returncode is None, token,
-                   len(ast.parse(problem.tests).body)), round(outcome.duration_s, 3)
+                   len(ast.parse(problem.tests).body)), outcome
 
 
 def verdict(report: str, ended: str, timed_out: bool, token: str, count: int) -> str:
