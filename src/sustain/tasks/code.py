@@ -203,7 +203,7 @@ program = {"__name__": "__main__", "__builtins__": __builtins__}
 try:
     exec(compile(open("program.py", encoding="utf-8").read(), "program.py", "exec"), program)
 except Exception as error:
-    answer(error=f"{type(error).__name__}: {error}"[:300])
+    answer(error=(f"{type(error).__name__}: {error}" if str(error) else type(error).__name__)[:300])
     raise SystemExit(1)
 for line in requests:
     request = json.loads(line)
