@@ -1,4 +1,4 @@
-"""The code task: reading code from an output, pass@1 through the sandbox, bad input."""
+"""The code task: reading code from an output, pass@1 through the jail, bad input."""
 
 import json
 
@@ -47,12 +47,21 @@ def test_pass_at_1_by_hand(tmp_path):
         task.predict("p4", ""),
     ]
     assert [p.correct for p in preds] == [True, False, False, False]
-    assert preds[1].detail["result"] == "exit status 1: AssertionError"
-    assert preds[2].detail["result"] in ("CPU-time limit of 1 s", "wall-clock limit of 3 s")
+    assert preds[1].detail["result"] == "test 1 of 2 failed: AssertionError"
+    assert preds[2].detail["result"] in ("test 1 of 2: program exited (killed by SIGXCPU (CPU-time limit))",
+                                         "time limit 3 s")
     assert preds[3].parse_error == "no code in the output"
     result = task.score(preds)
     assert result.primary == "pass_at_1" and result.value == 0.25 and result.metrics["code_found_rate"] == 0.75
     assert "result" in preds[1].to_dict()
+    assert result.tags == {"code.jail": "bwrap"} and result.flags == []
+
+
+def test_the_process_mode_is_flagged_on_the_result(tmp_path):
+    task = make(tmp_path, jail="process")
+    result = task.score([task.predict("p1", GOOD)])
+    assert result.value == 1.0 and result.tags == {"code.jail": "process"}
+    assert result.flags and result.flags[0].startswith("code ran WITHOUT the bubblewrap jail (task.jail=process)")
 
 
 def test_bad_input(tmp_path):
@@ -60,6 +69,8 @@ def test_bad_input(tmp_path):
         make(tmp_path, [{k: v for k, v in ROW.items() if k != "tests"}])
     with pytest.raises(SustainError, match="field 'entry_point' is 'my-func', not a Python name"):
         make(tmp_path, [{**ROW, "entry_point": "my-func"}])
+    with pytest.raises(SustainError, match="field 'tests' is not Python"):
+        make(tmp_path, [{**ROW, "tests": "assert add(1, 2) =="}])
 
 
 def test_embedded_problems_load_and_the_judge_sees_the_reference():

@@ -80,6 +80,8 @@ class QualityResult:
     metrics: dict[str, float]
     predictions: list[Prediction]
     details: dict[str, Any] = field(default_factory=dict)  # JSON-able extras: confusion matrix, per class
+    flags: list[str] = field(default_factory=list)  # validity flags: why every figure of the run needs a caveat
+    tags: dict[str, str] = field(default_factory=dict)  # run tags, e.g. {"code.jail": "bwrap"}
 
     @property
     def value(self) -> float:
