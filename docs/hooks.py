@@ -47,7 +47,7 @@ def config_page() -> str:
         if schema.__doc__ and not schema.__doc__.startswith(schema.__name__ + "("):
             out += [_oneline(schema.__doc__), ""]
         out += [f"Schema `{schema.__name__}` (`{group}_schema`), the keys every `{group}` option has:", ""]
-        out += _table(schema)
+        out += _table(schema, prefix=f"{group}.")
         if group in PLUGIN_PACKAGES:
             out += _kinds(group, schema, plugin_schemas(PLUGIN_PACKAGES[group]))
         out += _options(group)
@@ -85,7 +85,7 @@ def _kinds(group: str, base: type, schemas: dict[str, type]) -> list[str]:
         changed = {f.name for f in dataclasses.fields(schema)
                    if f.name not in base_defaults or _default(f) != base_defaults[f.name]}
         out += [f"#### `{name}`", "", f"`{schema.__module__}.{schema.__name__}`", ""]
-        out += _table(schema, only=changed) if changed else ["No keys beyond the base schema's.", ""]
+        out += _table(schema, prefix=f"{group}.", only=changed) if changed else ["No keys beyond the base schema's.", ""]
     return out
 
 
