@@ -51,9 +51,9 @@ def config_page() -> str:
         if group in PLUGIN_PACKAGES:
             out += _kinds(group, schema, plugin_schemas(PLUGIN_PACKAGES[group]))
         out += _options(group)
-    out += ["## Groups without a schema", "",
-            "Experiments (whole studies as one file, `# @package _global_`) and Hydra's own launcher and "
-            "sweeper choices.", ""]
+    out += ["## Experiments, launchers and sweepers", "",
+            "Experiments (whole studies as one file, `# @package _global_`) and sustain's choices for Hydra's "
+            "launcher and sweeper.", ""]
     for group in EXTRA_GROUPS:
         out += _options(group)
     out += _sweeper_schemas()
@@ -85,7 +85,8 @@ def _kinds(group: str, base: type, schemas: dict[str, type]) -> list[str]:
         changed = {f.name for f in dataclasses.fields(schema)
                    if f.name not in base_defaults or _default(f) != base_defaults[f.name]}
         out += [f"#### `{name}`", "", f"`{schema.__module__}.{schema.__name__}`", ""]
-        out += _table(schema, prefix=f"{group}.", only=changed) if changed else ["No keys beyond the base schema's.", ""]
+        out += (_table(schema, prefix=f"{group}.", only=changed) if changed
+                else ["No keys beyond the base schema's.", ""])
     return out
 
 
