@@ -1,7 +1,7 @@
 # The two set-up commands of the README. Both install first (idempotent, see scripts/install.sh).
 PY := .venv/bin/python
 
-.PHONY: install run test unit slurm-up slurm-down
+.PHONY: install run test unit docs slurm-up slurm-down
 install:
 	bash scripts/install.sh
 
@@ -14,6 +14,10 @@ test: install
 
 unit: install
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# The docs site (docs/, mkdocs.yml) into site/; --strict fails on a broken link or anchor.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --site-dir site
 
 # A single-node Slurm cluster on this machine (root, Debian/Ubuntu), for trying hydra/launcher=slurm.
 slurm-up:
