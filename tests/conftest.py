@@ -4,10 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from sustain.cli import register_resolvers
-
 ROOT = Path(__file__).resolve().parents[1]
-register_resolvers()  # as sustain.__main__ does: run_name needs ${sustain_unless_default:...}
 
 
 @pytest.fixture

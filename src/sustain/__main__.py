@@ -14,14 +14,14 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from sustain.cli import quiet_libraries, register_help_resolver
+from sustain.cli import quiet_libraries, register_resolvers
 from sustain.config import register
 from sustain.errors import SustainError
 
 CONF_DIR = Path(__file__).resolve().parent / "conf"
 
 register()
-register_help_resolver()  # here, so job processes that import this module resolve the help template too
+register_resolvers()  # here, so job processes that import this module resolve run names and the help template too
 log = logging.getLogger("sustain")
 
 

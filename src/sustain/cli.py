@@ -55,9 +55,6 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("sustain_unless_default", unless_default)
 
 
-register_help_resolver = register_resolvers  # the name sustain.__main__ imports
-
-
 def unless_default(value: object, default: object) -> str:
     """A run-name part: `-value`, or nothing when the value is the default."""
     return "" if str(value) == str(default) else f"-{value}"
@@ -115,8 +112,8 @@ def relabel_message(overrides: list[str], conf_dir: Path) -> str | None:
 def wrong_type_message(overrides: list[str]) -> str | None:
     """One sentence for the first override whose value its schema field cannot take, else None.
 
-    Only keys of the fixed schema are checked (`task.*`/`engine.*` keys depend on the kind chosen, and
-    Hydra checks them at composition); unknown keys are `unknown_key_message`'s.
+    A plugin group's key is checked against the first of its schemas that has it (the chosen kind's
+    schema checks it again at composition); unknown keys are `unknown_key_message`'s.
     """
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
@@ -148,20 +145,25 @@ def _is_group(key: str) -> bool:
 
 
 def _owner(key: str) -> type | None:
-    """The dataclass whose field `key` names, when the whole path lies in the fixed schema."""
+    """The dataclass whose field `key` names, when the whole path lies in the schema; in a plugin group
+    the first of its schemas (the base, then each kind's) that has the path."""
+    from sustain.config import GROUPS, PLUGIN_PACKAGES, SustainConfig, plugin_schemas
+
+    group, *rest = key.split(".")
+    if group in PLUGIN_PACKAGES and rest:
+        kinds = [GROUPS[group], *plugin_schemas(PLUGIN_PACKAGES[group]).values()]
+        return next((owner for kind in kinds if (owner := _owner_in(kind, rest)) is not None), None)
+    return _owner_in(SustainConfig, [group, *rest], GROUPS)
+
+
+def _owner_in(node: Any, parts: list[str], groups: dict[str, type] | None = None) -> type | None:
     import dataclasses
 
-    from sustain.config import GROUPS, PLUGIN_PACKAGES, SustainConfig
-
-    node: Any = SustainConfig
-    parts = key.split(".")
     for depth, part in enumerate(parts[:-1]):
-        if depth == 0 and part in PLUGIN_PACKAGES:
-            return None
         hints = typing.get_type_hints(node)
         if part not in hints:
             return None
-        node = GROUPS.get(part, hints[part]) if depth == 0 else hints[part]
+        node = (groups or {}).get(part, hints[part]) if depth == 0 else hints[part]
         if not dataclasses.is_dataclass(node):
             return None
     return node if parts[-1] in typing.get_type_hints(node) else None
