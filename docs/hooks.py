@@ -207,12 +207,12 @@ def _line_comments(source: str) -> dict[str, str]:
 # --- reference/metrics.md --------------------------------------------------------------------------
 
 def metrics_page() -> str:
-    from sustain.metrics.registry import registry
+    from sustain.registry import registry
 
     metrics = sorted(registry(), key=lambda m: (m.group, m.name))
     out = ["# Metrics reference", "",
-           "Every metric sustain logs, from the registry (`sustain.metrics.registry.registry()`): sustain's "
-           "own in `sustain.metrics.catalog`, each plugin's in its module's `METRICS`. A name with "
+           "Every metric sustain logs, from the registry (`sustain.registry.registry()`): sustain's "
+           "own in `sustain.catalog`, each plugin's in its module's `METRICS`. A name with "
            "`{placeholders}` is a family: any name that fits the pattern is that metric. *Column* is the "
            "report's short column and `--pick` name, where the metric has one.", "",
            f"{len(metrics)} metrics declared.", ""]

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from make_arithmetic_dataset import build_examples  # noqa: E402
 
-from sustain.metrics.names import ENERGY_PER_REQUEST  # noqa: E402
+from sustain.names import ENERGY_PER_REQUEST  # noqa: E402
 from sustain.search.batch_size import PAPER_GRID, PAPER_START, BatchSizeSearch, run_search  # noqa: E402
 from sustain.tasks.examples import write_jsonl  # noqa: E402
 

@@ -35,15 +35,21 @@ def tracking_overrides(tmp_path):
 @pytest.fixture
 def fake_run(tmp_path):
     """Runs the whole pipeline with tests.fakes.FakeEngine in seconds: `fake_run(*overrides, out="out")`
-    returns (summary, run folder); every call shares tmp_path's MLflow store, as runs of one machine do."""
+    returns (summary.json's content, run folder); every call shares tmp_path's MLflow store, as runs of one
+    machine do. Every metric a run logs must be declared in the metric registry."""
     from omegaconf import OmegaConf
 
     from sustain import pipeline
+    from sustain.registry import registry
     from tests.fakes import compose_config, fake_run_overrides
 
     def run(*overrides: str, out: str = "out"):
         cfg = compose_config(*fake_run_overrides(tmp_path), *overrides)
         typed, resolved = OmegaConf.to_object(cfg), OmegaConf.to_container(cfg, resolve=True)
-        return pipeline.run(typed, resolved, tmp_path / out), tmp_path / out
+        report = pipeline.run(typed, resolved, tmp_path / out)
+        if report is None:
+            return None, tmp_path / out
+        assert registry().undeclared(report.metrics()) == [], "declare these in the metric registry"
+        return report.to_dict(), tmp_path / out
 
     return run

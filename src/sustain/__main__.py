@@ -32,7 +32,6 @@ def job(cfg: DictConfig) -> dict[str, float] | None:
     from hydra.types import RunMode
 
     from sustain import pipeline
-    from sustain.report.summary import format_summary
     from sustain.tracking.sweep import parent_run_id
 
     quiet_libraries(bool(cfg.verbose))
@@ -42,16 +41,16 @@ def job(cfg: DictConfig) -> dict[str, float] | None:
     resolved = OmegaConf.to_container(cfg, resolve=True)
     typed = OmegaConf.to_object(cfg)
     try:
-        summary = pipeline.run(typed, resolved, Path(hc.runtime.output_dir), parent_run_id(), _job_tags(hc))
+        report = pipeline.run(typed, resolved, Path(hc.runtime.output_dir), parent_run_id(), _job_tags(hc))
     except SustainError as exc:
         print(f"sustain: error: {exc}", file=sys.stderr, flush=True)
         if hc.mode == RunMode.MULTIRUN:
             return None
         sys.exit(2)
-    if summary is None:  # an identical finished run exists; the pipeline said which
+    if report is None:  # an identical finished run exists; the pipeline said which
         return None
-    print(format_summary(summary), flush=True)
-    return summary["metrics"]
+    print(report.text(), flush=True)
+    return report.metrics()
 
 
 def _stop(signum: int, frame: object) -> None:

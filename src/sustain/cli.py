@@ -199,36 +199,3 @@ def describe(annotation: Any) -> str:
     origin = typing.get_origin(annotation) or annotation
     return {int: "an integer", float: "a number", bool: "true or false", str: "a string", list: "a list",
             dict: "a mapping"}.get(origin, f"a {getattr(origin, '__name__', origin)}")
-
-
-# Engine and server log lines a user must see even with the log in a file: (pattern, one-line warning).
-MATTERS = (
-    (r"out of memory|OutOfMemoryError|CUDA error: out of memory|Cannot allocate memory",
-     "out of memory: lower batch_size or model.max_model_len, or give the job more GPUs"),
-    (r"longer than the maximum|exceeds? (the )?max(imum)?[_ ]model[_ ]len|prompt .* too long|truncat",
-     "a prompt was truncated or refused for its length: raise model.max_model_len or shorten the input"),
-    (r"No available memory for the cache blocks|KV cache .* (too small|insufficient)",
-     "no room for the KV cache: lower batch_size or model.max_model_len"),
-)
-
-
-def warning_for(line: str) -> str | None:
-    """The one-line warning a log line calls for, else None: how an engine's or server's log, kept in a
-    file, still tells the terminal what matters (`sustain: warning: ... (see <log>)`)."""
-    import re
-
-    for pattern, warning in MATTERS:
-        if re.search(pattern, line, re.IGNORECASE):
-            return warning
-    return None
-
-
-def relay(line: str, log_name: str, verbose: bool, seen: set[str]) -> str | None:
-    """What the terminal shows of one log line: all of it with --verbose, else its warning once."""
-    if verbose:
-        return line.rstrip("\n")
-    warning = warning_for(line)
-    if warning is None or warning in seen:
-        return None
-    seen.add(warning)
-    return f"sustain: warning: {warning} (see {log_name})"

@@ -9,6 +9,11 @@ no host /tmp, no network. Inside, a tiny launcher sets the resource limits (CPU 
 file size, open files, processes, no core dumps) before it executes the program; the wall-clock limit
 kills bwrap, and with it the whole PID namespace.
 
+Either jail runs under a reaper (a child subreaper, as the jail's user, outside the jail) that reaps
+whatever the run orphans: bwrap exits on its init's status before that init is reaped, and a host whose
+PID 1 does not reap (a container's own process, a bare VM agent) would keep it as a zombie of the jail's
+user, which counts against the process limit of every later run in the process mode.
+
 `ProcessJail` (`task.jail=process`, opt-in) is the weaker mode for hosts without user namespaces: the
 same limits and a throw-away directory, but the program sees the host's files and network, so it is
 not a security boundary; every figure it produces must say so.
@@ -70,6 +75,42 @@ class Outcome:
     jail: str  # "bwrap" or "process"
 
 
+# Supervises one run outside the jail: starts it in a session of its own, kills that session when
+# sustain sends SIGTERM (the wall-clock limit) or when the run ends, reaps what the run orphaned, and
+# exits with the run's status.
+REAPER = r'''
+import ctypes, os, signal, sys, time
+ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+child = os.fork()
+if child == 0:
+    os.setsid()
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+    os.execv(sys.argv[1], sys.argv[1:])
+
+
+def kill(*_):
+    try:
+        os.killpg(child, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+signal.signal(signal.SIGTERM, kill)
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+status = os.waitpid(child, 0)[1]
+kill()
+deadline = time.monotonic() + 2.0
+while time.monotonic() < deadline:
+    try:
+        if os.waitpid(-1, os.WNOHANG)[0] == 0:
+            time.sleep(0.005)
+    except ChildProcessError:
+        break
+code = os.waitstatus_to_exitcode(status)
+os._exit(code if code >= 0 else 128 - code)
+'''
+
 # Runs first inside the jail: the limits, then exec of the program (preexec_fn is unsafe with threads).
 LAUNCHER = r'''
 import json, os, resource, sys
@@ -107,7 +148,8 @@ class Jail:
                 feed.write((stdin or "").encode())
                 feed.seek(0)
                 start = time.monotonic()
-                proc = subprocess.Popen(self._command(fds, argv), cwd=cwd, stdin=feed, stdout=output,
+                command = [_interpreter()[0], "-I", "-S", "-B", "-c", REAPER, *self._command(fds, argv)]
+                proc = subprocess.Popen(command, cwd=cwd, stdin=feed, stdout=output,
                                         stderr=subprocess.STDOUT, pass_fds=fds.passed, env=self._env(fds, cwd),
                                         start_new_session=True, **_host_user())
                 fds.close_child_ends()
@@ -160,11 +202,17 @@ class Jail:
             return proc.wait(timeout=max(0.0, start + self.limits.wall_s - time.monotonic()))
         except subprocess.TimeoutExpired:
             self._kill(proc)
-            proc.wait()
             return None
 
     def _kill(self, proc: subprocess.Popen) -> None:
-        proc.kill()  # bwrap; --die-with-parent then kills the namespace's init, and the kernel the rest
+        """The reaper kills the run's session (bwrap's: --die-with-parent then kills the namespace's init,
+        and the kernel the rest) and reaps it; killing the reaper itself would orphan them."""
+        proc.terminate()
+        try:
+            proc.wait(timeout=10.0)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
     def _reason(self, returncode: int | None) -> str:
         if returncode is None:
@@ -199,18 +247,6 @@ class ProcessJail(Jail):
     def _command(self, fds: "_Fds", argv: list[str]) -> list[str]:
         python = _interpreter()[0]
         return [python, "-I", "-S", "-B", "-c", LAUNCHER, self._launch_spec(python, argv)]
-
-    def _kill(self, proc: subprocess.Popen) -> None:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-    def _wait(self, proc: subprocess.Popen, start: float) -> int | None:
-        returncode = super()._wait(proc, start)
-        self._kill(proc)  # what it left behind in its process group
-        return returncode
-
 
 
 JAILS: dict[str, type[Jail]] = {"bwrap": Jail, "process": ProcessJail}

@@ -35,7 +35,7 @@ def test_single_run_lands_complete_in_mlflow(tmp_path, sustain_cmd, run_env, tra
     assert len(runs) == 1
     r = runs[0]
     assert r.info.status == "FINISHED"
-    assert r.info.run_name == "smollm2_135m-none-bs2-g1-hallucination"
+    assert r.info.run_name == "smollm2_135m-none-bs2-g1-hallucination-json_schema"
     assert r.data.params["batch_size"] == "2" and r.data.params["model.path"] == "embedded"
     assert r.data.params["energy.estimate.min_load"] == "0.1"
     for key in ("model", "quantization", "gpus", "batch_size", "task", "git_commit", "host",
@@ -85,7 +85,7 @@ def test_two_value_multirun_gives_two_isolated_runs(tmp_path, sustain_cmd, run_e
     proc = run([*sustain_cmd, "-m", *SMALL, "batch_size=1,2"], run_env, timeout=1500, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "sweep: 2 job(s): 2 finished, 0 failed, 0 skipped" in proc.stdout
-    assert list((tmp_path / "multirun").glob("*/*/0-smollm2_135m-none-bs1-g1-hallucination/predictions.jsonl"))
+    assert list((tmp_path / "multirun").glob("*/*/0-smollm2_135m-none-bs1-g1-hallucination-json_schema/predictions.jsonl"))
     _, runs = runs_of(tmp_path)
     [parent] = [r for r in runs if r.data.tags.get("sustain.sweep") == "true"]
     jobs = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]

@@ -5,7 +5,7 @@ import json
 from sustain.config import unknown_key_message
 from sustain.engines.checkpoint import Checkpoint
 from sustain.engines.records import RequestRecord
-from sustain.pipeline import config_hash
+from sustain.tracking.provenance import config_hash
 from sustain.report.sweep_table import format_sweep_table, skipped_rows
 
 

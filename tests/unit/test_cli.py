@@ -70,7 +70,7 @@ def test_sweep_parent_is_named_for_the_study():
 
 
 def test_log_lines_that_matter_reach_the_terminal_once_and_the_rest_only_when_verbose():
-    from sustain.cli import relay
+    from sustain.engines.log_relay import relay
 
     seen = set()
     oom = "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB"

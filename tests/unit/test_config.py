@@ -38,7 +38,7 @@ def test_defaults_are_the_issue_defaults():
 
 def test_run_name_is_readable():
     cfg = load("batch_size=64", "gpus=2")
-    assert cfg.run_name == "smollm2_135m-none-bs64-g2-hallucination"
+    assert cfg.run_name == "smollm2_135m-none-bs64-g2-hallucination-json_schema"
 
 
 def test_misspelt_key_fails_at_composition():

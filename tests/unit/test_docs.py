@@ -24,4 +24,4 @@ def test_docs_build_strict_with_generated_reference(tmp_path):
     assert "mlenergy (B first tokens .. N-B-1 finished)" in config  # an option's YAML, under conf/energy/
     assert "<code>load.max_in_flight</code>" in config  # a key only a plugin kind's schema (ConcurrencyConfig) has
     metrics = (site / "reference" / "metrics" / "index.html").read_text()
-    assert "<code>energy_per_request_j_mean</code>" in metrics  # declared in sustain.metrics.catalog
+    assert "<code>energy_per_request_j_mean</code>" in metrics  # declared in sustain.catalog

@@ -64,7 +64,7 @@ def test_summary_marks_a_zero_quality_overall_metric_and_a_remote_judges_energy(
     extra = {"om": 27.9, "judge_score_mean": 0.5, "judge_score_std": 0.1, "judge_n_scored": 4, "judge_time_s": 3.0}
     overall = {"reference": {"name": "gpt-4o"}, "meaningful": False}
     text = format_summary(_summary(footprint, attribution, extra, overall))
-    assert "not meaningful (quality 0) vs gpt-4o" in text and "27.9" not in text
+    assert "not logged: quality 0 (here or in gpt-4o)" in text and "27.9" not in text
     assert "not measured (remote endpoint), kept apart" in text
 
 

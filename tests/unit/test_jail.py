@@ -1,8 +1,11 @@
 """The jail's honest behaviour: references pass, wrong answers fail with reasons, limits hold."""
 
+import glob
 import json
 import os
+import pwd
 import stat
+import time
 
 import pytest
 
@@ -34,7 +37,8 @@ def test_every_reference_passes_in_the_jail():
 def test_references_pass_in_the_process_mode_too():
     task = CodeTask(CodeConfig(jail="process", limit=3, timeout_s=20.0))
     task.load()
-    assert all(task.predict(id, task.examples[id].raw["reference"]).correct for id in task.ids)
+    details = [task.predict(id, task.examples[id].raw["reference"]).detail for id in task.ids]
+    assert all(d["result"] == "passed" for d in details), details
 
 
 @pytest.mark.parametrize("program, reason", [
@@ -144,3 +148,28 @@ def test_a_report_only_comes_from_the_report_descriptor(jail):
     outcome = jail.run({"main.py": source}, ["main.py"], secret=b"s3cret")
     assert outcome.output.strip() == "s3cret" and json.loads(outcome.report) == {"ok": 1}
     assert not os.path.exists("/sandbox")
+
+
+def _zombies_of(uid: int) -> list[str]:
+    found = []
+    for status in glob.glob("/proc/[0-9]*/status"):
+        try:
+            fields = dict(line.split(":", 1) for line in open(status).read().splitlines() if ":" in line)
+        except OSError:
+            continue
+        if fields.get("State", "").split()[:1] == ["Z"] and int(fields["Uid"].split()[1]) == uid:
+            found.append(status)
+    return found
+
+
+@pytest.mark.parametrize("kind", [Jail, ProcessJail])
+def test_runs_leave_no_zombies_of_the_jails_user(kind):
+    """bwrap exits before its namespace's init is reaped, and a process-mode program's orphans outlive it:
+    a host PID 1 that does not reap would keep them, and they count against the process limit."""
+    uid = pwd.getpwnam("nobody").pw_uid if os.geteuid() == 0 else os.getuid()
+    before = len(_zombies_of(uid))
+    orphan = "import os, time\nif os.fork() == 0:\n    time.sleep(0.2)\n    os._exit(0)\nprint('parent done')"
+    for _ in range(3):
+        assert kind(LIMITS).run({}, ["-c", orphan]).returncode == 0
+    time.sleep(0.5)
+    assert len(_zombies_of(uid)) <= before

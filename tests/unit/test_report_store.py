@@ -58,7 +58,7 @@ def small_store(tmp_path_factory):
 
 def _frames(uri, **query):
     q = store.Query(query.get("experiment", "sustain"), query.get("parent"), query.get("tags", {}),
-                    (*compare.METRICS.values(), compare.P90_DECODE_MS), tuple(compare.TAGS.values()),
+                    (*compare.metric_columns().values(), compare.P90_DECODE_MS), tuple(compare.TAGS.values()),
                     compare.FOOTPRINT_PREFIXES)
     direct = compare.from_raw(store._read_sqlite(store.Path(uri.removeprefix("sqlite:///")), q))
     client = compare.from_raw(store._read_client(uri, q))

@@ -5,16 +5,17 @@ from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
 
-from sustain.metrics.names import ENERGY_PER_REQUEST, QUALITY
+from sustain.names import ENERGY_PER_REQUEST, QUALITY
 from sustain.search.batch_size import PAPER_GRID, PAPER_START
 
 
 @dataclass
 class ParetoSearchConf:
     _target_: str = "hydra_plugins.sustain_sweepers.sweepers.ParetoSweeper"
-    # metrics a run logs, in order (the first sorts the Pareto table), and minimize | maximize for each
+    # metrics a run logs, in order (the first sorts the Pareto table); directions: minimize | maximize for
+    # each, or empty for each metric's own direction in the metric registry
     objectives: List[str] = field(default_factory=lambda: [ENERGY_PER_REQUEST, QUALITY])
-    directions: List[str] = field(default_factory=lambda: ["minimize", "maximize"])
+    directions: List[str] = field(default_factory=list)
     params: Optional[Dict[str, str]] = None  # key: Hydra sweep, e.g. batch_size: choice(2,8,32)
     n_trials: int = 12  # finished or failed trials in the study; interrupted ones do not count
     n_jobs: int = 1  # trials launched together (parallel and Slurm launchers run them at once)

@@ -15,7 +15,7 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
-from sustain.metrics import names
+from sustain import names
 
 MAX_REPEATS = 50  # configurations asked for one batch that ran already: the search space is exhausted
 

@@ -14,7 +14,7 @@ from typing import Any
 from sustain.energy.attribution import Attribution
 from sustain.energy.timeline import Timeline
 from sustain.errors import SustainError
-from sustain.metrics import names
+from sustain import names
 
 
 @dataclass

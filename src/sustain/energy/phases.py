@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from sustain.energy.attribution import successful, tokens_in_window
 from sustain.energy.timeline import Timeline
 from sustain.engines.records import RequestRecord
-from sustain.metrics import names
+from sustain import names
 
 METHOD = "prefill-busy time; mixed steps count as prefill, so prefill is an upper bound"
 

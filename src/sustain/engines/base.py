@@ -17,7 +17,7 @@ from typing import Any, Dict
 
 from sustain.engines.records import EngineRun, RequestRecord
 from sustain.errors import SustainError
-from sustain.tasks.base import Decoding, Request
+from sustain.types import Decoding, Request
 
 
 @dataclass

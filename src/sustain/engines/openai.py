@@ -22,7 +22,7 @@ from sustain.engines.base import EngineConfig, EngineJob
 from sustain.engines.served import ServedEngine
 from sustain.engines.streaming import Endpoint
 from sustain.errors import SustainError
-from sustain.metrics.reference import RemoteEstimate
+from sustain.engines.remote_energy import RemoteEstimate
 
 ENERGY_CHOICES = ("none", "estimate")
 NOT_MEASURED = "not measured: remote endpoint"

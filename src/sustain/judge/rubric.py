@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from sustain.tasks.base import JudgeItem
+from sustain.types import JudgeItem
 
 RUBRIC = {
     "score1_description": "The response is factually incorrect, misleading, or irrelevant to the input.",

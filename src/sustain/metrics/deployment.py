@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sustain.errors import SustainError
-from sustain.metrics import names
+from sustain import names
 from sustain.metrics.carbon import carbon_g, kwh
 from sustain.metrics.water import WaterIntensity, water_l
 

@@ -17,7 +17,7 @@ from sustain.energy.domains import NodeEnergy, attribute_domains
 from sustain.energy.phases import PhaseSplit, split_phases
 from sustain.energy.timeline import Timeline
 from sustain.engines.records import RequestRecord
-from sustain.metrics import names
+from sustain import names
 from sustain.metrics.carbon import grid_intensity
 from sustain.metrics.deployment import DeploymentYear, project
 from sustain.metrics.water import WaterIntensity, water_intensity, water_l

@@ -10,7 +10,9 @@ with no values at all has no keys, so a missing figure never reads as 0 ms.
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -145,14 +147,44 @@ def peak_in_flight(records: Iterable[RequestRecord]) -> int:
 
 
 def serving_metrics(records: Iterable[RequestRecord], duration_s: float, batch_size: int,
-                    slo: Any = None) -> dict[str, float]:
+                    slo: Any = None, has_rate: bool = False) -> dict[str, float]:
     """Everything a run under a load profile logs beyond `latency_stats`: ITL, achieved rate, goodput
     against `slo` (anything with ttft_ms, itl_ms, decode_ms), the peak in flight and `batch_filled`
-    (1.0 when that peak reached `batch_size`, else 0.0: see the steady-state note above)."""
+    (1.0 when that peak reached `batch_size`, else 0.0: see the steady-state note above). The achieved
+    request rate only where the load has a rate (`has_rate`): requests sent at once achieved no rate."""
     records = list(records)
     peak = peak_in_flight(records)
-    metrics = {**itl_stats(records), **achieved_request_rate(records),
-               "peak_in_flight": float(peak), "batch_filled": float(peak >= batch_size)}
+    metrics = {**itl_stats(records), "peak_in_flight": float(peak), "batch_filled": float(peak >= batch_size)}
+    if has_rate:
+        metrics.update(achieved_request_rate(records))
     if slo is not None:
         metrics.update(goodput(records, duration_s, slo.ttft_ms, slo.itl_ms, slo.decode_ms))
     return metrics
+
+
+@dataclass
+class Latency:
+    """A run's latency and serving figures: per-request statistics, throughput over the engine run, and
+    what a load profile adds (ITL, achieved rate, goodput)."""
+
+    figures: dict[str, float]
+
+    def metrics(self) -> dict[str, float]:
+        return dict(self.figures)
+
+
+def measure_latency(records: list[RequestRecord], engine_records: list[RequestRecord], start_s: float,
+                    end_s: float, batch_size: int, load: Any) -> Latency:
+    """Statistics over every request of the run (reused ones too); throughput and load figures over the
+    requests this engine run served."""
+    duration = end_s - start_s
+    figures = {**latency_stats(records), **throughput(engine_records, duration),
+               **serving_metrics(engine_records, duration, batch_size, load.slo,
+                                 getattr(load, "rate", None) is not None)}
+    decodes = [r.decode_s for r in records if r.decode_s is not None]
+    if decodes:
+        figures.update(decode_latency_s_mean=statistics.fmean(decodes), decode_latency_s_std=statistics.pstdev(decodes))
+    figures.update(truncated_share=sum(r.finish_reason == "length" for r in records) / len(records),
+                   failed_requests=float(sum(r.error is not None for r in records)),
+                   run_duration_s=duration, n_requests=float(len(records)))
+    return Latency(figures)

@@ -10,6 +10,12 @@ exactly 1 and OM > 1 means better than the reference overall.
 from __future__ import annotations
 
 import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sustain.errors import SustainError
+from sustain import names
+from sustain.metrics.reference import Reference
 
 # (wQ, wL, wE). The paper's Figure 3 sweeps the quality weight and splits the rest between
 # latency and energy; its table lists the weights as (quality, energy, latency).
@@ -59,3 +65,56 @@ def overall_metric(
         raise ValueError(f"latency and energy must be positive, got L {l_e}/{l_r}, E {e_e}/{e_r}")
     wq, wl, we = normalise_weights(w_q, w_l, w_e)
     return math.sqrt(wq * (q_e / q_r) ** 2 + wl * (l_r / l_e) ** 2 + we * (e_r / e_e) ** 2)
+
+
+@dataclass
+class Overall:
+    """OM of a run against its reference, for the configured weights and each scenario. An OM that says
+    nothing (a zero quality) is not logged as a number at all: a table sorted by it would rank the run
+    well. Its absence is explained by the tags."""
+
+    reference: Reference
+    quality_metric: str
+    weights: list[float]
+    meaningful: bool
+    comparable: bool
+    values: dict[str, float] = field(default_factory=dict)  # om, om_<scenario>
+
+    def metrics(self) -> dict[str, float]:
+        out = {"reference_energy_j": self.reference.energy_j, "reference_quality": self.reference.quality,
+               "reference_decode_latency_s": self.reference.decode_latency_s}
+        return {**out, **self.values} if self.meaningful else out
+
+    def tags(self) -> dict[str, str]:
+        out = {names.OM_MEANINGFUL_TAG: str(self.meaningful).lower(),
+               names.OM_COMPARABLE_TAG: str(self.comparable).lower()}
+        if not self.meaningful:
+            out["om.absent"] = (f"not logged: {self.quality_metric} is 0 for this run or its reference "
+                                f"{self.reference.name}, so latency and energy alone would decide")
+        return out
+
+    def section(self) -> dict[str, Any]:
+        return {"reference": asdict(self.reference), "quality_metric": self.quality_metric,
+                "weights": self.weights, "meaningful": self.meaningful, "comparable": self.comparable,
+                "om": self.values.get(names.OM) if self.meaningful else None}
+
+
+def quality_key(choice: str, metrics: dict[str, float]) -> str:
+    """The metric OM's quality term reads: `auto` is the judge's score when there is one, else the task's."""
+    if choice == "auto":
+        return names.JUDGE_SCORE if names.JUDGE_SCORE in metrics else names.QUALITY
+    if choice not in metrics:
+        raise SustainError(f"overall.quality_metric={choice} was not measured in this run: use auto, quality "
+                           f"(the task's primary metric) or one of the task's metrics.")
+    return choice
+
+
+def assess(cfg: Any, metrics: dict[str, float], reference: Reference) -> Overall:
+    """OM of a run's `metrics` against `reference`, for `cfg` (overall.weights, overall.scenarios)."""
+    quality = quality_key(cfg.quality_metric, metrics)
+    args = (metrics[quality], metrics[names.DECODE_LATENCY], metrics[names.ENERGY_PER_REQUEST],
+            reference.quality, reference.decode_latency_s, reference.energy_j)
+    values = {names.OM: overall_metric(*args, *cfg.weights)}
+    values.update({f"om_{name}": overall_metric(*args, *w) for name, w in cfg.scenarios.items()})
+    return Overall(reference, quality, list(cfg.weights), meaningful(metrics[quality], reference.quality),
+                   quality == reference.quality_metric, values)

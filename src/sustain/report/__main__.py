@@ -36,7 +36,7 @@ The reference is GPT-4o estimated as in the paper (66 output tokens: 0.58 s, abo
 for the paper's task, or a CSV row declared the reference (column reference=true, or --reference-row).
 
 --pick constraints: METRIC OP NUMBER, comma-separated; OP one of <=, >=, <, >, ==; METRIC one of
-{", ".join(picking.ALIASES)}
+{", ".join(picking.aliases())}
 (energy = energy per request in J, p90_decode_s = 90th percentile decode latency in s).
 Exit status 2: nothing to compare, or a problem named in one sentence.
 """

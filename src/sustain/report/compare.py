@@ -19,39 +19,40 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from sustain.errors import SustainError
-from sustain.metrics import names
+from sustain import names
 
 if TYPE_CHECKING:
     from sustain.metrics.reference import Reference
 
 COLUMNS = [
     "run_id", "run_name", "task", "model", "quantization", "engine", "platform", "gpus", "batch_size",
-    "energy_j", "energy_j_std", "energy_per_correct_j", "decode_latency_s", "decode_latency_s_std", "p90_decode_s",
+    "energy_j", "energy_j_std", "energy_per_correct_j", "energy_node_j", "gco2e_per_request", "decode_latency_s",
+    "decode_latency_s_std", "p90_decode_s",
     "judge", "judge_std", "f1", "quality", "quality_metric", "quality_fallback", "n_correct", "mean_output_tokens",
     "water_l_per_request", "deployment_kwh_per_year", "deployment_kgco2e_per_year", "deployment_water_l_per_year",
     "footprint_inputs", "energy_source", "measured", "om_flagged", "validity_flags", "reference", "origin",
     "start_time", "search_pareto", "search_best_batch",
 ]
 CONFIGURATION = ["origin", "task", "model", "quantization", "engine", "gpus", "batch_size"]
-METRICS = {
-    "energy_j": names.ENERGY_PER_REQUEST,
-    "energy_j_std": "energy_per_request_j_std",
-    "energy_per_correct_j": names.ENERGY_PER_CORRECT,
-    "decode_latency_s": names.DECODE_LATENCY,
-    "decode_latency_s_std": "decode_latency_s_std",
-    "judge": names.JUDGE_SCORE,
-    "judge_std": "judge_score_std",
-    "f1": "macro_f1",
-    "quality": names.QUALITY,
-    "n_correct": names.N_CORRECT,
-    "mean_output_tokens": "mean_output_tokens",
-    "water_l_per_request": names.WATER_PER_REQUEST,
-    "deployment_kwh_per_year": names.DEPLOYMENT_KWH_YEAR,
-    "deployment_kgco2e_per_year": names.DEPLOYMENT_KGCO2E_YEAR,
-    "deployment_water_l_per_year": names.DEPLOYMENT_WATER_L_YEAR,
-}
+
+
+def numeric() -> list[str]:
+    return [*metric_columns(), "p90_decode_s"]
+
+
+def metric_columns() -> dict[str, str]:
+    """The runs frame's metric columns (short name → metric): every registry entry that has a column."""
+    from sustain.registry import registry
+
+    return registry().columns()
+
+
+def columns() -> list[str]:
+    """`COLUMNS`, then any metric column a plugin declared beyond them."""
+    return [*COLUMNS, *(c for c in metric_columns() if c not in COLUMNS)]
+
+
 P90_DECODE_MS = "p90_decode_ms"
-NUMERIC = [*METRICS, "p90_decode_s"]
 FOOTPRINT = ["water_l_per_request", "deployment_kwh_per_year", "deployment_kgco2e_per_year",
              "deployment_water_l_per_year"]
 # Tags and params whose values are the inputs of the water and deployment figures (WUE, requests per day, grid).
@@ -154,7 +155,7 @@ def family(model: str) -> str:
 
 
 def empty_runs() -> pd.DataFrame:
-    return _typed(pd.DataFrame(columns=COLUMNS))
+    return _typed(pd.DataFrame(columns=columns()))
 
 
 def load_runs(
@@ -167,7 +168,7 @@ def load_runs(
     yields no rows rather than an error (nor a new empty sqlite file)."""
     from sustain.report import store
 
-    query = store.Query(experiment, parent_run_id, dict(tags or {}), (*METRICS.values(), P90_DECODE_MS),
+    query = store.Query(experiment, parent_run_id, dict(tags or {}), (*metric_columns().values(), P90_DECODE_MS),
                         tuple(TAGS.values()), FOOTPRINT_PREFIXES)
     return from_raw(store.read(tracking_uri, query))
 
@@ -176,10 +177,10 @@ def from_raw(raw) -> pd.DataFrame:
     """The report's columns from what `store.read` returns, column by column (no per-run Python loop)."""
     if raw.runs.empty:
         return empty_runs()
-    metrics = raw.wide("metric", (*METRICS.values(), P90_DECODE_MS)).apply(pd.to_numeric, errors="coerce")
+    metrics = raw.wide("metric", (*metric_columns().values(), P90_DECODE_MS)).apply(pd.to_numeric, errors="coerce")
     tags = raw.wide("tag", tuple(TAGS.values())).astype(object)
     df = pd.DataFrame({"run_id": raw.runs["run_id"].to_numpy(), "run_name": raw.runs["run_name"].to_numpy()})
-    for column, key in METRICS.items():
+    for column, key in metric_columns().items():
         df[column] = metrics[key].to_numpy(dtype=float)
     df["p90_decode_s"] = metrics[P90_DECODE_MS].to_numpy(dtype=float) / 1000.0
     for column, key in TAGS.items():
@@ -198,7 +199,7 @@ def from_raw(raw) -> pd.DataFrame:
     df["origin"] = "mlflow"
     df["start_time"] = pd.to_datetime(raw.runs["start_time"].to_numpy(dtype="int64"), unit="ms", utc=True)
     df = df[df["energy_j"].notna()]
-    return _with_defaults(_typed(df.reindex(columns=COLUMNS)))
+    return _with_defaults(_typed(df.reindex(columns=columns())))
 
 
 def _footprint_inputs(raw) -> pd.Series:
@@ -229,11 +230,11 @@ def load_external(path: str | Path, reference_row: str | None = None) -> pd.Data
     for column in REQUIRED_CSV:
         if column not in raw.columns:
             raise SustainError(f"CSV file {path} has no column '{column}', which is required.")
-    df = pd.DataFrame(index=raw.index, columns=COLUMNS)
-    for column in COLUMNS:
+    df = pd.DataFrame(index=raw.index, columns=columns())
+    for column in columns():
         if column in raw.columns:
             df[column] = raw[column]
-    for column in NUMERIC + ["gpus", "batch_size"]:
+    for column in numeric() + ["gpus", "batch_size"]:
         try:
             df[column] = pd.to_numeric(df[column])
         except (TypeError, ValueError):
@@ -257,7 +258,7 @@ def _true(value) -> bool:
 def _typed(df: pd.DataFrame) -> pd.DataFrame:
     """Floats for the measures, nullable integers for the configuration, whichever of them are present."""
     df = df.copy()
-    for column in NUMERIC:
+    for column in numeric():
         if column in df:
             df[column] = df[column].astype(float)
     for column in ("gpus", "batch_size"):
@@ -285,7 +286,7 @@ def _with_defaults(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def combine(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    frames = [f.reindex(columns=COLUMNS) for f in frames if not f.empty]
+    frames = [f.reindex(columns=columns()) for f in frames if not f.empty]
     return _with_defaults(_typed(pd.concat(frames, ignore_index=True))) if frames else empty_runs()
 
 
@@ -434,12 +435,12 @@ def pareto_front(df: pd.DataFrame, quality: str = "judge") -> pd.DataFrame:
     if quality not in QUALITIES:
         raise SustainError(f"quality '{quality}' is unknown for the Pareto front: use judge, quality or f1.")
     one_task(df)
+    from sustain.search.objectives import Objective
+    from sustain.search.objectives import pareto_front as front_of
+
     valid = df.dropna(subset=[quality, "energy_j"])
-    q, e = valid[quality].to_numpy(), valid["energy_j"].to_numpy()
-    dominated = [
-        bool((((q >= q[i]) & (e <= e[i])) & ((q > q[i]) | (e < e[i]))).any()) for i in range(len(valid))
-    ]
-    front = valid.loc[[not d for d in dominated]]
+    points = valid[[quality, "energy_j"]].to_numpy().tolist()
+    front = valid.iloc[front_of(points, [Objective(quality, "maximize"), Objective("energy_j", "minimize")])]
     return front.sort_values(["energy_j", quality], ascending=[True, False])
 
 

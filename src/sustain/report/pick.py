@@ -1,7 +1,7 @@
 """Answer the user's question: the lowest-energy configuration that meets every constraint.
 
 A constraint list is comma-separated `METRIC OP NUMBER`, e.g. `judge>=0.9,p90_decode_s<=5`, with OP one of
-<=, >=, <, >, == and METRIC one of `ALIASES` (the columns of the report's runs frame). Every compared
+<=, >=, <, >, == and METRIC one of `aliases()` (the columns of the report's runs frame). Every compared
 configuration (one row per configuration, one task at a time) is a candidate; a configuration without the
 metric a constraint names does not meet it.
 
@@ -22,27 +22,32 @@ import pandas as pd
 from sustain.errors import SustainError
 from sustain.report import compare
 
-ALIASES = {
-    "judge": "judge",
-    "quality": "quality",
-    "f1": "f1",
-    "macro_f1": "f1",
-    "energy": "energy_j",
-    "energy_j": "energy_j",
-    "energy_per_request_j": "energy_j",
-    "energy_per_correct": "energy_per_correct_j",
-    "energy_per_correct_j": "energy_per_correct_j",
-    "decode_s": "decode_latency_s",
-    "decode_latency_s": "decode_latency_s",
-    "p90_decode_s": "p90_decode_s",
-    "water": "water_l_per_request",
-    "water_l_per_request": "water_l_per_request",
-    "batch_size": "batch_size",
-    "gpus": "gpus",
-}
+# Names people write beside the registry's own columns and metric names (`sustain.registry`).
+SPOKEN = {"macro_f1": "f1", "energy": "energy_j", "energy_per_request_j": "energy_j",
+          "energy_per_correct": "energy_per_correct_j", "decode_s": "decode_latency_s", "water": "water_l_per_request",
+          "p90_decode_s": "p90_decode_s", "batch_size": "batch_size", "gpus": "gpus"}
+
+
+def aliases() -> dict[str, str]:
+    """Every name `--pick` takes → the runs frame's column: each registered column by its own name and by
+    its metric's name, and the spoken names above."""
+    from sustain.report.compare import metric_columns
+
+    out = {column.lower(): column for column in metric_columns()}
+    out.update({metric.lower(): column for column, metric in metric_columns().items()})
+    return {**out, **SPOKEN}
+
+
+def unit(column: str) -> str:
+    from sustain.registry import registry
+
+    if column == "p90_decode_s":
+        return " s"
+    metric = registry().by_column(column)
+    return f" {metric.unit}" if metric and metric.unit in ("J", "s", "L", "kWh", "gCO2e", "kgCO2e") else ""
+
+
 OPERATORS = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt, "==": operator.eq}
-UNITS = {"energy_j": " J", "energy_per_correct_j": " J", "decode_latency_s": " s", "p90_decode_s": " s",
-         "water_l_per_request": " L"}
 _CONSTRAINT = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|==|<|>)\s*([-+0-9.eE]+)\s*$")
 
 
@@ -77,14 +82,15 @@ def parse(text: str) -> list[Constraint]:
             raise SustainError(f"constraint '{part.strip()}' is not METRIC OP NUMBER with OP one of "
                                f"{', '.join(OPERATORS)}: write e.g. judge>=0.9.")
         name, op, number = match.groups()
-        if name.lower() not in ALIASES:
+        known = aliases()
+        if name.lower() not in known:
             raise SustainError(f"constraint '{part.strip()}' names no known metric '{name}': use one of "
-                               f"{', '.join(ALIASES)}.")
+                               f"{', '.join(known)}.")
         try:
             bound = float(number)
         except ValueError:
             raise SustainError(f"constraint '{part.strip()}' has '{number}', which is not a number.") from None
-        constraints.append(Constraint(part.strip(), ALIASES[name.lower()], op, bound))
+        constraints.append(Constraint(part.strip(), known[name.lower()], op, bound))
     return constraints
 
 
@@ -140,7 +146,7 @@ class Answer:
 def _value(value, column: str) -> str:
     if value is None or pd.isna(value):
         return "no value"
-    return f"{value:.4g}{UNITS.get(column, '')}"
+    return f"{value:.4g}{unit(column)}"
 
 
 def _ratio(value: float, ref: float) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from sustain.metrics import names
+from sustain import names
 
 
 def format_summary(summary: dict[str, Any]) -> str:
@@ -44,11 +44,12 @@ def format_summary(summary: dict[str, Any]) -> str:
         rows.append(("LLM judge", f"{m['judge_score_mean']:.3f} ± {m['judge_score_std']:.3f} over "
                                   f"{m['judge_n_scored']:.0f} outputs (judge's own {m['judge_time_s']:.0f} s, "
                                   f"{judge_energy}, kept apart)"))
-    if "om" in m:
-        rows.append(("overall metric", _om_line(m["om"], summary["overall"])))
+    if summary.get("overall"):
+        rows.append(("overall metric", _om_line(summary["overall"].get("om"), summary["overall"])))
     flags = summary["validity"]["flags"]
     rows.append(("validity", "ok" if not flags else f"{len(flags)} flag(s): " + "; ".join(flags)))
     rows.append(("MLflow run", f"{run.get('run_id')} in {run.get('tracking_uri')}"))
+    rows.append(("next", _next_step(run)))
     width = max(len(k) for k, _ in rows)
     line = "─" * (width + 60)
     body = "\n".join(f"  {k:<{width}}  {v}" for k, v in rows)
@@ -107,12 +108,12 @@ def _water_rows(footprint: dict[str, Any] | None, m: dict[str, float]) -> list[t
     return rows
 
 
-def _om_line(om: float, overall: dict[str, Any]) -> str:
+def _om_line(om: float | None, overall: dict[str, Any]) -> str:
     """OM against its reference, or why it says nothing; an OM whose two qualities measure different
     things is shown with that said beside it."""
     reference = overall["reference"]
-    if not overall.get("meaningful", True):
-        return f"not meaningful (quality 0) vs {reference['name']}"
+    if not overall.get("meaningful", True) or om is None:
+        return f"not logged: quality 0 (here or in {reference['name']}) leaves latency and energy alone to decide"
     if overall.get("comparable", True):
         return f"{om:.3f} vs {reference['name']}"
     mine, theirs = overall["quality_metric"], reference.get("quality_metric", "?")
@@ -127,3 +128,12 @@ def _energy_line(m: dict[str, float], num: Any, how: str) -> str:
         return f"{num('energy_per_request_j_mean', '{:.2f}')} J ({how})"
     return (f"{num('energy_per_request_j_mean', '{:.2f}')} J = {num('energy_per_token_j', '{:.4g}')} J / output token "
             f"× each request's tokens (spread across requests {num('energy_per_request_j_std', '{:.2f}')} J; {how})")
+
+
+def _next_step(run: dict[str, Any]) -> str:
+    """What a newcomer can try from here, one override away."""
+    decoding = run.get("decoding", "free")
+    other = ("task.decoding=free for the paper's free decoding" if decoding != "free"
+             else "task.decoding=json_schema to constrain the output to the task's format")
+    return (f"{other}; batch_size=2,8,32 -m for a sweep; python -m sustain.report for tables and figures; "
+            f"mlflow ui --backend-store-uri {run.get('tracking_uri')}")

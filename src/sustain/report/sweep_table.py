@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from sustain.metrics import names
+from sustain import names
 
 COLUMNS = ("job", "status", "task", "batch_size", "gpus", "energy_j", "energy_per_correct_j", "decode_s", "quality",
            "judge", "error")

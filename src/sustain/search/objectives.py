@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 from sustain.errors import SustainError
-from sustain.metrics import names
+from sustain import names
 
 DIRECTIONS = ("minimize", "maximize")
 USUAL = (names.ENERGY_PER_REQUEST, names.ENERGY_PER_CORRECT, names.QUALITY, names.JUDGE_SCORE, names.DECODE_LATENCY)
@@ -31,7 +31,18 @@ class Objective:
 
 
 def objectives_from(metrics: Sequence[str], directions: Sequence[str]) -> list[Objective]:
-    """The sweeper's `objectives` and `directions`, paired in order."""
+    """The sweeper's `objectives` and `directions`, paired in order; with no directions, each metric's
+    own from the registry (a metric nothing declares, or one without a better side, is refused)."""
+    from sustain.registry import NEITHER, registry
+
+    if metrics and not directions:
+        declared = [registry().get(str(m)) for m in metrics]
+        for name, metric in zip(metrics, declared):
+            if metric is None or metric.direction == NEITHER:
+                why = "is no metric sustain declares" if metric is None else "has no better side"
+                raise SustainError(f"objective {name} {why}: pick one of {', '.join(USUAL)}, or give "
+                                   f"hydra.sweeper.directions for every objective.")
+        directions = [m.direction for m in declared]
     if not metrics:
         raise SustainError("the search has no objectives: set hydra.sweeper.objectives, e.g. "
                            "[energy_per_request_j_mean,quality], and hydra.sweeper.directions=[minimize,maximize].")

@@ -25,6 +25,7 @@ from typing import Any
 
 from sustain.errors import SustainError
 from sustain.metrics.quality import strip_reasoning
+from sustain.registry import MAXIMIZE, Metric
 from sustain.tasks.base import (
     JudgeItem, Prediction, QualityResult, Request, Task, TaskConfig, correct_share, dataset_path,
 )
@@ -112,3 +113,9 @@ def _plain(value: Decimal) -> str:
 
 
 SCHEMAS = {"arithmetic_schema": ArithmeticConfig}
+METRICS = [
+    Metric("exact_match", "1", MAXIMIZE, "over problems", "Share of problems whose final number equals the "
+           "answer (decimal compare).", "quality", source=__name__),
+    Metric("answered_rate", "1", MAXIMIZE, "over problems", "Share of outputs holding a number at all.", "quality",
+           source=__name__),
+]

@@ -17,6 +17,7 @@ from typing import Any, Optional
 
 from sustain.errors import SustainError
 from sustain.tasks.examples import first
+from sustain.types import Decoding, JudgeItem, Prediction, QualityResult, Request  # noqa: F401  (plugins' API)
 
 EMBEDDED = "embedded"
 
@@ -38,68 +39,6 @@ class TaskConfig:
     max_tokens: int = 256
     temperature: float = 0.0
     top_p: float = 1.0
-
-
-@dataclass(frozen=True)
-class Request:
-    """One request as every engine takes it."""
-
-    id: str
-    messages: list[dict[str, str]]
-
-
-@dataclass(frozen=True)
-class Decoding:
-    """Constrained decoding derived from a task: a JSON schema, or a list of allowed answers."""
-
-    json_schema: dict[str, Any] | None = None
-    choice: list[str] | None = None
-
-
-@dataclass
-class Prediction:
-    """One output read by its task; `correct` is what `energy_per_correct_j` counts."""
-
-    id: str
-    predicted: str | None  # the label / number / code the task read from the output; None when unreadable
-    gold: Any
-    correct: bool
-    parse_error: str | None = None
-    detail: dict[str, Any] = field(default_factory=dict)  # task-specific, e.g. failed unit tests
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "predicted": self.predicted, "gold": self.gold, "correct": self.correct,
-                "parse_error": self.parse_error, **self.detail}
-
-
-@dataclass
-class QualityResult:
-    """A task's score of a run: its primary metric by name, every other figure, and per-sample results."""
-
-    primary: str  # name of the primary metric, a key of `metrics` (macro_f1, exact_match, pass_at_1, ...)
-    metrics: dict[str, float]
-    predictions: list[Prediction]
-    details: dict[str, Any] = field(default_factory=dict)  # JSON-able extras: confusion matrix, per class
-    flags: list[str] = field(default_factory=list)  # validity flags: why every figure of the run needs a caveat
-    tags: dict[str, str] = field(default_factory=dict)  # run tags, e.g. {"code.jail": "bwrap"}
-
-    @property
-    def value(self) -> float:
-        return self.metrics[self.primary]
-
-    @property
-    def n_correct(self) -> int:
-        return sum(p.correct for p in self.predictions)
-
-
-@dataclass(frozen=True)
-class JudgeItem:
-    """What the LLM judge sees, whatever the task."""
-
-    id: str
-    input: str  # what the evaluated model was asked
-    output: str  # the evaluated model's answer
-    reference: str  # the reference answer (or label) it is judged against
 
 
 class Task(ABC):

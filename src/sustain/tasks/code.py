@@ -33,6 +33,7 @@ from typing import Any
 from sustain.errors import SustainError
 from sustain.jail import Jail, Limits, Outcome, jail_for
 from sustain.metrics.quality import strip_reasoning
+from sustain.registry import MAXIMIZE, Metric
 from sustain.tasks.base import (
     JudgeItem, Prediction, QualityResult, Request, Task, TaskConfig, correct_share, dataset_path,
 )
@@ -337,3 +338,10 @@ def verdict(report: str, ended: str, timed_out: bool, token: str, count: int) ->
 
 
 SCHEMAS = {"code_schema": CodeConfig}
+METRICS = [
+    Metric("pass_at_1", "1", MAXIMIZE, "over problems, one greedy sample each", "Share of problems whose program "
+           "passed every hidden test in the jail (proven by the runner's token, never by exit status).", "quality",
+           source=__name__),
+    Metric("code_found_rate", "1", MAXIMIZE, "over problems", "Share of outputs holding any code to run.",
+           "quality", source=__name__),
+]

@@ -5,13 +5,15 @@ This is the only module that talks to MLflow; the rest of sustain hands it plain
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from sustain.errors import SustainError
-from sustain.metrics import names
+from sustain import names
 
 MAX_PARAM_LEN = 6000
 # MLflow 3's UI reads this experiment tag to choose between the GenAI views (traces) and the runs table.
@@ -30,6 +32,7 @@ NESTED_RUN_TYPE = "evaluation"
 UI_QUERY = "workflowType=machine_learning"
 TIMELINE_METRICS = {"power_w": "timeline.power_w", "energy_j": "timeline.energy_j"}
 BATCH = 1000  # MLflow's limit of metrics per log_batch call
+CONFIG_HASH_TAG = "sustain.config_hash"
 
 
 def flatten(tree: Any, prefix: str = "") -> dict[str, str]:
@@ -207,6 +210,40 @@ class Tracker:
     def fail(self, kind: str, message: str) -> None:
         self.set_tags({"error.kind": kind, "error.message": message})
         self.finish("FAILED")
+
+    def skip_if_done(self, config_hash: str, run_name: str, parent_run_id: str | None) -> str | None:
+        """The finished run with this config hash, if any; a sweep's parent notes that its job was reused."""
+        done = self.finished_run_with_tag(CONFIG_HASH_TAG, config_hash)
+        if done is not None and parent_run_id:
+            self.client.set_tag(parent_run_id, f"sweep.reused.{done}", run_name)
+        return done
+
+    @contextlib.contextmanager
+    def recording(self, out_dir: Path) -> Iterator[None]:
+        """The run's end as MLflow should show it: FINISHED with its files, or FAILED with the error's kind
+        and message (the files so far logged), or KILLED when a scheduler preempts the job."""
+        from sustain.tracking.artifacts import log_files
+
+        try:
+            yield
+        except SustainError as exc:
+            self.fail(exc.kind, str(exc))
+            log_files(self, out_dir)
+            raise
+        except KeyboardInterrupt:
+            self.fail("interrupted", "stopped by the user")
+            log_files(self, out_dir)
+            raise
+        except SystemExit:  # a scheduler's preemption or time limit (submitit requeues the job)
+            self.set_tags({"error.kind": "preempted", "error.message": "stopped by the scheduler; requeued"})
+            self.finish("KILLED")
+            raise
+        except Exception as exc:
+            self.fail("internal", f"{type(exc).__name__}: {exc}")
+            log_files(self, out_dir)
+            raise
+        log_files(self, out_dir)
+        self.finish()
 
 
 def _experiment_tags() -> dict[str, str]:

@@ -52,7 +52,7 @@ def study_name(experiment: str | None, overrides: list[str], started: datetime) 
 
 class SweepCallback(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from sustain.pipeline import git_commit
+        from sustain.tracking.provenance import git_commit
         from sustain.tracking.mlflow_tracker import Tracker
 
         HydraConfig.instance().set_config(config)  # `${hydra:runtime.cwd}` in tracking.* resolves through it

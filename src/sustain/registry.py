@@ -3,7 +3,7 @@
 The summary, the MLflow tracker, the report's tables, both sweepers' objectives and `--pick` read a
 metric's direction, unit and short column name from here; a run that logs a name nothing declares fails
 its tests. A plugin module (task, engine, meter, load) declares the metrics it adds in a module-level
-`METRICS` list, found like its `SCHEMAS`; sustain's own stages declare theirs in `sustain.metrics.catalog`.
+`METRICS` list, found like its `SCHEMAS`; sustain's own stages declare theirs in `sustain.catalog`.
 
 A declared name may hold `{placeholders}` for a family (`f1_{label}`, `p{q}_ttft_ms`): any name that
 fits the pattern is that metric.
@@ -100,7 +100,7 @@ def _plugins_loaded() -> bool:
     import importlib
     import pkgutil
 
-    importlib.import_module("sustain.metrics.catalog")
+    importlib.import_module("sustain.catalog")
     for package in PLUGIN_PACKAGES:
         for info in pkgutil.iter_modules(importlib.import_module(package).__path__):
             module = importlib.import_module(f"{package}.{info.name}")

@@ -1,0 +1,84 @@
+"""A run's energy figures as one typed result: the attribution's headline and cross-checks, energy per
+correct answer, the window's token count against its approximation, and carbon."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sustain.energy.attribution import Attribution, successful, uniform_tokens_in_window
+from sustain.engines.records import RequestRecord
+from sustain import names
+from sustain.metrics import carbon
+from sustain.types import QualityResult
+
+NO_CORRECT = "undefined: no correct answer"
+
+
+@dataclass
+class EnergyFigures:
+    attribution: Attribution
+    meter_notes: list[str]
+    timeline_model: Any
+    grid_g_per_kwh: float
+    grid_source: str
+    pue: float
+    per_correct_j: float | None
+    window_tokens: dict[str, float] = field(default_factory=dict)
+    reused_requests: int = 0
+
+    def metrics(self) -> dict[str, float]:
+        a = self.attribution
+        out = {**a.to_metrics(), **self.window_tokens, "reused_requests": float(self.reused_requests),
+               "gco2e_per_request": carbon.carbon_g(a.mean_j, self.grid_g_per_kwh, self.pue),
+               "gco2e_run": carbon.carbon_g(a.whole_run_energy_j, self.grid_g_per_kwh, self.pue),
+               **carbon.per_thousand(a.mean_j, self.grid_g_per_kwh, self.pue)}
+        if self.per_correct_j is not None:
+            out[names.ENERGY_PER_CORRECT] = self.per_correct_j
+        return out
+
+    def tags(self) -> dict[str, str]:
+        out = {names.ENERGY_SOURCE_TAG: self.attribution.source,
+               names.ENERGY_MEASURED_TAG: str(self.attribution.measured).lower(),
+               "energy.attribution": self.attribution.mode, "energy.notes": " | ".join(self.meter_notes),
+               "carbon.grid_source": self.grid_source}
+        if self.per_correct_j is None:
+            out["energy_per_correct"] = NO_CORRECT
+        return out
+
+    def sections(self) -> dict[str, Any]:
+        a = self.attribution
+        return {
+            "energy": {"source": a.source, "measured": a.measured, "mode": a.mode, "reason": a.reason,
+                       "notes": self.meter_notes, "model": self.timeline_model, "window": asdict(a.window)},
+            "carbon": {"grid_g_per_kwh": self.grid_g_per_kwh, "grid_source": self.grid_source, "pue": self.pue},
+        }
+
+
+def energy_figures(attribution: Attribution, quality: QualityResult, engine_records: list[RequestRecord],
+                   carbon_cfg: Any, meter_notes: list[str], timeline_model: Any, reused: int) -> EnergyFigures:
+    grid, grid_source = carbon.grid_intensity(carbon_cfg.grid)
+    return EnergyFigures(attribution, meter_notes, timeline_model, grid, grid_source, carbon_cfg.pue,
+                         energy_per_correct(attribution, quality), window_token_counts(engine_records, attribution),
+                         reused)
+
+
+def energy_per_correct(attribution: Attribution, quality: QualityResult) -> float | None:
+    """Energy of the measured requests divided by the correct answers among them; None with none correct."""
+    correct = [p.id for p in quality.predictions if p.correct]
+    if not correct or not attribution.per_request_j:
+        return None
+    return sum(attribution.per_request_j.values()) / len(correct)
+
+
+def window_token_counts(records: list[RequestRecord], attribution: Attribution) -> dict[str, float]:
+    """The window's output tokens counted from token times beside the uniform-rate approximation used
+    where token times are missing, and how far the two differ (the approximation's error on this run)."""
+    done = successful(records)
+    if attribution.mode != "steady_state" or not done or any(not r.token_times_s for r in done):
+        return {}
+    start, end = attribution.span_s
+    counted = sum(start < t <= end for r in done for t in r.token_times_s or [])
+    uniform = uniform_tokens_in_window(done, start, end)
+    return {"window_tokens_counted": float(counted), "window_tokens_uniform": uniform,
+            "window_tokens_uniform_error": (uniform - counted) / counted if counted else 0.0}

@@ -1,0 +1,140 @@
+"""One run's report, typed: each stage's result is a piece of it, and this object alone turns them into
+the MLflow metrics and tags, `summary.json` and the terminal summary. No stage edits another's figures.
+
+Every metric name a piece produces is declared in the registry (`sustain.registry`); the tests
+hold every run to that.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from sustain.judge.scoring import JudgeResult
+from sustain import names
+from sustain.metrics import validity
+from sustain.metrics.energy import EnergyFigures
+from sustain.metrics.footprint import Footprint
+from sustain.metrics.latency import Latency
+from sustain.metrics.overall import Overall
+from sustain.types import QualityResult
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    name: str
+    model: str
+    quantization: str
+    batch_size: int
+    gpus: int
+    task: str
+    engine: str
+    dataset: str
+    n_requests: int
+    primary_metric: str
+    decoding: str = "free"
+
+
+@dataclass
+class EngineContext:
+    """What ran the model: the engine's own description, where it computed, how long it took to load, and
+    GPU settings applied; for a remote endpoint with an estimate, that estimate's constants."""
+
+    info: dict[str, Any]
+    load_s: float
+    described: dict[str, str] = field(default_factory=dict)
+
+    def metrics(self) -> dict[str, float]:
+        return {"engine_load_s": self.load_s}
+
+    def tags(self) -> dict[str, str]:
+        return {"engine.devices": ", ".join(self.info.get("devices", [])),
+                "engine.platform": str(self.info.get("platform")), "engine.pid": str(self.info.get("pid")),
+                **self.described}
+
+
+@dataclass
+class JudgeOutcome:
+    """The LLM judge's scores, or why there are none: a judge that fails leaves every other figure intact."""
+
+    result: JudgeResult | None
+    n_items: int
+    error: str | None = None
+
+    def metrics(self) -> dict[str, float]:
+        return self.result.metrics() if self.result else {}
+
+    def tags(self) -> dict[str, str]:
+        return self.result.tags() if self.result else {"judge.error": (self.error or "")[:5000]}
+
+    def flags(self) -> list[str]:
+        if self.result is None:
+            return [f"judge failed, no judge score: {self.error}"]
+        if self.result.failures:
+            return [f"judge could not score {len(self.result.failures)} of {self.n_items} outputs"]
+        return []
+
+    def section(self) -> dict[str, Any] | None:
+        if self.result is None:
+            return None
+        r = self.result
+        return {"mean": r.mean, "std": r.std, "n_scored": r.n_scored, "failures": len(r.failures),
+                "energy_source": r.energy_source}
+
+
+@dataclass
+class RunReport:
+    info: RunInfo
+    quality: QualityResult
+    latency: Latency
+    energy: EnergyFigures
+    engine: EngineContext
+    measurement_flags: list[str]
+    footprint: Footprint | None = None
+    judge: JudgeOutcome | None = None
+    overall: Overall | None = None
+    location: dict[str, str] = field(default_factory=dict)  # run_id, tracking_uri, experiment
+
+    def with_(self, **pieces: Any) -> RunReport:
+        """This report with more pieces (the judge, the OM, where it was stored)."""
+        return replace(self, **pieces)
+
+    def flags(self) -> list[str]:
+        return [*self.measurement_flags, *self.quality.flags, *(self.judge.flags() if self.judge else [])]
+
+    def metrics(self) -> dict[str, float]:
+        q = self.quality
+        out = {**q.metrics, names.QUALITY: q.value, names.N_CORRECT: float(q.n_correct),
+               **self.latency.metrics(), **self.energy.metrics(), **self.engine.metrics()}
+        for piece in (self.footprint, self.judge, self.overall):
+            if piece is not None:
+                out.update(piece.metrics())
+        return out
+
+    def tags(self) -> dict[str, str]:
+        out = {names.QUALITY_METRIC_TAG: self.quality.primary, **self.quality.tags, **self.energy.tags(),
+               **self.engine.tags()}
+        for piece in (self.footprint, self.judge, self.overall):
+            if piece is not None:
+                out.update(piece.tags())
+        return {**out, **validity.tags(self.flags())}
+
+    def to_dict(self) -> dict[str, Any]:
+        """`summary.json`: what the terminal summary and later tools read."""
+        out: dict[str, Any] = {
+            "run": {**asdict(self.info), **self.location}, "metrics": self.metrics(),
+            "quality": self.quality.details, **self.energy.sections(),
+            "overall": self.overall.section() if self.overall else {},
+            "validity": {"flags": self.flags()}, "engine": self.engine.info, "tags": self.tags(),
+        }
+        if self.footprint is not None:
+            out["footprint"] = self.footprint.summary()
+        judged = self.judge.section() if self.judge else None
+        if judged is not None:
+            out["judge"] = judged
+        return out
+
+    def text(self) -> str:
+        from sustain.report.summary import format_summary
+
+        return format_summary(self.to_dict())
