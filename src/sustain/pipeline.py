@@ -20,9 +20,8 @@ from sustain.config import SustainConfig
 from sustain.engines.base import Engine, EngineJob, Sampling
 from sustain.engines.checkpoint import Checkpoint
 from sustain.engines.records import EngineRun, RequestRecord
-from sustain.errors import SustainError
 from sustain.plugins import build
-from sustain.report.run import EngineContext, JudgeOutcome, RunInfo, RunReport
+from sustain.report.run import EngineContext, RunInfo, RunReport
 from sustain.tasks.base import Task
 from sustain.tracking import artifacts
 from sustain.tracking.provenance import config_hash, run_tags
@@ -77,13 +76,16 @@ class Generation:
 
 def _benchmark(cfg: SustainConfig, out_dir: Path, tracker: Any, checkpoint: Checkpoint) -> RunReport:
     from sustain.energy import gpu_settings
+    from sustain.judge.outcome import judge_outputs
     from sustain.metrics.energy import energy_figures
+    from sustain.metrics.footprint import measure_footprint
     from sustain.metrics.latency import measure_latency
+    from sustain.metrics.overall import overall_for
     from sustain.metrics.validity import measurement_flags
 
     task, engine, job = _prepare(cfg, out_dir)
     meter, meter_notes = build(cfg.energy, "energy").build(cfg.gpus)
-    reused = _resume(checkpoint, task, job)
+    reused = checkpoint.resume(job)
     with gpu_settings.applied(cfg.gpu.power_limit_w, cfg.gpu.clocks_mhz, range(cfg.gpus)) as gpu_tags:
         gen = _generate(cfg, task, engine, job, meter, reused, checkpoint, out_dir)
     served = gen.engine_run
@@ -97,14 +99,14 @@ def _benchmark(cfg: SustainConfig, out_dir: Path, tracker: Any, checkpoint: Chec
         latency=measure_latency(records, served.records, served.start_s, served.end_s, cfg.batch_size, cfg.load),
         energy=energy_figures(attribution, quality, served.records, cfg.carbon, meter_notes, gen.timeline.model,
                               len(reused)),
-        engine=EngineContext(served.info, served.load_s, {**engine.describe(), **gpu_tags, **_estimate_tags(engine),
-                                                          "model.resolved_path": str(getattr(engine, "model_path", ""))}),
+        engine=EngineContext.of(engine, served, gpu_tags),
         measurement_flags=measurement_flags(attribution, served, cfg.batch_size, cfg.gpus, cfg.load.name),
-        footprint=_footprint(cfg, engine, gen, meter.domains, attribution),
+        footprint=measure_footprint(served.records, meter.domains, attribution, gen.timeline, cfg.carbon)
+        if engine.measured_locally else None,  # a remote estimate carries its constants instead
     )
     if cfg.judge._target_:
-        report = report.with_(judge=_judge(cfg, task, records, out_dir))
-    report = report.with_(overall=_overall(cfg, task, report, tracker))
+        report = report.with_(judge=judge_outputs(cfg.judge, task, records, out_dir, cfg.energy))
+    report = report.with_(overall=overall_for(cfg, task, report.metrics(), tracker))
     _track(tracker, cfg, task, gen, records, report, out_dir, meter.domains)
     return report
 
@@ -122,21 +124,6 @@ def _prepare(cfg: SustainConfig, out_dir: Path) -> tuple[Task, Engine, EngineJob
     )
     engine.prepare(job)
     return task, engine, job
-
-
-def _resume(checkpoint: Checkpoint, task: Task, job: EngineJob) -> list[RequestRecord]:
-    """The requests an interrupted attempt finished, taken off the job; none when all of them finished
-    (there would be nothing left to measure energy on: the whole run is measured again)."""
-    reused = checkpoint.load(set(task.ids))
-    if len(reused) == len(task.ids):
-        reused = []
-    if reused:
-        print(f"sustain: resuming: {len(reused)} request(s) reused from an interrupted attempt, "
-              f"{len(task.ids) - len(reused)} to run", flush=True)
-    checkpoint.open(reused)
-    reused_ids = {r.id for r in reused}
-    job.requests = [r for r in job.requests if r.id not in reused_ids]
-    return reused
 
 
 def _generate(cfg: SustainConfig, task: Task, engine: Engine, job: EngineJob, meter: Any,
@@ -181,52 +168,6 @@ def _attribute(cfg: SustainConfig, engine: Engine, gen: Generation, reused: list
     )
     attribution.price_reused(reused)
     return attribution
-
-
-def _footprint(cfg: SustainConfig, engine: Engine, gen: Generation, domains: Any, attribution: Any) -> Any:
-    """Whole-node domains, prefill/decode split, water and a deployment's year: only for energy measured
-    here (a remote estimate carries its constants instead)."""
-    from sustain.metrics.footprint import measure_footprint
-
-    if not engine.measured_locally:
-        return None
-    return measure_footprint(gen.engine_run.records, domains, attribution, gen.timeline, cfg.carbon)
-
-
-def _estimate_tags(engine: Engine) -> dict[str, str]:
-    estimate = getattr(engine, "energy_estimate", None)
-    return {} if estimate is None else {f"energy.estimate.{k}": str(v) for k, v in estimate.constants().items()}
-
-
-def _judge(cfg: SustainConfig, task: Task, records: list[RequestRecord], out_dir: Path) -> JudgeOutcome:
-    """Score the outputs with the LLM judge, after the evaluated engine is gone. Its time and energy are
-    logged apart (`judge_*`). A judge that cannot score at all is recorded on the run, which keeps every
-    figure of the evaluated model."""
-    import sys
-
-    from sustain.judge import evaluate
-
-    items = [task.judge_item(r.id, r.output_text) for r in records if r.error is None]
-    try:
-        return JudgeOutcome(evaluate(cfg.judge, items, out_dir, cfg.energy), len(items))
-    except SustainError as exc:
-        print(f"sustain: error: judge: {exc}", file=sys.stderr, flush=True)
-        return JudgeOutcome(None, len(items), str(exc))
-
-
-def _overall(cfg: SustainConfig, task: Task, report: RunReport, tracker: Any) -> Any:
-    """The Overall Metric against `reference=`, or None (no reference, no decode latency, no energy)."""
-    import math
-
-    from sustain import names
-    from sustain.metrics.overall import assess, quality_key
-
-    metrics = report.metrics()
-    if names.DECODE_LATENCY not in metrics or not math.isfinite(metrics.get(names.ENERGY_PER_REQUEST, math.nan)):
-        return None
-    source = build(cfg.reference, "reference")
-    reference = source.reference(task, metrics, tracker, quality_key(cfg.overall.quality_metric, metrics))
-    return None if reference is None else assess(cfg.overall, metrics, reference)
 
 
 def _track(tracker: Any, cfg: SustainConfig, task: Task, gen: Generation, records: list[RequestRecord],

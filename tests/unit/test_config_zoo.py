@@ -220,7 +220,7 @@ def test_quantization_options(hydra_conf, name):
     assert quant.name == name
     assert (quant.model_path, quant.method) == QUANTIZED[name]
     job = typed(cfg)
-    assert job.run_name == f"qwen2_5_7b-{name}-bs8-g1-hallucination"
+    assert job.run_name == f"qwen2_5_7b-{name}-bs8-g1-hallucination-json_schema"
 
 
 # ---------------------------------------------------------------- experiments

@@ -33,7 +33,7 @@ class LaunchingSweeper(Sweeper):
         self.sweep_dir = Path(str(config.hydra.sweep.dir))
 
     def runs(self) -> Any:
-        from sustain.search.trials import SweepRuns, parent_of
+        from sustain.tracking.sweep_runs import SweepRuns, parent_of
         from sustain.tracking.mlflow_tracker import Tracker
 
         tracking = self.config.tracking

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from sustain.engines.records import RequestRecord
 
@@ -31,6 +32,22 @@ class Checkpoint:
             if record.id in wanted and record.error is None:
                 found[record.id] = record
         return list(found.values())
+
+    def resume(self, job: Any) -> list[RequestRecord]:
+        """The requests an interrupted attempt finished, taken off `job` (an EngineJob), and the file opened
+        for this attempt; none when all of them finished (there would be nothing left to measure energy on:
+        the whole run is measured again)."""
+        ids = {r.id for r in job.requests}
+        reused = self.load(ids)
+        if len(reused) == len(ids):
+            reused = []
+        if reused:
+            print(f"sustain: resuming: {len(reused)} request(s) reused from an interrupted attempt, "
+                  f"{len(ids) - len(reused)} to run", flush=True)
+        self.open(reused)
+        done = {r.id for r in reused}
+        job.requests = [r for r in job.requests if r.id not in done]
+        return reused
 
     def open(self, keep: list[RequestRecord]) -> None:
         """Start writing, keeping only `keep` from any earlier attempt."""

@@ -118,3 +118,15 @@ def assess(cfg: Any, metrics: dict[str, float], reference: Reference) -> Overall
     values.update({f"om_{name}": overall_metric(*args, *w) for name, w in cfg.scenarios.items()})
     return Overall(reference, quality, list(cfg.weights), meaningful(metrics[quality], reference.quality),
                    quality == reference.quality_metric, values)
+
+
+def overall_for(cfg: Any, task: Any, metrics: dict[str, float], tracker: Any) -> Overall | None:
+    """OM of a run against `reference=` (`cfg` is the root config), or None: no reference, or no decode
+    latency or energy to compare."""
+    from sustain.plugins import build
+
+    if names.DECODE_LATENCY not in metrics or not math.isfinite(metrics.get(names.ENERGY_PER_REQUEST, math.nan)):
+        return None
+    source = build(cfg.reference, "reference")
+    reference = source.reference(task, metrics, tracker, quality_key(cfg.overall.quality_metric, metrics))
+    return None if reference is None else assess(cfg.overall, metrics, reference)

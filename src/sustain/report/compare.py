@@ -166,7 +166,7 @@ def load_runs(
 ) -> pd.DataFrame:
     """FINISHED runs with an energy figure, one row each. A store or experiment that does not exist
     yields no rows rather than an error (nor a new empty sqlite file)."""
-    from sustain.report import store
+    from sustain.tracking import store
 
     query = store.Query(experiment, parent_run_id, dict(tags or {}), (*metric_columns().values(), P90_DECODE_MS),
                         tuple(TAGS.values()), FOOTPRINT_PREFIXES)

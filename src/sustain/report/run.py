@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from sustain.judge.scoring import JudgeResult
+from sustain.judge.outcome import JudgeOutcome
 from sustain import names
 from sustain.metrics import validity
 from sustain.metrics.energy import EnergyFigures
@@ -44,6 +44,14 @@ class EngineContext:
     load_s: float
     described: dict[str, str] = field(default_factory=dict)
 
+    @classmethod
+    def of(cls, engine: Any, run: Any, settings: dict[str, str]) -> EngineContext:
+        """From the engine that ran, its run, and the GPU settings applied around it."""
+        estimate = getattr(engine, "energy_estimate", None)
+        constants = {} if estimate is None else {f"energy.estimate.{k}": str(v) for k, v in estimate.constants().items()}
+        return cls(run.info, run.load_s, {**engine.describe(), **settings, **constants,
+                                          "model.resolved_path": str(getattr(engine, "model_path", ""))})
+
     def metrics(self) -> dict[str, float]:
         return {"engine_load_s": self.load_s}
 
@@ -51,35 +59,6 @@ class EngineContext:
         return {"engine.devices": ", ".join(self.info.get("devices", [])),
                 "engine.platform": str(self.info.get("platform")), "engine.pid": str(self.info.get("pid")),
                 **self.described}
-
-
-@dataclass
-class JudgeOutcome:
-    """The LLM judge's scores, or why there are none: a judge that fails leaves every other figure intact."""
-
-    result: JudgeResult | None
-    n_items: int
-    error: str | None = None
-
-    def metrics(self) -> dict[str, float]:
-        return self.result.metrics() if self.result else {}
-
-    def tags(self) -> dict[str, str]:
-        return self.result.tags() if self.result else {"judge.error": (self.error or "")[:5000]}
-
-    def flags(self) -> list[str]:
-        if self.result is None:
-            return [f"judge failed, no judge score: {self.error}"]
-        if self.result.failures:
-            return [f"judge could not score {len(self.result.failures)} of {self.n_items} outputs"]
-        return []
-
-    def section(self) -> dict[str, Any] | None:
-        if self.result is None:
-            return None
-        r = self.result
-        return {"mean": r.mean, "std": r.std, "n_scored": r.n_scored, "failures": len(r.failures),
-                "energy_source": r.energy_source}
 
 
 @dataclass

@@ -6,7 +6,8 @@ import time
 import pandas as pd
 import pytest
 
-from sustain.report import compare, store
+from sustain.report import compare
+from sustain.tracking import store
 from sustain.report.__main__ import main
 
 TASKS = {"hallucination": "macro_f1", "arithmetic": "exact_match"}
