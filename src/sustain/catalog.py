@@ -144,3 +144,9 @@ declare("judge_n_cached", "count", NEITHER, RUN, "Verdicts taken from the judge'
 declare("judge_time_s", "s", NEITHER, RUN, "The judge's own time.", "judge")
 declare("judge_startup_s", "s", NEITHER, RUN, "A local judge server's start-up.", "judge")
 declare("judge_energy_j", "J", NEITHER, RUN, "The judge's own energy, where measured.", "judge")
+
+# The meter's samples as step metrics, so a run's own MLflow chart draws power over time.
+TIMELINE_POWER = declare("timeline.power_w", "W", NEITHER, "one value per meter sample", "Power the headline meter "
+                         "read at each sample (step = sample number).", "energy")
+TIMELINE_ENERGY = declare("timeline.energy_cumulative_j", "J", NEITHER, "one value per meter sample", "The headline "
+                          "meter's cumulative energy since its first sample.", "energy")

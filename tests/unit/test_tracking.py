@@ -84,7 +84,7 @@ def test_power_timeline_is_a_step_metric_on_the_runs_clock(tracker):
     start = tracker.client.get_run(run_id).info.start_time
     assert history[0].timestamp == start and history[4].timestamp == start + 2000
     assert history[-1].value == 1519.0
-    assert len(tracker.client.get_metric_history(run_id, "timeline.energy_j")) == 1500
+    assert len(tracker.client.get_metric_history(run_id, "timeline.energy_cumulative_j")) == 1500
 
 
 def test_requests_are_an_mlflow_table(tracker, tmp_path):

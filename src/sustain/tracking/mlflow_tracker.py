@@ -30,7 +30,7 @@ RUN_TYPE_TAG = "mlflow.runType"
 NESTED_RUN_TYPE = "evaluation"
 # MLflow 3.17 picks its GenAI or model-training navigation from this query parameter (default GenAI).
 UI_QUERY = "workflowType=machine_learning"
-TIMELINE_METRICS = {"power_w": "timeline.power_w", "energy_j": "timeline.energy_j"}
+TIMELINE_METRICS = {"power_w": names.TIMELINE_POWER, "energy_j": names.TIMELINE_ENERGY}
 BATCH = 1000  # MLflow's limit of metrics per log_batch call
 CONFIG_HASH_TAG = "sustain.config_hash"
 
