@@ -110,9 +110,10 @@ declare("total_output_tokens", "count", NEITHER, RUN, "Output tokens of complete
 declare("total_prompt_tokens", "count", NEITHER, RUN, "Prompt tokens of completed requests.", "serving")
 declare("mean_output_tokens", "count", NEITHER, PER_REQ, "Output tokens per completed request.", "serving",
         "mean_output_tokens")
-declare("output_throughput_tok_s", "tok/s", MAX, RUN, "Output tokens over the engine run's duration.", "serving")
-declare("request_throughput_req_s", "req/s", MAX, RUN, "Completed requests over the engine run's duration.",
-        "serving")
+declare("output_throughput_tok_s", "tok/s", MAX, RUN, "Output tokens of the requests that ended without an error, "
+        "over first request sent to last response done: `vllm bench serve`'s output_throughput.", "serving")
+declare("request_throughput_req_s", "req/s", MAX, RUN, "Requests that ended without an error, over first request "
+        "sent to last response done: `vllm bench serve`'s request_throughput.", "serving")
 declare("achieved_request_rate_req_s", "req/s", NEITHER, "first to last arrival", "Requests sent per second "
         "under a load with a rate (poisson, gamma); absent where every request was sent at once.", "serving")
 declare("peak_in_flight", "count", NEITHER, RUN, "Most requests in flight at once.", "serving")

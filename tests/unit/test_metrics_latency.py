@@ -1,8 +1,10 @@
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
 from sustain.engines.records import RequestRecord
-from sustain.metrics.latency import latency_stats, throughput
+from sustain.metrics.latency import latency_stats, measure_latency, throughput
 
 STATS = ("mean", "median", "std", "p50", "p90", "p95", "p99")
 
@@ -67,24 +69,40 @@ def test_no_values_means_no_keys():
     assert set(stats) == {f"{s}_ttft_ms" for s in STATS}
 
 
-def test_throughput():
+def test_throughput_is_vllm_bench_serves_hand_worked():
+    """vLLM: completed = requests with success (no error, empty output included), output tokens of those,
+    both over the benchmark duration. Here 10 + 30 + 0 tokens and 3 successes over 4 s."""
     records = [
-        record(0, decode=1.0, tokens=10, prompt=100),
-        record(1, decode=1.0, tokens=20, prompt=200),
-        record(2, decode=1.0, tokens=30, prompt=300),
-        record(3, ttft=None, tokens=0, prompt=400, error="boom"),
+        record(0, arrival=100.0, ttft=0.5, decode=1.5, tokens=10, prompt=100),
+        record(1, arrival=100.5, ttft=0.5, decode=3.0, tokens=30, prompt=200),
+        record(2, arrival=101.0, ttft=None, tokens=0, prompt=400, error="HTTP 500"),
+        record(3, arrival=101.5, ttft=None, tokens=0, prompt=50),  # ended cleanly with no output
     ]
-    result = throughput(records, duration_s=2.0)
+    result = throughput(records, duration_s=4.0)
     assert result == pytest.approx(
         {
             "completed_requests": 3,
-            "total_output_tokens": 60,
-            "total_prompt_tokens": 600,
-            "output_throughput_tok_s": 30.0,
-            "request_throughput_req_s": 1.5,
-            "mean_output_tokens": 20.0,
+            "total_output_tokens": 40,
+            "total_prompt_tokens": 350,
+            "output_throughput_tok_s": 10.0,
+            "request_throughput_req_s": 0.75,
+            "mean_output_tokens": 40 / 3,
         }
     )
+
+
+def test_measure_latency_divides_by_first_sent_to_last_done():
+    """The span is the engine run's start_s..end_s (first request sent to last response done), not the
+    requests' own first arrival to last token: a response that ends after its last token still counts."""
+    records = [
+        record(0, arrival=10.0, ttft=0.5, decode=1.5, tokens=12),
+        record(1, arrival=11.0, ttft=0.5, decode=0.5, tokens=6),
+    ]
+    load = SimpleNamespace(slo=None)
+    figures = measure_latency(records, records, start_s=10.0, end_s=13.0, batch_size=2, load=load).metrics()
+    assert figures["run_duration_s"] == 3.0
+    assert figures["output_throughput_tok_s"] == pytest.approx(18 / 3.0)
+    assert figures["request_throughput_req_s"] == pytest.approx(2 / 3.0)
 
 
 def test_throughput_nothing_completed():

@@ -56,15 +56,22 @@ def _completed(record: RequestRecord) -> bool:
     return record.error is None and record.last_token_s is not None
 
 
-def throughput(records: Iterable[RequestRecord], duration_s: float) -> dict[str, float]:
-    """Tokens and requests per second over `duration_s`, counting completed requests only, as vLLM does.
+def _succeeded(record: RequestRecord) -> bool:
+    """Ended without an error, with or without output tokens: `vllm bench serve`'s `success`."""
+    return record.error is None
 
-    A request is completed when it has no error and produced a last token. `mean_output_tokens` is
-    left out when nothing completed.
+
+def throughput(records: Iterable[RequestRecord], duration_s: float) -> dict[str, float]:
+    """Throughput as `vllm bench serve` computes it (`calculate_metrics`): the output tokens, and the
+    number, of the requests that ended without an error, over the benchmark's duration.
+
+    `duration_s` must be vLLM's span: from the first request sent to the last response done, failed ones
+    included (the engine run's start_s to end_s); a figure over any other span needs another name.
+    Prompt tokens count the same requests. `mean_output_tokens` is left out when none succeeded.
     """
     if not duration_s > 0:
         raise ValueError(f"duration_s must be positive, got {duration_s}")
-    done = [r for r in records if _completed(r)]
+    done = [r for r in records if _succeeded(r)]
     output_tokens = sum(r.output_tokens for r in done)
     result = {
         "completed_requests": float(len(done)),
