@@ -124,7 +124,8 @@ declare("truncated_share", "1", MIN, PER_REQ, "Share of outputs cut at max_token
 declare("failed_requests", "count", MIN, RUN, "Requests the engine failed.", "serving")
 declare("n_requests", "count", NEITHER, RUN, "Requests of the run.", "run")
 declare("engine_load_s", "s", MIN, RUN, "Engine start-up: model load and warm-up.", "run")
-declare("run_duration_s", "s", NEITHER, RUN, "First request sent to last token.", "run")
+declare("run_duration_s", "s", NEITHER, RUN, "First request sent to last response done (vLLM's benchmark "
+        "duration).", "run")
 
 # The Overall Metric against a reference, only where it means something (quality above 0).
 OM = declare("om", "1", MAX, RUN, "Overall Metric for overall.weights: sqrt(wQ (Q/Q_R)² + wL (L_R/L)² + "
