@@ -76,10 +76,10 @@ ENERGY_PER_OUTPUT_TOKEN = declare("energy_per_output_token_j", "J", MIN, WINDOW,
                                   "token.", "energy")
 
 # Carbon, water and a deployment's year.
-declare("gco2e_per_request", "gCO2e", MIN, PER_REQ, "energy_per_request × grid intensity × PUE.", "carbon",
-        "gco2e_per_request")
-declare("gco2e_run", "gCO2e", NEITHER, RUN, "Whole-run energy × grid intensity × PUE.", "carbon")
-declare("kwh_per_1k_requests", "kWh", MIN, PER_REQ, "Energy of 1,000 requests, PUE included.", "carbon")
+declare("gco2e_per_request", "gCO2e", MIN, PER_REQ, "Whole-node energy per request (the headline where no node "
+        "figure exists; tag carbon.basis) × grid intensity × PUE.", "carbon", "gco2e_per_request")
+declare("kwh_per_1k_requests", "kWh", MIN, PER_REQ, "Energy of 1,000 requests on carbon's basis, PUE included.",
+        "carbon")
 declare("gco2e_per_1k_requests", "gCO2e", MIN, PER_REQ, "Carbon of 1,000 requests.", "carbon")
 WATER_PER_REQUEST = declare("water_l_per_request", "L", MIN, PER_REQ, "On-site and off-site water per request "
                             "(WUE and the grid's water intensity).", "water", "water_l_per_request")

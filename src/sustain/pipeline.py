@@ -92,17 +92,18 @@ def _benchmark(cfg: SustainConfig, out_dir: Path, tracker: Any, checkpoint: Chec
     records = reused + served.records
     attribution = _attribute(cfg, engine, gen, reused)
     quality = task.score([gen.predictions[r.id] for r in records])
+    footprint = (measure_footprint(served.records, meter.domains, attribution, gen.timeline, cfg.carbon)
+                 if engine.measured_locally else None)  # a remote estimate carries its constants instead
     report = RunReport(
         info=RunInfo(cfg.run_name, cfg.model.name, cfg.quantization.name, cfg.batch_size, cfg.gpus, cfg.task.name,
                      cfg.engine.name, task.source, len(records), quality.primary, cfg.task.decoding),
         quality=quality,
         latency=measure_latency(records, served.records, served.start_s, served.end_s, cfg.batch_size, cfg.load),
         energy=energy_figures(attribution, quality, served.records, cfg.carbon, meter_notes, gen.timeline.model,
-                              len(reused)),
+                              len(reused), footprint.node if footprint else None),
         engine=EngineContext.of(engine, served, gpu_tags),
         measurement_flags=measurement_flags(attribution, served, cfg.batch_size, cfg.gpus, cfg.load.name),
-        footprint=measure_footprint(served.records, meter.domains, attribution, gen.timeline, cfg.carbon)
-        if engine.measured_locally else None,  # a remote estimate carries its constants instead
+        footprint=footprint,
     )
     if cfg.judge._target_:
         report = report.with_(judge=judge_outputs(cfg.judge, task, records, out_dir, cfg.energy))

@@ -57,3 +57,13 @@ def test_a_declared_metric_reaches_summary_mlflow_report_and_search_without_touc
     assert pick.parse("politeness>=0.5")[0].column == "politeness"
     objectives = objectives_from(["politeness"], [])
     assert objectives[0].direction == "maximize" and values_of(summary["metrics"], objectives) == [0.75]
+
+
+def test_carbon_is_priced_on_the_whole_node_not_the_headline_alone(fake_run):
+    from sustain.metrics import carbon
+
+    summary, _ = fake_run("energy=auto")
+    m, basis = summary["metrics"], summary["carbon"]["basis"]
+    grid, _ = carbon.grid_intensity("world")
+    assert basis.startswith("whole node") and summary["tags"]["carbon.basis"] == basis
+    assert m["gco2e_per_request"] == pytest.approx(carbon.carbon_g(m["energy_node_per_request_j_mean"], grid, 1.0))

@@ -26,13 +26,22 @@ class EnergyFigures:
     per_correct_j: float | None
     window_tokens: dict[str, float] = field(default_factory=dict)
     reused_requests: int = 0
+    node_per_request_j: float | None = None  # whole node (every domain), where measured or estimated here
+    node_label: str = ""
+
+    @property
+    def carbon_basis(self) -> tuple[float, str]:
+        """Energy per request that carbon is computed on: the whole node where known (the headline alone,
+        GPU where measured, would leave CPU and DRAM out and read better than it is), else the headline."""
+        if self.node_per_request_j is not None:
+            return self.node_per_request_j, f"whole node ({self.node_label})"
+        return self.attribution.mean_j, f"headline ({self.attribution.source})"
 
     def metrics(self) -> dict[str, float]:
-        a = self.attribution
-        out = {**a.to_metrics(), **self.window_tokens, "reused_requests": float(self.reused_requests),
-               "gco2e_per_request": carbon.carbon_g(a.mean_j, self.grid_g_per_kwh, self.pue),
-               "gco2e_run": carbon.carbon_g(a.whole_run_energy_j, self.grid_g_per_kwh, self.pue),
-               **carbon.per_thousand(a.mean_j, self.grid_g_per_kwh, self.pue)}
+        per_request, _ = self.carbon_basis
+        out = {**self.attribution.to_metrics(), **self.window_tokens, "reused_requests": float(self.reused_requests),
+               "gco2e_per_request": carbon.carbon_g(per_request, self.grid_g_per_kwh, self.pue),
+               **carbon.per_thousand(per_request, self.grid_g_per_kwh, self.pue)}
         if self.per_correct_j is not None:
             out[names.ENERGY_PER_CORRECT] = self.per_correct_j
         return out
@@ -41,7 +50,7 @@ class EnergyFigures:
         out = {names.ENERGY_SOURCE_TAG: self.attribution.source,
                names.ENERGY_MEASURED_TAG: str(self.attribution.measured).lower(),
                "energy.attribution": self.attribution.mode, "energy.notes": " | ".join(self.meter_notes),
-               "carbon.grid_source": self.grid_source}
+               "carbon.grid_source": self.grid_source, "carbon.basis": self.carbon_basis[1]}
         if self.per_correct_j is None:
             out["energy_per_correct"] = NO_CORRECT
         return out
@@ -51,16 +60,19 @@ class EnergyFigures:
         return {
             "energy": {"source": a.source, "measured": a.measured, "mode": a.mode, "reason": a.reason,
                        "notes": self.meter_notes, "model": self.timeline_model, "window": asdict(a.window)},
-            "carbon": {"grid_g_per_kwh": self.grid_g_per_kwh, "grid_source": self.grid_source, "pue": self.pue},
+            "carbon": {"grid_g_per_kwh": self.grid_g_per_kwh, "grid_source": self.grid_source, "pue": self.pue,
+                       "basis": self.carbon_basis[1]},
         }
 
 
 def energy_figures(attribution: Attribution, quality: QualityResult, engine_records: list[RequestRecord],
-                   carbon_cfg: Any, meter_notes: list[str], timeline_model: Any, reused: int) -> EnergyFigures:
+                   carbon_cfg: Any, meter_notes: list[str], timeline_model: Any, reused: int,
+                   node: Any = None) -> EnergyFigures:
+    """`node`: the footprint's whole-node energy (`NodeEnergy`), None where nothing was measured here."""
     grid, grid_source = carbon.grid_intensity(carbon_cfg.grid)
     return EnergyFigures(attribution, meter_notes, timeline_model, grid, grid_source, carbon_cfg.pue,
                          energy_per_correct(attribution, quality), window_token_counts(engine_records, attribution),
-                         reused)
+                         reused, None if node is None else node.per_request_j_mean, "" if node is None else node.label)
 
 
 def energy_per_correct(attribution: Attribution, quality: QualityResult) -> float | None:

@@ -31,7 +31,8 @@ def format_summary(summary: dict[str, Any]) -> str:
         ("energy / request", _energy_line(m, num, how)),
         ("energy source", energy["source"]),
         *_footprint_rows(summary.get("footprint"), m, num),
-        ("carbon", f"{num('gco2e_per_request', '{:.4f}')} gCO2e / request, {num('kwh_per_1k_requests', '{:.5f}')} kWh / 1k requests"),
+        ("carbon", f"{num('gco2e_per_request', '{:.4f}')} gCO2e / request, {num('kwh_per_1k_requests', '{:.5f}')} "
+                   f"kWh / 1k requests (energy: {summary.get('carbon', {}).get('basis', 'headline')})"),
         *_water_rows(summary.get("footprint"), m),
         ("decode latency", f"mean {num('mean_decode_ms', '{:.0f}')} ms, p50 {num('p50_decode_ms', '{:.0f}')}, "
                            f"p90 {num('p90_decode_ms', '{:.0f}')}, p99 {num('p99_decode_ms', '{:.0f}')} ms"),
