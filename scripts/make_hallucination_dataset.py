@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache, partial
 from pathlib import Path
-from types import SimpleNamespace
+from types import CodeType, SimpleNamespace
 
+from sustain.errors import SustainError
 from sustain.tasks.examples import write_jsonl
 
 SEED = 260119311
@@ -32,6 +33,7 @@ PER_DOMAIN = 25
 MIN_WORDS = 160
 MAX_USER_TURNS = 4
 DATA_DIR = Path(__file__).resolve().parent / "data"
+SCENARIO_FILE = "scripts/data/hallucination_scenarios.json"
 DATA = json.loads((DATA_DIR / "hallucination_templates.json").read_text("utf-8"))
 SCENARIOS = json.loads((DATA_DIR / "hallucination_scenarios.json").read_text("utf-8"))
 MONTHS, FIRST_NAMES, SURNAMES = DATA["months"], DATA["first_names"], DATA["surnames"]
@@ -119,23 +121,36 @@ class Scenario:
 SAFE_BUILTINS = {f.__name__: f for f in (
     abs, all, any, dict, divmod, enumerate, float, format, int, len, list, max, min, range, round, sorted, str,
     sum, tuple, zip)}
-_RETURN = "return"
+CLAIM_LISTS = ("grounded", "ungrounded", "grounded+", "ungrounded+")
 
 
 @lru_cache(maxsize=None)
-def compiled(src: str):
-    """An expression, refused if it reaches for a dunder name (the way out of the draws below)."""
-    tree = ast.parse(src, mode="eval")
+def compiled(src: str) -> CodeType:
+    """An expression, refused if it reaches for a dunder name (the way out of the names below)."""
+    try:
+        tree = ast.parse(src, mode="eval")
+    except SyntaxError as e:
+        raise SustainError(f"{SCENARIO_FILE}: {src!r} is not an expression ({e.msg}); fix it there.") from e
     for node in ast.walk(tree):
         name = getattr(node, "attr", None) or getattr(node, "id", None) or ""
         if name.startswith("__") or isinstance(node, (ast.NamedExpr, ast.Await, ast.Yield, ast.YieldFrom)):
-            raise ValueError(f"hallucination_scenarios.json: {src!r} may not use {name or type(node).__name__}")
-    return compile(tree, "<hallucination_scenarios>", "eval")
+            raise SustainError(f"{SCENARIO_FILE}: {src!r} uses {name or type(node).__name__}; "
+                               "declare plain expressions over the draws.")
+    return compile(tree, SCENARIO_FILE, "eval")
+
+
+def evaluate(src: str, scope: dict) -> object:
+    try:
+        return eval(compiled(src), scope)  # noqa: S307 - a checked expression from our own data file
+    except SustainError:
+        raise
+    except Exception as e:
+        raise SustainError(f"{SCENARIO_FILE}: {src!r} failed ({type(e).__name__}: {e}); fix it there.") from e
 
 
 @lru_cache(maxsize=None)
-def fields(template: str) -> tuple[tuple[str, str | None], ...]:
-    """Split a template into (literal text, expression or None) pairs."""
+def template_parts(template: str) -> tuple[tuple[str, str | None], ...]:
+    """Split a template into (literal text, expression or None) pairs; `{{` and `}}` are literal braces."""
     parts, text, i = [], [], 0
     while i < len(template):
         c = template[i]
@@ -162,52 +177,52 @@ def fields(template: str) -> tuple[tuple[str, str | None], ...]:
 
 
 def render(template: str, scope: dict) -> str:
-    return "".join(text + ("" if src is None else format(eval(compiled(src), scope), ""))
-                   for text, src in fields(template))
-
-
-def claims(declared: list[dict], scope: dict) -> list[Claim]:
-    return [Claim(render(c["text"], scope), tuple(render(c["sources"], scope).split()), render(c["reason"], scope))
-            for c in declared]
+    return "".join(text + ("" if src is None else format(evaluate(src, scope), ""))
+                   for text, src in template_parts(template))
 
 
 def bind(target: str, value: object, scope: dict) -> None:
     names = [n.strip() for n in target.split(",")]
-    scope.update(zip(names, value) if len(names) > 1 else [(target, value)])
+    scope.update(zip(names, value, strict=True) if len(names) > 1 else [(target, value)])
 
 
 def run(steps: list[dict], scope: dict) -> tuple[bool, object]:
-    """Run steps in order; (True, value) once a step returns."""
+    """Run steps in order (so draws happen in declared order); (True, value) once a step returns."""
     for step in steps:
+        done, value = False, None
         if "let" in step:
             for target, src in step["let"].items():
-                bind(target, eval(compiled(src), scope), scope)
+                bind(target, evaluate(src, scope), scope)
         elif "if" in step:
-            done, value = run(step["then"] if eval(compiled(step["if"]), scope) else step.get("else", []), scope)
-            if done:
-                return done, value
+            done, value = run(step["then"] if evaluate(step["if"], scope) else step.get("else", []), scope)
         elif "for" in step:
-            for item in eval(compiled(step["in"]), scope):
+            for item in evaluate(step["in"], scope):
                 bind(step["for"], item, scope)
                 done, value = run(step["do"], scope)
                 if done:
-                    return done, value
+                    break
         elif "do" in step:
-            eval(compiled(step["do"]), scope)
+            evaluate(step["do"], scope)
         elif "history" in step:
             scope["history"] = [render(t, scope) for t in step["history"]]
-        elif _RETURN in step:
-            return True, eval(compiled(step[_RETURN]), scope)
-        else:
+        elif "return" in step:
+            done, value = True, evaluate(step["return"], scope)
+        elif len(step) == 1 and next(iter(step)) in CLAIM_LISTS:
             (key, declared), = step.items()
-            new = claims(declared, scope)
-            scope[key.rstrip("+")] = scope[key.rstrip("+")] + new if key.endswith("+") else new
+            new = [Claim(render(c["text"], scope), tuple(render(c["sources"], scope).split()),
+                         render(c["reason"], scope)) for c in declared]
+            name = key.rstrip("+")
+            scope[name] = scope[name] + new if key.endswith("+") else new
+        else:
+            raise SustainError(f"{SCENARIO_FILE}: unknown step {sorted(step)}; see the step kinds in {__file__}.")
+        if done:
+            return done, value
     return False, None
 
 
 def draws(rng: random.Random, s: Setting) -> dict:
-    """What an intent's expressions can name: the draws (bound to this example's rng), pools, this
-    example's setting and the formatting helpers."""
+    """What an intent's expressions can name: the draws (bound to this example's rng), the pools, this
+    example's setting (`p`, `today`, `name`, ...; `m(x)` formats money) and the formatting helpers."""
     scope = {"__builtins__": SAFE_BUILTINS, "pool": SimpleNamespace(**POOLS), "months": MONTHS,
              "first_names": FIRST_NAMES, "surnames": SURNAMES, "date": date, "days": days, "fmt": fmt,
              "fmt_year": fmt_year, "hm": hm, "plural": plural, "call": call, "cents": partial(cents, rng),
@@ -220,14 +235,17 @@ def draws(rng: random.Random, s: Setting) -> dict:
 
 
 def call_helper(helper: dict, scope: dict, *args: object) -> object:
-    return run(helper["steps"], {**scope, **dict(zip(helper["params"], args))})[1]
+    """A declared helper sees the draws and its parameters, not its caller's names."""
+    return run(helper["steps"], {**scope, **dict(zip(helper["params"], args, strict=True))})[1]
 
 
 def intent(name: str, steps: list[dict]) -> Callable[[random.Random, Setting], Scenario]:
     def scenario(rng: random.Random, s: Setting) -> Scenario:
         scope = dict(draws(rng, s))
         done, functions = run(steps, scope)
-        assert done, f"intent {name} never returns its tool calls"
+        if not done:
+            raise SustainError(f"{SCENARIO_FILE}: intent {name} never returns its tool calls; end it with a "
+                               '"return" step.')
         return Scenario(functions, scope["history"], scope["grounded"], scope["ungrounded"])
 
     scenario.__name__ = name
@@ -407,4 +425,7 @@ def main(out_path: Path = OUT_PATH) -> None:
 if __name__ == "__main__":
     cli = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     cli.add_argument("out", nargs="?", type=Path, default=OUT_PATH, help="where to write (default: %(default)s)")
-    main(cli.parse_args().out)
+    try:
+        main(cli.parse_args().out)
+    except SustainError as e:
+        raise SystemExit(f"error: {e}") from None
