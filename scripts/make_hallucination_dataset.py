@@ -27,15 +27,15 @@ from sustain.errors import SustainError
 from sustain.tasks.examples import write_jsonl
 
 SEED = 260119311
-OUT_PATH = Path(__file__).resolve().parents[1] / "src" / "sustain" / "tasks" / "data" / "hallucination.jsonl"
+ROOT = Path(__file__).resolve().parents[1]
+OUT_PATH = ROOT / "src" / "sustain" / "tasks" / "data" / "hallucination.jsonl"
+SCENARIO_FILE = "scripts/data/hallucination_scenarios.json"
 GROUNDED, UNGROUNDED, SMALL_TALK = "GROUNDED", "UNGROUNDED", "SMALL_TALK"
 PER_DOMAIN = 25
 MIN_WORDS = 160
 MAX_USER_TURNS = 4
-DATA_DIR = Path(__file__).resolve().parent / "data"
-SCENARIO_FILE = "scripts/data/hallucination_scenarios.json"
-DATA = json.loads((DATA_DIR / "hallucination_templates.json").read_text("utf-8"))
-SCENARIOS = json.loads((DATA_DIR / "hallucination_scenarios.json").read_text("utf-8"))
+DATA = json.loads((ROOT / "scripts" / "data" / "hallucination_templates.json").read_text("utf-8"))
+SCENARIOS = json.loads((ROOT / SCENARIO_FILE).read_text("utf-8"))
 MONTHS, FIRST_NAMES, SURNAMES = DATA["months"], DATA["first_names"], DATA["surnames"]
 POOLS = DATA["pools"]
 CHAT = DATA["chat"]
@@ -111,7 +111,8 @@ class Scenario:
 #
 # An intent is a list of steps run in order, so its random draws happen in the order they are declared:
 #   {"let": {"name": EXPR, "a, b": EXPR}}      bind names (a tuple target unpacks)
-#   {"if": EXPR, "then": [...], "else": [...]} {"for": "name", "in": EXPR, "do": [...]} {"do": EXPR}
+#   {"if": EXPR, "then": [...], "else": [...]} ("else" optional)
+#   {"for": "name", "in": EXPR, "do": [...]}  {"do": EXPR} (an expression run for its effect, e.g. x.append(...))
 #   {"history": [TEMPLATE]}                    the chat so far, user first
 #   {"grounded": [CLAIM]} / {"grounded+": [CLAIM]} (and "ungrounded"): set / extend the candidates,
 #       a CLAIM being {"text": TEMPLATE, "sources": TEMPLATE, "reason": TEMPLATE}
