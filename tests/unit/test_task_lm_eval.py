@@ -13,6 +13,7 @@ pytest.importorskip("lm_eval")
 from sustain.errors import SustainError  # noqa: E402
 from sustain.registry import MAXIMIZE, registry  # noqa: E402
 from sustain.tasks.lm_eval import LmEvalConfig, LmEvalTask, metric_name  # noqa: E402
+from sustain.types import Request  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "lm_eval"
 ANSWERS = {  # per question: what the "model" says (the regex filter reads the first, the flexible one the last)
@@ -161,3 +162,37 @@ def test_pipeline_logs_lm_evals_metrics(fake_run):
     assert summary["tags"]["task.primary_metric"] == "lm_eval_sustain_qa_exact_match_strict-match"
     rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
     assert len(rows) == 6 and rows[0]["lm_eval_task"] == "sustain_qa"
+
+
+def _job(requests):
+    from types import SimpleNamespace
+
+    from sustain.engines.base import Sampling
+
+    model = SimpleNamespace(name="m", path="m", dtype="auto", trust_remote_code=False, max_model_len=None,
+                            chat_template_kwargs={"enable_thinking": False})
+    return SimpleNamespace(model=model, quantization=SimpleNamespace(method=None), batch_size=2, gpus=1,
+                           requests=requests, sampling=Sampling(256, 0.7, 1.0, 0), decoding=None, verbose=False)
+
+
+def test_raw_prompts_and_stops_reach_the_engines(tmp_path):
+    from sustain.engines.openai import OpenAIEngine, OpenAIEngineConfig
+    from sustain.engines.streaming import _read_chunk, path_of
+    from sustain.engines.vllm import VllmEngine, VllmEngineConfig
+
+    raw, chat = make(limit=1).requests()[0], Request("c", [{"role": "user", "content": "hi"}])
+    body = OpenAIEngine(OpenAIEngineConfig(api_key_env=None)).request_body(_job([raw]), raw)
+    assert body["prompt"] == raw.prompt and "messages" not in body and "chat_template_kwargs" not in body
+    assert (body["stop"], body["max_tokens"], body["temperature"]) == (["\n\n", "Question:"], 48, 0.0)
+    assert path_of(body) == "/completions"
+    chat_body = OpenAIEngine(OpenAIEngineConfig(api_key_env=None)).request_body(_job([chat]), chat)
+    assert path_of(chat_body) == "/chat/completions" and "stop" not in chat_body and chat_body["max_tokens"] == 256
+    times, text, state = [], [], {"finish_reason": None, "usage": None, "timings": None}
+    _read_chunk({"choices": [{"text": " GROUNDED", "finish_reason": "stop"}]}, times, text, state)
+    assert text == [" GROUNDED"] and len(times) == 1 and state["finish_reason"] == "stop"
+
+    engine = VllmEngine(VllmEngineConfig())
+    engine.model_path = "m"
+    spec = engine.spec(_job([raw, chat]), tmp_path / "engine.log")
+    assert spec["prompts"] == {raw.id: raw.prompt} and list(spec["overrides"]) == [raw.id]
+    assert spec["overrides"][raw.id] == {"stop": ["\n\n", "Question:"], "max_tokens": 48, "temperature": 0.0}
