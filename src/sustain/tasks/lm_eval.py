@@ -228,7 +228,8 @@ def task_manager(include_path: str | None) -> Any:
     try:
         from lm_eval.tasks import TaskManager
     except ImportError:
-        raise SustainError("task=lm_eval needs lm-evaluation-harness, which is not installed: pip install lm-eval.") from None
+        raise SustainError("task=lm_eval needs lm-evaluation-harness, which is not installed: "
+                           "pip install lm-eval.") from None
     return TaskManager(include_path=include_path)
 
 
