@@ -10,10 +10,25 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Request:
-    """One request as every engine takes it."""
+    """One request as every engine takes it: chat `messages` sent through the model's chat template, or a raw
+    `prompt` sent as it is (lm-eval's tasks without a chat template), with this request's own stop sequences
+    and caps over the job's sampling where a task asks for them."""
 
     id: str
     messages: list[dict[str, str]]
+    prompt: str | None = None  # raw text, no chat template (a completion); `messages` is then unused
+    stop: tuple[str, ...] = ()  # stop sequences, not part of the output
+    max_tokens: int | None = None  # None: the job's
+    temperature: float | None = None  # None: the job's
+
+    def sampling_overrides(self) -> dict[str, Any]:
+        """This request's own sampling fields, by their vLLM / OpenAI names, over the job's."""
+        out: dict[str, Any] = {"stop": list(self.stop)} if self.stop else {}
+        if self.max_tokens is not None:
+            out["max_tokens"] = self.max_tokens
+        if self.temperature is not None:
+            out["temperature"] = self.temperature
+        return out
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from sustain.engines.streaming import Endpoint
 from sustain.errors import SustainError
 from sustain.load.base import LoadConfig
 from sustain.plugins import build
+from sustain.types import Request
 
 
 class ServedEngine(Engine):
@@ -33,7 +34,7 @@ class ServedEngine(Engine):
         cap = self.client_cap(job)
         if cap is not None:
             profile.max_in_flight = min(cap, profile.max_in_flight or cap)
-        bodies = [(r.id, self.body(job, r.messages)) for r in job.requests]
+        bodies = [(r.id, self.request_body(job, r)) for r in job.requests]
         with self.serving(job) as (endpoint, load_s):
             platform, devices = self.devices()
             info = {**self.describe(), "load": profile.cfg.name, "load_s": load_s, "platform": platform,
@@ -62,6 +63,17 @@ class ServedEngine(Engine):
         if job.model.chat_template_kwargs:
             body["chat_template_kwargs"] = dict(job.model.chat_template_kwargs)
         body.update(self.decoding_fields(job))
+        return body
+
+    def request_body(self, job: EngineJob, request: Request) -> dict[str, Any]:
+        """`body` for one request: a raw-text request becomes a completions body (`prompt`, no chat template),
+        and the request's own stop sequences and caps replace the job's."""
+        body = self.body(job, request.messages)
+        if request.prompt is not None:
+            del body["messages"]
+            body.pop("chat_template_kwargs", None)
+            body["prompt"] = request.prompt
+        body.update(request.sampling_overrides())
         return body
 
     def model_name(self, job: EngineJob) -> str:

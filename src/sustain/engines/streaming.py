@@ -1,4 +1,5 @@
-"""A streaming OpenAI chat-completions client: one `RequestRecord` per request, every token timed.
+"""A streaming OpenAI chat-completions client (completions for raw-text prompts): one `RequestRecord` per
+request, every token timed.
 
 Requests go out under a load profile (send offsets and a cap on requests in flight) over one asyncio loop
 with aiohttp, the fastest client installed here (scripts/bench_overhead.py measures it). Per request it
@@ -62,14 +63,14 @@ async def stream_all(endpoint: Endpoint, bodies: Sequence[tuple[str, dict[str, A
 
     offsets = profile.arrivals(len(bodies))
     slots = asyncio.Semaphore(profile.max_in_flight or max(len(bodies), 1))
-    url = endpoint.base_url.rstrip("/") + "/chat/completions"
+    base = endpoint.base_url.rstrip("/")
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=timeout_s)
     records: list[RequestRecord] = []
 
     async def one(request_id: str, body: dict[str, Any]) -> None:
         async with slots:
-            record = await stream_one(session, url, endpoint.headers(), request_id, body)
+            record = await stream_one(session, base + path_of(body), endpoint.headers(), request_id, body)
         records.append(record)
         on_record(record)
 
@@ -84,6 +85,11 @@ async def stream_all(endpoint: Endpoint, bodies: Sequence[tuple[str, dict[str, A
         await asyncio.gather(*tasks)
         end = time.monotonic()  # the last response done, failed ones included: `vllm bench serve`'s duration
     return StreamResult(records, start, end)
+
+
+def path_of(body: dict[str, Any]) -> str:
+    """A body with a raw `prompt` is a completion (/completions), any other a chat completion."""
+    return "/completions" if "prompt" in body else "/chat/completions"
 
 
 def _dumps(obj: Any) -> str:
@@ -135,10 +141,11 @@ def _read_chunk(chunk: dict[str, Any], times: list[float], text: list[str], stat
     now = time.monotonic()
     for choice in chunk.get("choices") or ():
         delta = choice.get("delta") or {}
-        piece = delta.get("content") or delta.get("reasoning_content") or delta.get("reasoning")
+        content = delta.get("content") or choice.get("text")  # a chat delta, or a completion's text
+        piece = content or delta.get("reasoning_content") or delta.get("reasoning")
         if piece:
             times.append(now)
-            if delta.get("content"):
+            if content:
                 text.append(piece)
         if choice.get("finish_reason"):
             state["finish_reason"] = choice["finish_reason"]

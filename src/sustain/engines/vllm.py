@@ -85,6 +85,8 @@ class VllmEngine(Engine):
             "choice": decoding.choice if decoding else None,
             "chat_template_kwargs": dict(model.chat_template_kwargs),
             "requests": [(r.id, r.messages) for r in job.requests],
+            "prompts": {r.id: r.prompt for r in job.requests if r.prompt is not None},
+            "overrides": {r.id: r.sampling_overrides() for r in job.requests if r.sampling_overrides()},
             "log_level": os.environ.get("VLLM_LOGGING_LEVEL", "WARNING"),
             "log_file": str(log_file),
             "verbose": job.verbose,

@@ -98,10 +98,12 @@ def _run(spec: dict[str, Any], queue: Any) -> None:
     elif spec.get("choice") is not None:
         sampling["structured_outputs"] = StructuredOutputsParams(choice=spec["choice"])
     params = SamplingParams(**sampling)
+    overrides = spec.get("overrides", {})
+    raw = spec.get("prompts", {})
     tokenizer = engine.get_tokenizer()
     prompts = [
-        (rid, tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True,
-                                            **spec.get("chat_template_kwargs", {})))
+        (rid, raw[rid] if rid in raw else tokenizer.apply_chat_template(
+            messages, tokenize=False, add_generation_prompt=True, **spec.get("chat_template_kwargs", {})))
         for rid, messages in spec["requests"]
     ]
 
@@ -110,7 +112,8 @@ def _run(spec: dict[str, Any], queue: Any) -> None:
     for rid, prompt in prompts:
         arrivals[rid] = time.monotonic()
         try:
-            engine.add_request(rid, prompt, params)
+            own = SamplingParams(**{**sampling, **overrides[rid]}) if rid in overrides else params
+            engine.add_request(rid, prompt, own)
         except Exception as exc:  # e.g. a prompt longer than max_model_len: that request fails alone
             queue.put(("record", _failed(rid, arrivals[rid], f"{type(exc).__name__}: {exc}")))
 

@@ -1,0 +1,327 @@
+"""`task=lm_eval`: lm-evaluation-harness tasks (PyPI `lm-eval`) sent through sustain's engine and clock.
+
+Tasks come by name from lm-eval's registry, or from a folder of a user's own task YAMLs
+(`task.include_path`). lm-eval builds every prompt (few-shot examples, description, system instruction,
+chat template only when asked, as lm-eval defaults) and scores the outputs with its own filters,
+`process_results` and aggregations, so a score means what it means in lm-eval. Its options default as
+lm-eval defaults them (`simple_evaluate`): `num_fewshot` only replaces a task's own where the task does
+not fix it at 0, `gen_kwargs` update the task's `generation_kwargs`, few-shot sampling is seeded with 1234.
+
+What the engine gets, per request: the prompt as raw text (a completion) or, with
+`task.apply_chat_template`, lm-eval's chat messages through the model's chat template; the task's
+`until` as stop sequences, `max_gen_toks` (lm-eval's default 256) and its temperature (0 unless
+`do_sample`). Only `generate_until` tasks run in this step: log-likelihood and multiple-choice tasks need
+prompt log-probabilities and are refused before anything starts.
+
+Each metric is logged as `lm_eval_<task>_<metric>_<filter>` (lm-eval's `metric,filter`); the primary is
+the first task's first higher-is-better metric under its first filter. An output counts as correct
+(`energy_per_correct_j`) when that metric's per-sample value is 1. A failed request is scored as an empty
+output, with a flag saying how many.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from sustain.errors import SustainError
+from sustain.registry import MAXIMIZE, MINIMIZE, NEITHER, Metric
+from sustain.tasks.base import JudgeItem, Prediction, QualityResult, Request, Task, TaskConfig
+
+GENERATE = "generate_until"
+FEWSHOT_SEED = 1234  # lm-eval's default fewshot_random_seed
+THINK_END = "</think>"
+GEN_KEYS = {"until", "max_gen_toks", "max_new_tokens", "max_tokens", "max_completion_tokens", "do_sample",
+            "temperature"}
+_CHAT = "sustain-chat:"  # marks a context that holds lm-eval's chat messages, to be templated by the engine
+
+
+@dataclass
+class LmEvalConfig(TaskConfig):
+    _target_: str = "sustain.tasks.lm_eval.LmEvalTask"
+    name: str = "lm_eval"
+    tasks: List[str] = field(default_factory=list)  # lm-eval task names (or YAML paths)
+    include_path: Optional[str] = None  # a folder of the user's own task YAMLs
+    num_fewshot: Optional[int] = None  # None: each task's own
+    apply_chat_template: bool = False  # lm-eval's default: raw text prompts
+    fewshot_as_multiturn: bool = False
+    system_instruction: Optional[str] = None
+    gen_kwargs: Dict[str, Any] = field(default_factory=dict)  # over each task's generation_kwargs
+    fewshot_random_seed: int = FEWSHOT_SEED
+    strip_reasoning: bool = False  # True: score after </think> and stop only at EOS (lm-eval's think_end_token)
+
+
+@dataclass
+class Item:
+    """One lm-eval request (one document of one task) and how it goes to the engine."""
+
+    id: str
+    task: str
+    instance: Any  # lm_eval.api.instance.Instance
+    request: Request
+    until: list[str]
+
+
+class LmEvalTask(Task):
+    """`predict` keeps each raw output: lm-eval's filters run over all of a task's outputs at once in `score`."""
+
+    examples: dict[str, Item]
+
+    def __init__(self, cfg: Any) -> None:
+        super().__init__(cfg)
+        self.tasks: dict[str, Any] = {}
+        self.outputs: dict[str, str] = {}
+
+    def load(self) -> None:
+        if self.cfg.dataset != "embedded":
+            raise SustainError("task=lm_eval reads its data through lm-eval: drop task.dataset and name tasks in "
+                               "task.tasks (and your own task YAMLs' folder in task.include_path).")
+        self.tasks = load_tasks(self.cfg)
+        items = []
+        for name, task in self.tasks.items():
+            configure(task, name, self.cfg)
+            items.extend(self._build(name, task))
+        self.examples = {item.id: item for item in items}
+        self._source = self.cfg.include_path or "lm-eval registry"
+        self.primary = primary_metric(self.tasks)
+
+    def _build(self, name: str, task: Any) -> list[Item]:
+        from lm_eval.evaluator_utils import get_sample_size
+
+        task.build_all_requests(
+            limit=get_sample_size(task, self.cfg.limit), system_instruction=self.cfg.system_instruction,
+            apply_chat_template=self.cfg.apply_chat_template, fewshot_as_multiturn=self.cfg.fewshot_as_multiturn,
+            chat_template=chat_messages if self.cfg.apply_chat_template else None)
+        return [self._item(name, inst) for inst in task.instances]
+
+    def _item(self, name: str, inst: Any) -> Item:
+        from lm_eval.models.utils import normalize_gen_kwargs
+
+        context, gen_kwargs = inst.args
+        unknown = sorted(set(gen_kwargs) - GEN_KEYS)
+        if unknown:
+            raise SustainError(f"lm-eval task {name} asks for generation argument(s) {', '.join(unknown)}, which "
+                               f"sustain does not pass on yet: drop them with task.gen_kwargs or use another task.")
+        kwargs = normalize_gen_kwargs(gen_kwargs, default_max_gen_toks=256)
+        until = [s for s in kwargs["until"] if s]
+        stop = () if self.cfg.strip_reasoning else tuple(until)
+        rid = f"{name}/{inst.doc_id}"
+        if context.startswith(_CHAT):
+            request = Request(rid, json.loads(context[len(_CHAT):]), stop=stop, max_tokens=kwargs["max_gen_toks"],
+                              temperature=float(kwargs["temperature"]))
+        else:
+            request = Request(rid, [], prompt=context, stop=stop, max_tokens=kwargs["max_gen_toks"],
+                              temperature=float(kwargs["temperature"]))
+        return Item(rid, name, inst, request, until)
+
+    def requests(self) -> list[Request]:
+        return [item.request for item in self.examples.values()]
+
+    def answer(self, item: Item, output: str) -> str:
+        """The output as lm-eval's vLLM model hands it to the filters: cut at the first stop sequence."""
+        from lm_eval.models.utils import postprocess_generated_text
+
+        return postprocess_generated_text(output, item.until, THINK_END if self.cfg.strip_reasoning else None)
+
+    def predict(self, id: str, output: str | None, error: str | None = None) -> Prediction:
+        item = self.examples[id]
+        self.outputs[id] = output or ""
+        scored = score_docs(self.tasks[item.task], [answered(item.instance, self.answer(item, output or ""))])
+        return self._prediction(item, scored[item.instance.doc_id], None if output is not None else
+                                f"request failed: {error}")
+
+    def _prediction(self, item: Item, per_filter: dict[str, tuple[Any, dict[str, Any]]],
+                    parse_error: str | None) -> Prediction:
+        task = self.tasks[item.task]
+        metric, filter_key = first_metric(task)
+        filtered, values = per_filter[filter_key]
+        value = values.get(metric)
+        numbers = {f"{m},{f}": v for f, (_, vals) in per_filter.items() for m, v in vals.items()
+                   if isinstance(v, (int, float))}
+        return Prediction(item.id, None if parse_error else str(filtered), task.doc_to_target(item.instance.doc),
+                          parse_error is None and isinstance(value, (int, float)) and value == 1,
+                          parse_error=parse_error, detail={"lm_eval_task": item.task, "lm_eval": numbers})
+
+    def score(self, predictions: list[Prediction]) -> QualityResult:
+        if not predictions:
+            raise ValueError("no predictions to score")
+        outputs = {p.id: p for p in predictions}
+        metrics: dict[str, float] = {}
+        scored_predictions, details = [], {}
+        for name, task in self.tasks.items():
+            items = [i for i in self.examples.values() if i.task == name and i.id in outputs]
+            if not items:
+                continue
+            copies = [answered(i.instance, self.answer(i, self.outputs.get(i.id, ""))) for i in items]
+            per_doc = score_docs(task, copies)
+            values = aggregate(task, per_doc)
+            metrics.update({metric_name(name, m, f): v for (m, f), v in values.items()})
+            details[name] = {"metrics": {f"{m},{f}": v for (m, f), v in values.items()}, "n": len(items),
+                             "higher_is_better": task.higher_is_better(), "n_shot": task.config.num_fewshot,
+                             "version": task.VERSION}
+            scored_predictions += [self._prediction(i, per_doc[i.instance.doc_id], outputs[i.id].parse_error)
+                                   for i in items]
+        metrics["n"] = float(len(scored_predictions))
+        failed = sum(p.parse_error is not None for p in scored_predictions)
+        return QualityResult(primary=self.primary, metrics=metrics, predictions=scored_predictions,
+                             details={"lm_eval": details}, tags=self._tags(),
+                             flags=[f"lm_eval: {failed} failed request(s) scored as empty outputs"] if failed else [])
+
+    def _tags(self) -> dict[str, str]:
+        from importlib.metadata import version
+
+        return {"lm_eval.version": version("lm-eval"), "lm_eval.tasks": ",".join(self.tasks),
+                "lm_eval.chat_template": str(self.cfg.apply_chat_template).lower()}
+
+    def judge_item(self, id: str, output: str) -> JudgeItem:
+        item = self.examples[id]
+        asked = item.request.prompt if item.request.prompt is not None else item.request.messages[-1]["content"]
+        return JudgeItem(id, asked, output, str(self.tasks[item.task].doc_to_target(item.instance.doc)))
+
+    def example_field(self, id: str, name: str) -> Any:
+        return self.examples[id].instance.doc.get(name)
+
+
+def chat_messages(messages: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
+    """lm-eval's `chat_template` hook: keep its messages for the engine's own chat template."""
+    if not add_generation_prompt:
+        raise SustainError("This lm-eval task starts the model's answer itself (gen_prefix), which sustain cannot "
+                           "send through a chat template yet: set task.apply_chat_template=false.")
+    return _CHAT + json.dumps(messages)
+
+
+def load_tasks(cfg: Any) -> dict[str, Any]:
+    """lm-eval's tasks by name (groups and tags expanded to their tasks); each a one-sentence error if wrong."""
+    if not cfg.tasks:
+        raise SustainError("task=lm_eval needs tasks to run: set task.tasks=[gsm8k] (lm-eval task names), and "
+                           "task.include_path=folder for your own task YAMLs.")
+    include = None
+    if cfg.include_path:
+        include = Path(cfg.include_path).expanduser().resolve()
+        if not include.is_dir():
+            raise SustainError(f"task.include_path={cfg.include_path} is not a folder: point it at the folder of "
+                               f"your lm-eval task YAMLs.")
+    manager = task_manager(str(include) if include else None)
+    for name in cfg.tasks:
+        if name not in manager.all_tasks and not Path(name).is_file():
+            close = difflib.get_close_matches(name, manager.all_tasks, n=1)
+            hint = f"did you mean {close[0]}?" if close else "`lm-eval ls tasks` lists them."
+            raise SustainError(f"lm-eval knows no task {name!r} (in its registry or task.include_path): {hint}")
+    try:
+        return dict(manager.load(list(cfg.tasks))["tasks"])
+    except (FileNotFoundError, ConnectionError, OSError) as exc:
+        raise SustainError(f"lm-eval could not load the data of task(s) {', '.join(cfg.tasks)} ({exc}): with no "
+                           f"hub access, fill the Hugging Face cache first and set HF_DATASETS_OFFLINE=1; a "
+                           f"YAML's relative data_files are read from the working directory.") from None
+
+
+@lru_cache(maxsize=4)
+def task_manager(include_path: str | None) -> Any:
+    """lm-eval's index of its own tasks and the folder's (seconds to build: once per process and folder)."""
+    try:
+        from lm_eval.tasks import TaskManager
+    except ImportError:
+        raise SustainError("task=lm_eval needs lm-evaluation-harness, which is not installed: "
+                           "pip install lm-eval.") from None
+    return TaskManager(include_path=include_path)
+
+
+def configure(task: Any, name: str, cfg: Any) -> None:
+    """lm-eval's own per-task overrides (simple_evaluate), after refusing what this step cannot run."""
+    kind = task.get_config("output_type")
+    if kind != GENERATE:
+        raise SustainError(f"lm-eval task {name} is a {kind} task, which needs prompt log-probabilities that "
+                           f"sustain does not request yet: run generate_until tasks for now (loglikelihood "
+                           f"support is coming for the vLLM engines).")
+    if (task.get_config("repeats") or 1) > 1:
+        raise SustainError(f"lm-eval task {name} samples each document several times (repeats), which sustain "
+                           f"does not run yet: choose a task with one answer per document.")
+    if cfg.gen_kwargs:
+        task.set_config(key="generation_kwargs", value=dict(cfg.gen_kwargs), update=True)
+    if cfg.num_fewshot is not None and task.get_config("num_fewshot") != 0:
+        task.set_config(key="num_fewshot", value=cfg.num_fewshot)
+    elif task.get_config("num_fewshot") is None:
+        task.set_config(key="num_fewshot", value=0)
+    task.set_fewshot_seed(seed=cfg.fewshot_random_seed)
+
+
+def answered(instance: Any, output: str) -> Any:
+    """A fresh copy of an lm-eval instance holding one output, as lm-eval's evaluator fills `resps`."""
+    return dataclasses.replace(instance, resps=[output], filtered_resps={})
+
+
+def score_docs(task: Any, instances: list[Any]) -> dict[int, dict[str, tuple[Any, dict[str, Any]]]]:
+    """lm-eval's evaluator on answered instances: the task's filters over all of them, then
+    `process_results` per document and filter: {doc_id: {filter: (filtered answer, metrics)}}."""
+    for ensemble in getattr(task, "_filters", ()):
+        ensemble.apply(instances)
+    out: dict[int, dict[str, tuple[Any, dict[str, Any]]]] = {}
+    for inst in sorted(instances, key=lambda i: (i.doc_id, i.idx)):
+        out[inst.doc_id] = {key: (resp, task.process_results(inst.doc, [resp]))
+                            for key, resp in inst.filtered_resps.items()}
+    return out
+
+
+def aggregate(task: Any, per_doc: dict[int, dict[str, tuple[Any, dict[str, Any]]]]) -> dict[tuple[str, str], float]:
+    """Each (metric, filter) over the documents with the task's aggregation (lm-eval's mean where it has none)."""
+    from lm_eval.api.metrics import mean
+
+    raw: dict[tuple[str, str], list[Any]] = defaultdict(list)
+    for per_filter in per_doc.values():
+        for key, (_, values) in per_filter.items():
+            for metric, value in values.items():
+                raw[(metric, key)].append(value)
+    aggregations = task.aggregation()
+    return {key: float(aggregations.get(key[0], mean)(items)) for key, items in raw.items()}
+
+
+def first_metric(task: Any) -> tuple[str, str]:
+    """The task's first higher-is-better metric (its first metric if none is) under its first filter."""
+    better = task.higher_is_better()
+    metric = next((m for m, up in better.items() if up), next(iter(better)))
+    filters = [f.name for f in getattr(task, "_filters", ())] or ["none"]
+    return metric, filters[0]
+
+
+def primary_metric(tasks: dict[str, Any]) -> str:
+    name, task = next(iter(tasks.items()))
+    metric, filter_key = first_metric(task)
+    if not task.higher_is_better().get(metric):
+        raise SustainError(f"lm-eval task {name} has no higher-is-better metric to rank runs by: list a task "
+                           f"that has one first in task.tasks.")
+    return metric_name(name, metric, filter_key)
+
+
+def metric_name(task: str, metric: str, filter_key: str) -> str:
+    """lm-eval's `metric,filter` of a task as a sustain (MLflow) metric name."""
+    return _safe(f"lm_eval_{task}_{metric}_{filter_key}")
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.\-/]", "_", name)
+
+
+SCHEMAS = {"lm_eval_schema": LmEvalConfig}
+
+# lm-eval's registered metrics and their direction (lm_eval.api.registry.HIGHER_IS_BETTER_REGISTRY, checked
+# by the tests), longest first so a family never swallows a longer name; anything else a task defines
+# (its own `!function` metrics) falls to the last family, without a direction: see the run's details.
+_KNOWN = {"acc_mutual_info": True, "byte_perplexity": False, "word_perplexity": False, "bits_per_byte": False,
+          "exact_match": True, "brier_score": False, "perplexity": False, "likelihood": True, "acc_bytes": True,
+          "acc_norm": True, "acc_all": True, "chrf++": True, "bypass": True, "bleu": True, "chrf": True, "acc": True,
+          "mcc": True, "ter": False, "f1": True}
+METRICS = [
+    Metric(f"lm_eval_{{task}}_{_safe(metric)}_{{filter}}", "score", MAXIMIZE if up else MINIMIZE,
+           "lm-eval's aggregation over documents", f"lm-eval's {metric} of one task under one filter, scored by "
+           f"lm-eval itself.", "lm_eval", source=__name__)
+    for metric, up in sorted(_KNOWN.items(), key=lambda kv: -len(kv[0]))
+] + [Metric("lm_eval_{task}_{metric}", "score", NEITHER, "lm-eval's aggregation over documents",
+            "A metric a lm-eval task defines itself; its direction is in the run's quality details "
+            "(higher_is_better).", "lm_eval", source=__name__)]

@@ -1,0 +1,199 @@
+"""task=lm_eval against lm-eval itself: the same requests as lm-eval's evaluator builds, the same scores as
+its own scoring of the same outputs, the one-sentence refusal of log-likelihood tasks, and a whole run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("lm_eval")
+
+from sustain.errors import SustainError  # noqa: E402
+from sustain.registry import MAXIMIZE, registry  # noqa: E402
+from sustain.tasks.lm_eval import LmEvalConfig, LmEvalTask, metric_name  # noqa: E402
+from sustain.types import Request  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "lm_eval"
+ANSWERS = {  # per question: what the "model" says (the regex filter reads the first, the flexible one the last)
+    "Is the claim grounded in the sources?": '{"result": "GROUNDED"}',
+    "Is the claim supported?": '{"result": "UNSUPPORTED"} so it is grounded.',
+    "Does the source contradict the claim?": "It is CONTRADICTED.",
+    "Is the claim grounded in the text?": '{"result": "GROUNDED"}\n\nQuestion: next one',
+    "Is the statement made up?": "no idea",
+    "Is the summary faithful?": '{"result": "grounded"}',
+}
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch):
+    """The YAMLs' relative data_files are read from the working directory, as lm-eval reads them."""
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.chdir(DATA)
+
+
+def make(**kw) -> LmEvalTask:
+    task = LmEvalTask(LmEvalConfig(tasks=["sustain_qa"], include_path=str(DATA), **kw))
+    task.load()
+    return task
+
+
+def lm_eval_itself(outputs, **kw):
+    """lm-eval's simple_evaluate with a model that records its requests and answers from `outputs`."""
+    from lm_eval import simple_evaluate
+    from lm_eval.api.model import LM
+    from lm_eval.tasks import TaskManager
+
+    class Recorder(LM):
+        seen: list = []
+
+        def generate_until(self, requests, disable_tqdm=False):
+            self.seen.extend(r.args for r in requests)
+            return [outputs[r.doc["question"]] for r in requests]
+
+        def loglikelihood(self, requests, disable_tqdm=False):
+            raise AssertionError("not a generation task")
+
+        loglikelihood_rolling = loglikelihood
+
+    lm = Recorder()
+    result = simple_evaluate(model=lm, tasks=["sustain_qa"], task_manager=TaskManager(include_path=str(DATA)),
+                             bootstrap_iters=0, log_samples=False, **kw)
+    return lm.seen, result["results"]["sustain_qa"]
+
+
+def test_loads_every_document_with_lm_evals_defaults():
+    task = make()
+    assert len(task.ids) == 6 and task.ids[0] == "sustain_qa/0"
+    req = task.requests()[0]
+    assert req.prompt == "Question: Is the claim grounded in the sources?\nAnswer:" and req.messages == []
+    assert req.stop == ("\n\n", "Question:") and req.max_tokens == 48 and req.temperature == 0.0
+    assert task.primary == "lm_eval_sustain_qa_exact_match_strict-match"
+
+
+@pytest.mark.parametrize("kw", [{}, {"num_fewshot": 2, "limit": 4}, {"system_instruction": "Be brief."}])
+def test_requests_are_the_ones_lm_eval_builds(kw):
+    task = make(**kw)
+    seen, _ = lm_eval_itself(ANSWERS, **kw)
+    assert [(r.prompt, list(r.stop), r.max_tokens) for r in task.requests()] == \
+        [(ctx, gen["until"], gen["max_gen_toks"]) for ctx, gen in seen]
+    if kw.get("num_fewshot"):
+        assert task.requests()[0].prompt.count("Question:") == 3
+
+
+def test_chat_template_sends_lm_evals_messages():
+    task = make(apply_chat_template=True, system_instruction="Be brief.")
+    req = task.requests()[0]
+    assert req.prompt is None
+    assert req.messages == [{"role": "system", "content": "Be brief."},
+                            {"role": "user", "content": "Question: Is the claim grounded in the sources?\nAnswer:"}]
+
+
+def test_gen_kwargs_update_the_tasks_own():
+    req = make(gen_kwargs={"max_gen_toks": 7, "until": ["END"]}).requests()[0]
+    assert (req.max_tokens, req.stop) == (7, ("END",))
+    with pytest.raises(SustainError, match="top_k"):
+        make(gen_kwargs={"top_k": 5})
+
+
+def test_scores_equal_lm_evals_own_scoring():
+    task = make()
+    preds = [task.predict(i, ANSWERS[task.examples[i].instance.doc["question"]]) for i in task.ids]
+    result = task.score(preds)
+    _, theirs = lm_eval_itself(ANSWERS)
+    for key in ("exact_match,strict-match", "exact_match,flexible-extract"):
+        metric, filter_key = key.split(",")
+        assert result.metrics[metric_name("sustain_qa", metric, filter_key)] == pytest.approx(theirs[key])
+    assert result.value == pytest.approx(2 / 6)  # the regex reads upper case only: "grounded" is no answer
+    assert result.metrics["lm_eval_sustain_qa_exact_match_flexible-extract"] == pytest.approx(2 / 6)
+    assert [p.correct for p in result.predictions] == [True, False, False, True, False, False]
+    assert result.predictions[0].predicted == "GROUNDED" and result.predictions[0].gold == "GROUNDED"
+    assert result.details["lm_eval"]["sustain_qa"]["higher_is_better"] == {"exact_match": True}
+
+
+def test_a_failed_request_is_an_empty_output_and_flagged():
+    task = make(limit=2)
+    preds = [task.predict("sustain_qa/0", '{"result": "GROUNDED"}'), task.predict("sustain_qa/1", None, "boom")]
+    result = task.score(preds)
+    assert result.value == 0.5 and result.predictions[1].parse_error == "request failed: boom"
+    assert result.flags == ["lm_eval: 1 failed request(s) scored as empty outputs"]
+
+
+def test_loglikelihood_tasks_are_refused_in_one_sentence():
+    task = LmEvalTask(LmEvalConfig(tasks=["sustain_choice"], include_path=str(DATA)))
+    with pytest.raises(SustainError) as err:
+        task.load()
+    message = str(err.value)
+    assert "sustain_choice" in message and "loglikelihood support is coming for the vLLM engines" in message
+    assert message.count(". ") == 0 and message.endswith(".")
+
+
+def test_unknown_task_and_no_task_are_one_sentence():
+    with pytest.raises(SustainError, match="knows no task 'no_such_task'"):
+        LmEvalTask(LmEvalConfig(tasks=["no_such_task"], include_path=str(DATA))).load()
+    with pytest.raises(SustainError, match="task.tasks"):
+        LmEvalTask(LmEvalConfig()).load()
+
+
+def test_declared_directions_are_lm_evals_own():
+    from lm_eval.api.registry import HIGHER_IS_BETTER_REGISTRY
+    import lm_eval.api.metrics  # noqa: F401  (registers the metrics)
+
+    from sustain.tasks import lm_eval as module
+
+    assert module._KNOWN == {k: HIGHER_IS_BETTER_REGISTRY.get(k) for k in HIGHER_IS_BETTER_REGISTRY.keys()}
+    reg = registry()
+    assert reg.get("lm_eval_gsm8k_exact_match_strict-match").direction == MAXIMIZE
+    assert reg.get("lm_eval_wikitext_word_perplexity_none").direction == "minimize"
+    assert reg.get("lm_eval_arc_easy_acc_norm_none").name == "lm_eval_{task}_acc_norm_{filter}"
+    assert reg.get("lm_eval_truthfulqa_gen_rouge1_max").direction == "none"
+
+
+def test_pipeline_logs_lm_evals_metrics(fake_run):
+    summary, out = fake_run("task=lm_eval", "task.tasks=[sustain_qa]", f"task.include_path={DATA}")
+    metrics = summary["metrics"]
+    # the fake engine answers '{"result": "GROUNDED", ...}' to every other request, prose to the rest
+    # docs 0, 2 and 4 get the JSON answer; only doc 0's gold is GROUNDED
+    assert metrics["lm_eval_sustain_qa_exact_match_strict-match"] == pytest.approx(1 / 6)
+    assert metrics["quality"] == metrics["lm_eval_sustain_qa_exact_match_strict-match"]
+    assert metrics["n"] == 6 and metrics["n_correct"] == 1
+    assert "lm_eval_sustain_qa_exact_match_flexible-extract" in metrics
+    assert summary["tags"]["task.primary_metric"] == "lm_eval_sustain_qa_exact_match_strict-match"
+    rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    assert len(rows) == 6 and rows[0]["lm_eval_task"] == "sustain_qa"
+
+
+def _job(requests):
+    from types import SimpleNamespace
+
+    from sustain.engines.base import Sampling
+
+    model = SimpleNamespace(name="m", path="m", dtype="auto", trust_remote_code=False, max_model_len=None,
+                            chat_template_kwargs={"enable_thinking": False})
+    return SimpleNamespace(model=model, quantization=SimpleNamespace(method=None), batch_size=2, gpus=1,
+                           requests=requests, sampling=Sampling(256, 0.7, 1.0, 0), decoding=None, verbose=False)
+
+
+def test_raw_prompts_and_stops_reach_the_engines(tmp_path):
+    from sustain.engines.openai import OpenAIEngine, OpenAIEngineConfig
+    from sustain.engines.streaming import _read_chunk, path_of
+    from sustain.engines.vllm import VllmEngine, VllmEngineConfig
+
+    raw, chat = make(limit=1).requests()[0], Request("c", [{"role": "user", "content": "hi"}])
+    body = OpenAIEngine(OpenAIEngineConfig(api_key_env=None)).request_body(_job([raw]), raw)
+    assert body["prompt"] == raw.prompt and "messages" not in body and "chat_template_kwargs" not in body
+    assert (body["stop"], body["max_tokens"], body["temperature"]) == (["\n\n", "Question:"], 48, 0.0)
+    assert path_of(body) == "/completions"
+    chat_body = OpenAIEngine(OpenAIEngineConfig(api_key_env=None)).request_body(_job([chat]), chat)
+    assert path_of(chat_body) == "/chat/completions" and "stop" not in chat_body and chat_body["max_tokens"] == 256
+    times, text, state = [], [], {"finish_reason": None, "usage": None, "timings": None}
+    _read_chunk({"choices": [{"text": " GROUNDED", "finish_reason": "stop"}]}, times, text, state)
+    assert text == [" GROUNDED"] and len(times) == 1 and state["finish_reason"] == "stop"
+
+    engine = VllmEngine(VllmEngineConfig())
+    engine.model_path = "m"
+    spec = engine.spec(_job([raw, chat]), tmp_path / "engine.log")
+    assert spec["prompts"] == {raw.id: raw.prompt} and list(spec["overrides"]) == [raw.id]
+    assert spec["overrides"][raw.id] == {"stop": ["\n\n", "Question:"], "max_tokens": 48, "temperature": 0.0}
