@@ -48,6 +48,11 @@ def test_kv_cache_from_config_json(tmp_path):
     assert piece.kv_bytes == pytest.approx(kv)
     assert piece.bound_tok_s == pytest.approx(100e9 / (270e6 + kv) * 4)
     assert "KV cache term left out" not in piece.tags()["roofline.inputs"]
+    gguf = tmp_path / "model.gguf"
+    gguf.write_bytes(b"GGUF")
+    from_cfg, _ = rl.roofline_for(records, {"devices": ["cpu"]}, {**MODEL, "path": str(tmp_path)}, None, 4.0,
+                                  str(gguf), measure=lambda: 100.0)
+    assert from_cfg.kv_bytes == pytest.approx(kv)  # a GGUF has no config.json: the model's own path does
 
 
 def test_params_counted_from_config_when_params_b_missing(tmp_path):

@@ -211,6 +211,18 @@ def read_hf_config(model_path: str | None) -> dict[str, Any] | None:
     return json.loads(Path(cached).read_text()) if isinstance(cached, str) else None
 
 
+def _first_config(*paths: str | None) -> dict[str, Any] | None:
+    """The first readable config.json: the resolved checkpoint (a GGUF has none), then the configured path."""
+    for path in paths:
+        try:
+            config = read_hf_config(str(path) if path else None)
+        except (OSError, ValueError):
+            continue
+        if config:
+            return config
+    return None
+
+
 def _text_config(config: Mapping[str, Any]) -> Mapping[str, Any]:
     return config.get("text_config") or config
 
@@ -308,10 +320,7 @@ def roofline_for(records: list[Any], engine_info: Mapping[str, Any], model_cfg: 
     bandwidth = bandwidth_for(engine_info.get("devices") or [], measure)
     if isinstance(bandwidth, str):
         return None, bandwidth
-    try:
-        config = read_hf_config(model_path or _get(model_cfg, "path"))
-    except (OSError, ValueError):
-        config = None
+    config = _first_config(model_path, _get(model_cfg, "path"))
     quant = {k: _get(quantization_cfg, k) for k in ("method", "name")} if quantization_cfg else None
     bpw = bytes_per_weight(_get(model_cfg, "dtype"), quant, config)
     if bpw is None:
