@@ -109,7 +109,7 @@ def _plugins_loaded() -> bool:
     return True
 
 
-PLUGIN_PACKAGES = ("sustain.tasks", "sustain.engines", "sustain.load", "sustain.energy")
+PLUGIN_PACKAGES = ("sustain.tasks", "sustain.engines", "sustain.load", "sustain.energy", "sustain.metrics")
 
 
 def registry() -> Registry:

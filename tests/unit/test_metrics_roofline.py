@@ -124,3 +124,10 @@ def test_metrics_declared_for_every_logged_name():
     declared = {m.name for m in rl.METRICS}
     piece, _ = rl.roofline_for([record(0)], {"devices": ["NVIDIA H200"]}, MODEL, None, 1.0, None)
     assert set(piece.metrics()) == declared
+
+
+def test_registry_collects_the_roofline_metrics():
+    from sustain.registry import registry
+
+    assert all(registry().get(m.name) == m for m in rl.METRICS)
+    assert registry().by_column("roofline").name == "roofline_share"
