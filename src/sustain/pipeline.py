@@ -81,6 +81,7 @@ def _benchmark(cfg: SustainConfig, out_dir: Path, tracker: Any, checkpoint: Chec
     from sustain.metrics.footprint import measure_footprint
     from sustain.metrics.latency import measure_latency
     from sustain.metrics.overall import overall_for
+    from sustain.metrics.roofline import roofline_for
     from sustain.metrics.validity import measurement_flags
 
     task, engine, job = _prepare(cfg, out_dir)
@@ -92,6 +93,8 @@ def _benchmark(cfg: SustainConfig, out_dir: Path, tracker: Any, checkpoint: Chec
     records = reused + served.records
     attribution = _attribute(cfg, engine, gen, reused)
     quality = task.score([gen.predictions[r.id] for r in records])
+    roofline, roofline_missing = roofline_for(served.records, served.info, cfg.model, cfg.quantization,
+                                              attribution.avg_running_batch, getattr(engine, "model_path", None))
     footprint = (measure_footprint(served.records, meter.domains, attribution, gen.timeline, cfg.carbon)
                  if engine.measured_locally else None)  # a remote estimate carries its constants instead
     report = RunReport(
@@ -103,7 +106,7 @@ def _benchmark(cfg: SustainConfig, out_dir: Path, tracker: Any, checkpoint: Chec
                               len(reused), footprint.node if footprint else None),
         engine=EngineContext.of(engine, served, gpu_tags),
         measurement_flags=measurement_flags(attribution, served, cfg.batch_size, cfg.gpus, cfg.load.name),
-        footprint=footprint,
+        footprint=footprint, roofline=roofline, roofline_missing=roofline_missing,
     )
     if cfg.judge._target_:
         report = report.with_(judge=judge_outputs(cfg.judge, task, records, out_dir, cfg.energy))

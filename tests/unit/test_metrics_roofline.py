@@ -131,3 +131,20 @@ def test_registry_collects_the_roofline_metrics():
 
     assert all(registry().get(m.name) == m for m in rl.METRICS)
     assert registry().by_column("roofline").name == "roofline_share"
+
+
+def test_an_engine_on_the_cpu_is_bounded_by_the_measured_cpu_bandwidth(tmp_path, monkeypatch):
+    """vLLM's CPU backend names the CPU model as its device; the platform says it is the CPU."""
+    from types import SimpleNamespace
+
+    from sustain.engines.records import RequestRecord
+    from sustain.metrics.roofline import roofline_for
+
+    monkeypatch.setenv("SUSTAIN_CACHE", str(tmp_path))
+    records = [RequestRecord("a", 10, 5, "x", "stop", 0.0, 0.0, 1.0, 2.0, token_times_s=[1.0, 1.25, 1.5, 1.75, 2.0])]
+    model = SimpleNamespace(path="nowhere", dtype="bfloat16", params_b=0.1)
+    quant = SimpleNamespace(method=None, name="none")
+    found, why = roofline_for(records, {"platform": "cpu", "devices": ["AMD EPYC"]}, model, quant, 1.0, None,
+                              measure=lambda: 100.0)
+    assert why is None and found.bandwidth.gb_s == 100.0
+    assert found.share == pytest.approx(4.0 / (100e9 / (0.1e9 * 2)))

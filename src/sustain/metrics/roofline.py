@@ -223,6 +223,11 @@ def _first_config(*paths: str | None) -> dict[str, Any] | None:
     return None
 
 
+def _experts(config: Mapping[str, Any]) -> int:
+    text = _text_config(config)
+    return max(int(text.get(k) or 0) for k in ("num_experts", "num_local_experts", "n_routed_experts"))
+
+
 def _text_config(config: Mapping[str, Any]) -> Mapping[str, Any]:
     return config.get("text_config") or config
 
@@ -317,10 +322,14 @@ def roofline_for(records: list[Any], engine_info: Mapping[str, Any], model_cfg: 
     measured = decode_tok_s(records, avg_running_batch)
     if measured is None:
         return None, "no request decoded two tokens or more"
-    bandwidth = bandwidth_for(engine_info.get("devices") or [], measure)
+    on_cpu = engine_info.get("platform") == "cpu"  # devices then name the CPU model ("AMD EPYC")
+    bandwidth = cpu_bandwidth(measure) if on_cpu else bandwidth_for(engine_info.get("devices") or [], measure)
     if isinstance(bandwidth, str):
         return None, bandwidth
     config = _first_config(model_path, _get(model_cfg, "path"))
+    if config is not None and _experts(config) > 1:
+        return None, ("a mixture of experts reads only the routed experts' weights per step, which this bound "
+                      "does not model (it would read the share too high)")
     quant = {k: _get(quantization_cfg, k) for k in ("method", "name")} if quantization_cfg else None
     bpw = bytes_per_weight(_get(model_cfg, "dtype"), quant, config)
     if bpw is None:

@@ -17,6 +17,7 @@ from sustain.metrics.energy import EnergyFigures
 from sustain.metrics.footprint import Footprint
 from sustain.metrics.latency import Latency
 from sustain.metrics.overall import Overall
+from sustain.metrics.roofline import Roofline
 from sustain.types import QualityResult
 
 
@@ -72,6 +73,8 @@ class RunReport:
     footprint: Footprint | None = None
     judge: JudgeOutcome | None = None
     overall: Overall | None = None
+    roofline: Roofline | None = None
+    roofline_missing: str | None = None  # why there is no roofline figure
     location: dict[str, str] = field(default_factory=dict)  # run_id, tracking_uri, experiment
 
     def with_(self, **pieces: Any) -> RunReport:
@@ -85,7 +88,7 @@ class RunReport:
         q = self.quality
         out = {**q.metrics, names.QUALITY: q.value, names.N_CORRECT: float(q.n_correct),
                **self.latency.metrics(), **self.energy.metrics(), **self.engine.metrics()}
-        for piece in (self.footprint, self.judge, self.overall):
+        for piece in (self.footprint, self.judge, self.overall, self.roofline):
             if piece is not None:
                 out.update(piece.metrics())
         return out
@@ -93,9 +96,11 @@ class RunReport:
     def tags(self) -> dict[str, str]:
         out = {names.QUALITY_METRIC_TAG: self.quality.primary, **self.quality.tags, **self.energy.tags(),
                **self.engine.tags()}
-        for piece in (self.footprint, self.judge, self.overall):
+        for piece in (self.footprint, self.judge, self.overall, self.roofline):
             if piece is not None:
                 out.update(piece.tags())
+        if self.roofline is None and self.roofline_missing:
+            out["roofline.missing"] = self.roofline_missing
         return {**out, **validity.tags(self.flags())}
 
     def to_dict(self) -> dict[str, Any]:
