@@ -93,6 +93,7 @@ GRIDS = {
     "paper_zoo": ({"model": list(PAPER), "batch_size": BATCH_SIZES}, 261),
     "smoke": ({"batch_size": [2, 4]}, 2),
     "local_4bit": ({"+local_4bit": ["vllm_bf16", "llamacpp_q4_1"]}, 2),
+    "small_vs_large": ({"model": ["qwen2_5_1_5b", "qwen2_5_72b"]}, 2),
 }
 
 
@@ -314,6 +315,14 @@ def test_local_4bit_pairs_each_engine_with_its_weights(hydra_conf):
     assert {(c.engine.name, c.quantization.name) for c in rows.values()} == {("vllm", "none"),
                                                                              ("llamacpp", "q4_1_gguf")}
     assert len({(c.task.limit, c.task.max_tokens, c.batch_size, c.model.name) for c in rows.values()}) == 1
+
+
+def test_small_vs_large_runs_lm_eval_on_one_family(hydra_conf):
+    jobs = [job_config(tuple(job)) for job in sweep_jobs("small_vs_large")]
+    assert {(c.model.name, c.gpus) for c in jobs} == {("qwen2_5_1_5b", 1), ("qwen2_5_72b", 8)}
+    assert {c.model.family for c in jobs} == {"Qwen2.5"}
+    for cfg in jobs:
+        assert cfg.task._target_ == "sustain.tasks.lm_eval.LmEvalTask" and cfg.task.tasks == ["gsm8k"]
 
 
 def test_smoke_is_small(hydra_conf):

@@ -130,6 +130,12 @@ def test_loglikelihood_tasks_are_refused_in_one_sentence():
     assert message.count(". ") == 0 and message.endswith(".")
 
 
+def test_tasks_that_run_the_models_code_are_refused():
+    task = LmEvalTask(LmEvalConfig(tasks=["sustain_unsafe"], include_path=str(DATA)))
+    with pytest.raises(SustainError, match="sustain_unsafe runs the model's code .* task=code"):
+        task.load()
+
+
 def test_unknown_task_and_no_task_are_one_sentence():
     with pytest.raises(SustainError, match="knows no task 'no_such_task'"):
         LmEvalTask(LmEvalConfig(tasks=["no_such_task"], include_path=str(DATA))).load()

@@ -240,6 +240,9 @@ def configure(task: Any, name: str, cfg: Any) -> None:
         raise SustainError(f"lm-eval task {name} is a {kind} task, which needs prompt log-probabilities that "
                            f"sustain does not request yet: run generate_until tasks for now (loglikelihood "
                            f"support is coming for the vLLM engines).")
+    if task.get_config("unsafe_code"):
+        raise SustainError(f"lm-eval task {name} runs the model's code to score it, outside sustain's jail: run "
+                           f"code tasks with task=code, which jails them.")
     if (task.get_config("repeats") or 1) > 1:
         raise SustainError(f"lm-eval task {name} samples each document several times (repeats), which sustain "
                            f"does not run yet: choose a task with one answer per document.")

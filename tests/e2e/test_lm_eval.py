@@ -1,0 +1,85 @@
+"""task=lm_eval against lm-eval itself on one vLLM server: sustain runs a generation task on the embedded model
+(engine=vllm_server, kept running with engine.shared), then lm-eval's own `simple_evaluate` with its
+`local-completions` model sends the same task to that same server. Greedy decoding: the same outputs, the same
+scores, and sustain's run also has the energy of each request."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.slow
+pytest.importorskip("lm_eval")
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "lm_eval"
+TASK = "sustain_qa"
+MAX_GEN_TOKS = 16
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """The YAML's relative data_files are read from the working directory, as lm-eval reads them."""
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.chdir(DATA)
+
+
+def sustain_run(tmp_path: Path) -> tuple[dict, Path]:
+    from omegaconf import OmegaConf
+
+    from sustain import pipeline
+    from tests.fakes import compose_config
+
+    cfg = compose_config(
+        "task=lm_eval", f"task.tasks=[{TASK}]", f"task.include_path={DATA}", "task.limit=8",
+        f"+task.gen_kwargs.max_gen_toks={MAX_GEN_TOKS}", "engine=vllm_server", "engine.shared=true",
+        "batch_size=2", "energy.min_window_s=0", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
+        f"tracking.artifact_root={tmp_path}/artifacts", f"checkpoint_dir={tmp_path}/checkpoints")
+    report = pipeline.run(OmegaConf.to_object(cfg), OmegaConf.to_container(cfg, resolve=True), tmp_path / "out")
+    return report.to_dict(), tmp_path / "out"
+
+
+def lm_eval_run(base_url: str, model: str) -> dict:
+    from lm_eval import simple_evaluate
+    from lm_eval.tasks import TaskManager
+
+    args = (f"model={model},base_url={base_url}/completions,tokenizer_backend=None,tokenized_requests=False,"
+            f"num_concurrent=1,max_retries=1")
+    return simple_evaluate(model="local-completions", model_args=args, tasks=[TASK], limit=8,
+                           gen_kwargs=f"max_gen_toks={MAX_GEN_TOKS}", log_samples=True,
+                           task_manager=TaskManager(include_path=str(DATA)))
+
+
+def test_scores_equal_lm_evals_own_run_on_the_same_server(tmp_path, offline):
+    from sustain.engines import shared_server
+
+    try:
+        summary, out = sustain_run(tmp_path)
+        kept = shared_server._kept
+        assert kept is not None and kept.proc.poll() is None, "sustain's server should still be running"
+        theirs = lm_eval_run(kept.endpoint.base_url, kept.endpoint.model)
+    finally:
+        shared_server.stop()
+
+    metrics = summary["metrics"]
+    assert metrics["n"] == 6  # the task's whole file
+    scores = {key: value for key, value in theirs["results"][TASK].items() if "," in key and "_stderr," not in key}
+    assert set(scores) == {"exact_match,strict-match", "exact_match,flexible-extract"}
+    for key, value in scores.items():
+        metric, filter_key = key.split(",")
+        assert metrics[f"lm_eval_{TASK}_{metric}_{filter_key}"] == pytest.approx(value), key
+
+    rows = {json.loads(line)["id"]: json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()}
+    first_filter = theirs["samples"][TASK][0]["filter"]
+    for sample in theirs["samples"][TASK]:
+        ours = rows[f"{TASK}/{sample['doc_id']}"]
+        assert ours["output"] == sample["resps"][0][0], sample["doc_id"]
+        if sample["filter"] == first_filter:
+            assert ours["predicted"] == sample["filtered_resps"][0], sample["doc_id"]
+
+    assert metrics["energy_per_request_j_mean"] > 0 and summary["tags"]["energy.source"]
+    energy = pd.read_csv(out / "requests.csv")["energy_attributed_j"]
+    assert len(energy) == 6 and (energy > 0).all()
