@@ -1,6 +1,7 @@
 """task=lm_eval against lm-eval itself on one vLLM server: sustain runs a generation task on the embedded model
 (engine=vllm_server, kept running with engine.shared), then lm-eval's own `simple_evaluate` with its
-`local-completions` model sends the same task to that same server. Greedy decoding: the same outputs, the same
+`local-completions` model sends the same task to that same server, one request at a time on both sides (a
+batch of another shape changes bf16 arithmetic, so greedy outputs could part). The same outputs, the same
 scores, and sustain's run also has the energy of each request."""
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def sustain_run(tmp_path: Path) -> tuple[dict, Path]:
     cfg = compose_config(
         "task=lm_eval", f"task.tasks=[{TASK}]", f"task.include_path={DATA}", "task.limit=8",
         f"+task.gen_kwargs.max_gen_toks={MAX_GEN_TOKS}", "engine=vllm_server", "engine.shared=true",
-        "batch_size=2", "energy.min_window_s=0", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
+        "batch_size=1", "load=concurrency", "load.max_in_flight=1", "energy.min_window_s=0", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
         f"tracking.artifact_root={tmp_path}/artifacts", f"checkpoint_dir={tmp_path}/checkpoints")
     report = pipeline.run(OmegaConf.to_object(cfg), OmegaConf.to_container(cfg, resolve=True), tmp_path / "out")
     return report.to_dict(), tmp_path / "out"
