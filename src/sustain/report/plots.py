@@ -48,8 +48,8 @@ def plot_timeline(timeline: Any, attribution: Any, run_start: float, run_end: fl
     ax.text(0.99, 0.97, energy_badge(lines), transform=ax.transAxes, ha="right", va="top", fontsize=8,
             weight="bold", color="#1f5f8b" if measured else "#b23a48",
             bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.8})
-    ax.set_ylim(bottom=0)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.set_ylim(bottom=0, top=ax.get_ylim()[1] * 1.25)  # room for the badge above the highest line
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)  # beside the plot, never over a line
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)
