@@ -17,8 +17,8 @@ refuse before anything starts. Rolling log-likelihood (perplexity) tasks are ref
 
 Each metric is logged as `lm_eval_<task>_<metric>_<filter>` (lm-eval's `metric,filter`); the primary is
 the first task's first higher-is-better metric under its first filter. An output counts as correct
-(`energy_per_correct_j`) when that metric's per-sample value is 1; of a multiple-choice document, only the
-request of the choice it picked counts, so `n_correct` counts documents. A failed generation is scored as an
+(`energy_per_correct_j`) when that metric's per-sample value is 1; of a multiple-choice document, only its
+first choice's request counts it, so `n_correct` counts documents. A failed generation is scored as an
 empty output; a document with a failed log-likelihood request is left out of the scores; a flag says how many.
 """
 
