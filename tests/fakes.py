@@ -29,6 +29,7 @@ class FakeEngine(Engine):
 
     good = '{"result": "GROUNDED", "sources": [], "reason": "ok"}'
     tokens, token_s = 4, 0.01
+    logprobs = None  # a function of a request with a continuation: its (logprob, is_greedy), as vLLM's would be
 
     def prepare(self, job):
         self.model_path = "fake"
@@ -48,8 +49,23 @@ class FakeEngine(Engine):
                 text = self.good if (i + k) % 2 == 0 else "It is grounded."
                 records.append(RequestRecord(req.id, 100, self.tokens, text, "stop", start, arrival, times[0],
                                              times[-1], token_times_s=list(times)))
+                if self.logprobs is not None and req.continuation is not None:
+                    records[-1].logprob, records[-1].is_greedy = self.logprobs(req)
                 on_record(records[-1])
         return EngineRun(records=records, start_s=start, end_s=time.monotonic(), load_s=0.0, info={})
+
+
+def fake_logprob(request) -> tuple[float, bool]:
+    """A continuation's stand-in log-probability, varying with the prompt so documents pick different choices."""
+    distance = abs(len(request.continuation) - (9 + len(request.prompt) % 5))
+    return -0.5 - distance, distance == 0
+
+
+class FakeScoringEngine(FakeEngine):
+    """FakeEngine that returns prompt log-probabilities (`fake_logprob`), as engine=vllm does."""
+
+    prompt_logprobs = True
+    logprobs = staticmethod(fake_logprob)
 
 
 def fake_run_overrides(tmp_path: Path) -> list[str]:

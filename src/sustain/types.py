@@ -12,7 +12,9 @@ from typing import Any
 class Request:
     """One request as every engine takes it: chat `messages` sent through the model's chat template, or a raw
     `prompt` sent as it is (lm-eval's tasks without a chat template), with this request's own stop sequences
-    and caps over the job's sampling where a task asks for them."""
+    and caps over the job's sampling where a task asks for them. With a `continuation`, nothing is generated
+    that matters: the engine scores the continuation's log-probability after `prompt` (lm-eval's loglikelihood),
+    which only engines with `prompt_logprobs` can."""
 
     id: str
     messages: list[dict[str, str]]
@@ -20,9 +22,12 @@ class Request:
     stop: tuple[str, ...] = ()  # stop sequences, not part of the output
     max_tokens: int | None = None  # None: the job's
     temperature: float | None = None  # None: the job's
+    continuation: str | None = None  # text whose log-probability after `prompt` is asked for
 
     def sampling_overrides(self) -> dict[str, Any]:
         """This request's own sampling fields, by their vLLM / OpenAI names, over the job's."""
+        if self.continuation is not None:
+            return {"max_tokens": 1, "temperature": 0.0}
         out: dict[str, Any] = {"stop": list(self.stop)} if self.stop else {}
         if self.max_tokens is not None:
             out["max_tokens"] = self.max_tokens

@@ -1,5 +1,7 @@
 """The served engines' checks before anything starts, and the request they send."""
 
+import contextlib
+from pathlib import Path
 
 import pytest
 
@@ -88,3 +90,53 @@ def test_llamacpp_reports_the_devices_its_server_lists_and_the_cpu_when_none(mon
     assert engine.devices() == ("cpu", ["cpu"])
     monkeypatch.setattr(llamacpp, "listed_devices", lambda binary: listed)
     assert engine.devices() == ("cuda", listed)
+
+
+ECHO = Path(__file__).resolve().parents[1] / "data" / "lm_eval" / "completion_echo.json"
+
+
+def test_a_scoring_request_is_an_echoed_completion_and_its_continuation_is_read_back(tmp_path):
+    import asyncio
+    import json
+
+    from sustain.engines.streaming import CONTEXT_CHARS, continuation_logprob, path_of, score_one
+
+    scored = Request("c/0/0", [], prompt="Question: q\nAnswer: ", continuation="GROUNDED", stop=("\n",))
+    body = VllmServerEngine(VllmServerConfig()).request_body(job(tmp_path), scored)
+    assert (body["prompt"], body["echo"], body["logprobs"], body["max_tokens"], body["temperature"]) == \
+        ("Question: q\nAnswer: GROUNDED", True, 1, 1, 0.0)
+    assert "stream" not in body and "stop" not in body and body[CONTEXT_CHARS] == 19 and path_of(body) == "/completions"
+    answer = json.loads(ECHO.read_text())
+    assert continuation_logprob(answer, 19) == (-1.25, True)
+    assert continuation_logprob(answer, 11) == (-2.75, True)  # the generated "\n" is never counted
+    assert continuation_logprob(answer, 8) == (-7.75, False)  # " q" was not its position's top-1
+
+    class Response:
+        status = 200
+
+        async def read(self):
+            return ECHO.read_bytes()
+
+    class Session:
+        def __init__(self):
+            self.sent = None
+
+        @contextlib.asynccontextmanager
+        async def post(self, url, json, headers):
+            self.sent = json
+            yield Response()
+
+    session = Session()
+    record = asyncio.run(score_one(session, "http://x/v1/completions", {}, scored.id, body))
+    assert CONTEXT_CHARS not in session.sent and session.sent["echo"] is True
+    assert (record.logprob, record.is_greedy, record.output_text, record.output_tokens) == (-1.25, True, "\n", 1)
+    assert record.prompt_tokens == 6 and record.error is None and record.first_token_s == record.last_token_s
+
+
+def test_llamacpp_refuses_scoring_requests_before_anything_starts(tmp_path):
+    scoring = job(tmp_path)
+    scoring.requests = [Request("c/0/0", [], prompt="Q:", continuation=" A")]
+    with pytest.raises(SustainError, match="engine=llamacpp returns no prompt log-probabilities") as err:
+        LlamaCppEngine(LlamaCppConfig(gguf=str(tmp_path / "nope.gguf"))).prepare(scoring)
+    assert str(err.value).count(". ") == 0
+    VllmServerEngine(VllmServerConfig()).refuse_continuations(scoring)

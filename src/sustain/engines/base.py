@@ -65,6 +65,7 @@ class Engine(ABC):
     """One serving stack. `measured_locally` says whether this machine's meters see its work."""
 
     measured_locally: bool = True
+    prompt_logprobs: bool = False  # scores a request's continuation (lm-eval's loglikelihood requests)
 
     def __init__(self, cfg: Any) -> None:
         self.cfg = cfg
@@ -77,6 +78,14 @@ class Engine(ABC):
     @abstractmethod
     def run(self, job: EngineJob, on_loaded: OnLoaded, on_record: OnRecord) -> EngineRun:
         """Start the engine, run every request, stop it (also on failure and Ctrl-C)."""
+
+    def refuse_continuations(self, job: EngineJob) -> None:
+        """Called from `prepare`: a request that asks for a continuation's log-probability needs an engine
+        that returns prompt log-probabilities, or the run would score nothing."""
+        if not self.prompt_logprobs and any(r.continuation is not None for r in job.requests):
+            raise SustainError(f"engine={self.name} returns no prompt log-probabilities, which this task's "
+                               f"log-likelihood (multiple-choice) requests need: use engine=vllm or "
+                               f"engine=vllm_server, or a generate_until task.")
 
     def describe(self) -> dict[str, str]:
         """Tags naming what served the run (engine name, version, endpoint without secrets)."""

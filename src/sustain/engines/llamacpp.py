@@ -46,6 +46,7 @@ SCHEMAS = {"llamacpp_schema": LlamaCppConfig}
 
 class LlamaCppEngine(ServedEngine):
     def prepare(self, job: EngineJob) -> None:
+        self.refuse_continuations(job)
         self.gguf = self.gguf_file(job)
         self.binary = server_binary()
         refuse_unknown(self.cfg.args, server_flags(str(self.binary)), "llama-server's options (engine.args)")

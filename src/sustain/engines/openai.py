@@ -57,6 +57,7 @@ class OpenAIEngine(ServedEngine):
     measured_locally = False
 
     def prepare(self, job: EngineJob) -> None:
+        self.refuse_continuations(job)
         if self.cfg.energy not in ENERGY_CHOICES:
             raise SustainError(f"engine.energy must be one of {', '.join(ENERGY_CHOICES)}, got '{self.cfg.energy}'.")
         if self.cfg.args:

@@ -25,6 +25,8 @@ class RequestRecord:
     error: str | None = None
     token_times_s: list[float] | None = None  # time of every output token, where the engine reports them
     server_timings: dict[str, float] | None = None  # the server's own per-request timings (llama.cpp `timings`)
+    logprob: float | None = None  # a continuation request's summed log-probability of its continuation
+    is_greedy: bool | None = None  # each continuation token was the model's own top-1
 
     @property
     def ttft_s(self) -> float | None:

@@ -74,6 +74,8 @@ class ServedEngine(Engine):
             body.pop("chat_template_kwargs", None)
             body["prompt"] = request.prompt
         body.update(request.sampling_overrides())
+        if request.continuation is not None:
+            body = scoring_body(body, request.prompt or "", request.continuation)
         return body
 
     def model_name(self, job: EngineJob) -> str:
@@ -92,6 +94,19 @@ class ServedEngine(Engine):
                 f"engine={self.name} cannot constrain answers to a list of choices: use task.decoding=json_schema "
                 f"or task.decoding=free, or engine=vllm_server.")
         return {}
+
+
+def scoring_body(body: dict[str, Any], context: str, continuation: str) -> dict[str, Any]:
+    """A completion that scores `continuation` after `context` (lm-eval's local-completions loglikelihood):
+    the whole text echoed with each token's log-probability and its top-1, one token generated, not streamed.
+    The context's length in characters (trailing spaces go to the continuation, as lm-eval splits them)
+    tells the client which echoed tokens are the continuation's; it is not sent."""
+    from sustain.engines.streaming import CONTEXT_CHARS
+
+    body = {k: v for k, v in body.items() if k not in ("stream", "stream_options", "stop")}
+    body.update(prompt=context + continuation, echo=True, logprobs=1, max_tokens=1, temperature=0.0)
+    body[CONTEXT_CHARS] = len(context.rstrip())
+    return body
 
 
 @contextlib.contextmanager

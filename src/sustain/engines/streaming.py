@@ -27,6 +27,7 @@ from sustain.load.base import LoadProfile
 DATA = b"data: "
 DONE = b"[DONE]"
 ERROR_BODY_CHARS = 300
+CONTEXT_CHARS = "sustain_context_chars"  # a scoring body's context length, kept here and never sent
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,9 @@ async def stream_one(session: Any, url: str, headers: dict[str, str], request_id
     except a refused key (HTTP 401/403), which no later request would get past either."""
     import aiohttp
 
+    if CONTEXT_CHARS in body:
+        return await score_one(session, url, headers, request_id, body)
+
     times: list[float] = []
     text: list[str] = []
     state: dict[str, Any] = {"finish_reason": None, "usage": None, "timings": None}
@@ -135,6 +139,46 @@ async def stream_one(session: Any, url: str, headers: dict[str, str], request_id
         token_times_s=times,
         server_timings=state["timings"],
     )
+
+
+async def score_one(session: Any, url: str, headers: dict[str, str], request_id: str,
+                    body: dict[str, Any]) -> RequestRecord:
+    """One scoring completion (`served.scoring_body`): a single JSON answer, its one token timed on arrival."""
+    import aiohttp
+
+    send = {k: v for k, v in body.items() if k != CONTEXT_CHARS}
+    arrival = time.monotonic()
+    error, answer, done = None, {}, None
+    try:
+        async with session.post(url, json=send, headers=headers) as response:
+            if response.status != 200:
+                error = await _http_error(response)
+            else:
+                answer = orjson.loads(await response.read())
+                done = time.monotonic()
+                logprob, is_greedy = continuation_logprob(answer, body[CONTEXT_CHARS])
+    except (aiohttp.ClientError, asyncio.TimeoutError, orjson.JSONDecodeError, KeyError, TypeError) as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    choice = (answer.get("choices") or [{}])[0] if not error else {}
+    usage = answer.get("usage") or {}
+    return RequestRecord(
+        id=request_id, prompt_tokens=int(usage.get("prompt_tokens") or 0),
+        output_tokens=int(usage.get("completion_tokens") or 0) if not error else 0,
+        output_text=choice.get("text", "")[len(send["prompt"]):], finish_reason=choice.get("finish_reason"),
+        arrival_s=arrival, scheduled_s=None, first_token_s=done, last_token_s=done, error=error,
+        token_times_s=[done] if done else [], logprob=None if error else logprob,
+        is_greedy=None if error else is_greedy)
+
+
+def continuation_logprob(answer: dict[str, Any], context_chars: int) -> tuple[float, bool]:
+    """The echoed tokens at or after the context's end (`text_offset`), less the one generated token: their
+    summed log-probability and whether each was its position's top-1, as lm-eval's `parse_logprobs` reads them."""
+    logprobs = answer["choices"][0]["logprobs"]
+    prompt = int(answer["usage"]["prompt_tokens"])
+    positions = [i for i, offset in enumerate(logprobs["text_offset"][:prompt]) if offset >= context_chars]
+    chosen = [logprobs["token_logprobs"][i] for i in positions]
+    greedy = all(lp >= max(logprobs["top_logprobs"][i].values()) for i, lp in zip(positions, chosen))
+    return float(sum(chosen)), greedy
 
 
 def _read_chunk(chunk: dict[str, Any], times: list[float], text: list[str], state: dict[str, Any]) -> None:

@@ -34,6 +34,8 @@ SCHEMAS = {"vllm_schema": VllmEngineConfig}
 
 
 class VllmEngine(Engine):
+    prompt_logprobs = True
+
     def prepare(self, job: EngineJob) -> None:
         from sustain.models.resolve import resolve
 
@@ -86,6 +88,7 @@ class VllmEngine(Engine):
             "chat_template_kwargs": dict(model.chat_template_kwargs),
             "requests": [(r.id, r.messages) for r in job.requests],
             "prompts": {r.id: r.prompt for r in job.requests if r.prompt is not None},
+            "continuations": {r.id: r.continuation for r in job.requests if r.continuation is not None},
             "overrides": {r.id: r.sampling_overrides() for r in job.requests if r.sampling_overrides()},
             "log_level": os.environ.get("VLLM_LOGGING_LEVEL", "WARNING"),
             "log_file": str(log_file),

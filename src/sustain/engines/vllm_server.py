@@ -43,6 +43,8 @@ SCHEMAS = {"vllm_server_schema": VllmServerConfig}
 
 
 class VllmServerEngine(ServedEngine):
+    prompt_logprobs = True
+
     def prepare(self, job: EngineJob) -> None:
         from sustain.engines.vllm import engine_arg_names
         from sustain.models.resolve import resolve

@@ -98,7 +98,7 @@ def _run(spec: dict[str, Any], queue: Any) -> None:
     elif spec.get("choice") is not None:
         sampling["structured_outputs"] = StructuredOutputsParams(choice=spec["choice"])
     params = SamplingParams(**sampling)
-    overrides = spec.get("overrides", {})
+    overrides = dict(spec.get("overrides", {}))
     raw = spec.get("prompts", {})
     tokenizer = engine.get_tokenizer()
     prompts = [
@@ -106,6 +106,13 @@ def _run(spec: dict[str, Any], queue: Any) -> None:
             messages, tokenize=False, add_generation_prompt=True, **spec.get("chat_template_kwargs", {})))
         for rid, messages in spec["requests"]
     ]
+    continuations = spec.get("continuations", {})
+    ctxlens: dict[str, int] = {}
+    for k, (rid, prompt) in enumerate(prompts):
+        if rid in continuations:
+            ids, ctxlens[rid] = encode_pair(tokenizer, prompt, continuations[rid])
+            prompts[k] = (rid, {"prompt_token_ids": ids})
+            overrides[rid] = {**overrides.get(rid, {}), "prompt_logprobs": 1}
 
     arrivals: dict[str, float] = {}
     start_s = time.monotonic()
@@ -125,9 +132,29 @@ def _run(spec: dict[str, Any], queue: Any) -> None:
             times = token_times[out.request_id]
             times.extend([now] * (len(out.outputs[0].token_ids) - len(times)))
             if out.finished:
-                queue.put(("record", _record(out, arrivals[out.request_id], times)))
+                record = _record(out, arrivals[out.request_id], times)
+                if out.request_id in ctxlens:
+                    record["logprob"], record["is_greedy"] = continuation_score(
+                        out.prompt_logprobs, out.prompt_token_ids, ctxlens[out.request_id])
+                queue.put(("record", record))
     queue.put(("done", {"start_s": start_s, "end_s": time.monotonic()}))
     del engine
+
+
+def encode_pair(tokenizer: Any, context: str, continuation: str) -> tuple[list[int], int]:
+    """Context + continuation as token ids and the context's share, tokenized as lm-eval's `_encode_pair` does:
+    trailing spaces move to the continuation, the whole is encoded, then the context alone."""
+    spaces = len(context) - len(context.rstrip())
+    if spaces:
+        context, continuation = context[:-spaces], context[-spaces:] + continuation
+    return tokenizer.encode(context + continuation), len(tokenizer.encode(context))
+
+
+def continuation_score(prompt_logprobs: Any, token_ids: Any, ctxlen: int) -> tuple[float, bool]:
+    """The continuation tokens' summed log-probability, and whether each was the model's top-1 (rank 1), from
+    vLLM's `prompt_logprobs` (per position a {token id: Logprob}, which always holds the prompt's own token)."""
+    chosen = [prompt_logprobs[i][token_ids[i]] for i in range(ctxlen, len(token_ids))]
+    return float(sum(lp.logprob for lp in chosen)), all(lp.rank == 1 for lp in chosen)
 
 
 def _record(out: Any, arrival_s: float, token_times: list[float]) -> dict[str, Any]:

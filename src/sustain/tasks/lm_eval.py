@@ -10,13 +10,16 @@ not fix it at 0, `gen_kwargs` update the task's `generation_kwargs`, few-shot sa
 What the engine gets, per request: the prompt as raw text (a completion) or, with
 `task.apply_chat_template`, lm-eval's chat messages through the model's chat template; the task's
 `until` as stop sequences, `max_gen_toks` (lm-eval's default 256) and its temperature (0 unless
-`do_sample`). Only `generate_until` tasks run in this step: log-likelihood and multiple-choice tasks need
-prompt log-probabilities and are refused before anything starts.
+`do_sample`). A log-likelihood or multiple-choice task sends each (document, choice) as one request with
+a `continuation`: engines that return prompt log-probabilities (vllm, vllm_server) score it, and lm-eval's
+`process_results` reads every choice's (log-probability, is_greedy) of a document at once; other engines
+refuse before anything starts. Rolling log-likelihood (perplexity) tasks are refused.
 
 Each metric is logged as `lm_eval_<task>_<metric>_<filter>` (lm-eval's `metric,filter`); the primary is
 the first task's first higher-is-better metric under its first filter. An output counts as correct
-(`energy_per_correct_j`) when that metric's per-sample value is 1. A failed request is scored as an empty
-output, with a flag saying how many.
+(`energy_per_correct_j`) when that metric's per-sample value is 1; of a multiple-choice document, only its
+first choice's request counts it, so `n_correct` counts documents. A failed generation is scored as an
+empty output; a document with a failed log-likelihood request is left out of the scores; a flag says how many.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from sustain.registry import MAXIMIZE, MINIMIZE, NEITHER, Metric
 from sustain.tasks.base import JudgeItem, Prediction, QualityResult, Request, Task, TaskConfig
 
 GENERATE = "generate_until"
+SCORED = ("loglikelihood", "multiple_choice")  # output types whose requests score a continuation
 FEWSHOT_SEED = 1234  # lm-eval's default fewshot_random_seed
 THINK_END = "</think>"
 GEN_KEYS = {"until", "max_gen_toks", "max_new_tokens", "max_tokens", "max_completion_tokens", "do_sample",
@@ -68,6 +72,10 @@ class Item:
     request: Request
     until: list[str]
 
+    @property
+    def scored(self) -> bool:
+        return self.request.continuation is not None
+
 
 class LmEvalTask(Task):
     """`predict` keeps each raw output: lm-eval's filters run over all of a task's outputs at once in `score`."""
@@ -77,7 +85,7 @@ class LmEvalTask(Task):
     def __init__(self, cfg: Any) -> None:
         super().__init__(cfg)
         self.tasks: dict[str, Any] = {}
-        self.outputs: dict[str, str] = {}
+        self.outputs: dict[str, Any] = {}  # a generation's text, or a scored request's (logprob, is_greedy)
 
     def load(self) -> None:
         if self.cfg.dataset != "embedded":
@@ -104,6 +112,8 @@ class LmEvalTask(Task):
     def _item(self, name: str, inst: Any) -> Item:
         from lm_eval.models.utils import normalize_gen_kwargs
 
+        if inst.request_type == "loglikelihood":
+            return scored_item(name, inst)
         context, gen_kwargs = inst.args
         unknown = sorted(set(gen_kwargs) - GEN_KEYS)
         if unknown:
@@ -130,14 +140,32 @@ class LmEvalTask(Task):
 
         return postprocess_generated_text(output, item.until, THINK_END if self.cfg.strip_reasoning else None)
 
-    def predict(self, id: str, output: str | None, error: str | None = None) -> Prediction:
+    def predict_record(self, record: Any) -> Prediction:
+        """`predict` from an engine's record, which carries a scored request's log-probability."""
+        return self.predict(record.id, record.output_text, record.error, record.logprob, record.is_greedy)
+
+    def predict(self, id: str, output: str | None, error: str | None = None, logprob: float | None = None,
+                is_greedy: bool | None = None) -> Prediction:
         item = self.examples[id]
+        if item.scored:
+            return self._predict_scored(item, error, logprob, is_greedy)
         self.outputs[id] = output or ""
         scored = score_docs(self.tasks[item.task], [answered(item.instance, self.answer(item, output or ""))])
         return self._prediction(item, scored[item.instance.doc_id], None if output is not None else
                                 f"request failed: {error}")
 
-    def _prediction(self, item: Item, per_filter: dict[str, tuple[Any, dict[str, Any]]],
+    def _predict_scored(self, item: Item, error: str | None, logprob: float | None,
+                        is_greedy: bool | None) -> Prediction:
+        """A choice's score alone says nothing of the document: `score` reads it with the others."""
+        self.outputs.pop(item.id, None)
+        if logprob is not None:
+            self.outputs[item.id] = (logprob, bool(is_greedy))
+        failed = None if logprob is not None else f"request failed: {error or 'the engine returned no logprob'}"
+        return Prediction(item.id, item.request.continuation, self.tasks[item.task].doc_to_target(
+            item.instance.doc), False, parse_error=failed,
+            detail={"lm_eval_task": item.task, "logprob": logprob, "is_greedy": is_greedy})
+
+    def _prediction(self, item: Item, per_filter: dict[str, tuple[list[Any], dict[str, Any]]],
                     parse_error: str | None) -> Prediction:
         task = self.tasks[item.task]
         metric, filter_key = first_metric(task)
@@ -145,34 +173,58 @@ class LmEvalTask(Task):
         value = values.get(metric)
         numbers = {f"{m},{f}": v for f, (_, vals) in per_filter.items() for m, v in vals.items()
                    if isinstance(v, (int, float))}
-        return Prediction(item.id, None if parse_error else str(filtered), task.doc_to_target(item.instance.doc),
-                          parse_error is None and isinstance(value, (int, float)) and value == 1,
-                          parse_error=parse_error, detail={"lm_eval_task": item.task, "lm_eval": numbers})
+        right = parse_error is None and isinstance(value, (int, float)) and value == 1
+        detail = {"lm_eval_task": item.task, "lm_eval": numbers}
+        if item.scored:
+            detail.update(logprob=self.outputs[item.id][0], is_greedy=self.outputs[item.id][1])
+            return Prediction(item.id, picked(task, item, filtered), task.doc_to_target(item.instance.doc),
+                              right and item.instance.idx == 0, detail=detail)
+        return Prediction(item.id, None if parse_error else str(filtered[0]), task.doc_to_target(item.instance.doc),
+                          right, parse_error=parse_error, detail=detail)
 
     def score(self, predictions: list[Prediction]) -> QualityResult:
         if not predictions:
             raise ValueError("no predictions to score")
         outputs = {p.id: p for p in predictions}
         metrics: dict[str, float] = {}
-        scored_predictions, details = [], {}
+        scored_predictions, details, n_docs = [], {}, 0
         for name, task in self.tasks.items():
             items = [i for i in self.examples.values() if i.task == name and i.id in outputs]
-            if not items:
+            kept = self._kept(items)
+            kept_ids = {i.id for i in kept}
+            if not kept:
+                scored_predictions += [outputs[i.id] for i in items]
                 continue
-            copies = [answered(i.instance, self.answer(i, self.outputs.get(i.id, ""))) for i in items]
-            per_doc = score_docs(task, copies)
+            per_doc = score_docs(task, [answered(i.instance, self._response(i)) for i in kept])
             values = aggregate(task, per_doc)
             metrics.update({metric_name(name, m, f): v for (m, f), v in values.items()})
-            details[name] = {"metrics": {f"{m},{f}": v for (m, f), v in values.items()}, "n": len(items),
+            details[name] = {"metrics": {f"{m},{f}": v for (m, f), v in values.items()}, "n": len(per_doc),
                              "higher_is_better": task.higher_is_better(), "n_shot": task.config.num_fewshot,
                              "version": task.VERSION}
+            n_docs += len(per_doc)
             scored_predictions += [self._prediction(i, per_doc[i.instance.doc_id], outputs[i.id].parse_error)
-                                   for i in items]
-        metrics["n"] = float(len(scored_predictions))
-        failed = sum(p.parse_error is not None for p in scored_predictions)
+                                   if i.id in kept_ids else outputs[i.id] for i in items]
+        metrics["n"] = float(n_docs)
         return QualityResult(primary=self.primary, metrics=metrics, predictions=scored_predictions,
-                             details={"lm_eval": details}, tags=self._tags(),
-                             flags=[f"lm_eval: {failed} failed request(s) scored as empty outputs"] if failed else [])
+                             details={"lm_eval": details}, tags=self._tags(), flags=self._flags(scored_predictions))
+
+    def _kept(self, items: list[Item]) -> list[Item]:
+        """The items of the documents that can be scored: all of them for generations (a failed one is an
+        empty output), only those whose every choice has a log-probability for scored requests."""
+        failed = {i.instance.doc_id for i in items if i.scored and i.id not in self.outputs}
+        return [i for i in items if i.instance.doc_id not in failed]
+
+    def _response(self, item: Item) -> Any:
+        return self.outputs[item.id] if item.scored else self.answer(item, self.outputs.get(item.id, ""))
+
+    def _flags(self, predictions: list[Prediction]) -> list[str]:
+        failed = [p for p in predictions if p.parse_error is not None]
+        generated = sum(not self.examples[p.id].scored for p in failed)
+        docs = {(self.examples[p.id].task, self.examples[p.id].instance.doc_id) for p in failed
+                if self.examples[p.id].scored}
+        return ([f"lm_eval: {generated} failed request(s) scored as empty outputs"] if generated else []) + \
+            ([f"lm_eval: {len(docs)} document(s) left out of the scores: a log-likelihood request failed"]
+             if docs else [])
 
     def _tags(self) -> dict[str, str]:
         from importlib.metadata import version
@@ -236,10 +288,9 @@ def task_manager(include_path: str | None) -> Any:
 def configure(task: Any, name: str, cfg: Any) -> None:
     """lm-eval's own per-task overrides (simple_evaluate), after refusing what this step cannot run."""
     kind = task.get_config("output_type")
-    if kind != GENERATE:
-        raise SustainError(f"lm-eval task {name} is a {kind} task, which needs prompt log-probabilities that "
-                           f"sustain does not request yet: run generate_until tasks for now (loglikelihood "
-                           f"support is coming for the vLLM engines).")
+    if kind != GENERATE and kind not in SCORED:
+        raise SustainError(f"lm-eval task {name} is a {kind} task (whole-document perplexity), which sustain "
+                           f"does not score yet: run generate_until, loglikelihood or multiple_choice tasks.")
     if task.get_config("unsafe_code"):
         raise SustainError(f"lm-eval task {name} runs the model's code to score it, outside sustain's jail: run "
                            f"code tasks with task=code, which jails them.")
@@ -255,20 +306,47 @@ def configure(task: Any, name: str, cfg: Any) -> None:
     task.set_fewshot_seed(seed=cfg.fewshot_random_seed)
 
 
+def scored_item(name: str, inst: Any) -> Item:
+    """A (context, continuation) request: the engine returns the continuation's log-probability."""
+    context, continuation = inst.args
+    if context.startswith(_CHAT):
+        raise SustainError(f"lm-eval task {name} scores choices, which sustain does not send through a chat "
+                           f"template yet: set task.apply_chat_template=false.")
+    if not context:
+        raise SustainError(f"lm-eval task {name} scores a choice with no context (acc_mutual_info), which "
+                           f"sustain's engines cannot score: drop that metric from the task's metric_list.")
+    request = Request(f"{name}/{inst.doc_id}/{inst.idx}", [], prompt=context, continuation=continuation)
+    return Item(request.id, name, inst, request, [])
+
+
+def picked(task: Any, item: Item, responses: list[Any]) -> str | None:
+    """The choice with the highest log-probability (lm-eval's `acc`), or a lone continuation itself."""
+    if len(responses) < 2:
+        return item.request.continuation
+    best = max(range(len(responses)), key=lambda k: responses[k][0])
+    choices = task.doc_to_choice(item.instance.doc)
+    return str(choices[best]) if best < len(choices) else None
+
+
 def answered(instance: Any, output: str) -> Any:
     """A fresh copy of an lm-eval instance holding one output, as lm-eval's evaluator fills `resps`."""
     return dataclasses.replace(instance, resps=[output], filtered_resps={})
 
 
-def score_docs(task: Any, instances: list[Any]) -> dict[int, dict[str, tuple[Any, dict[str, Any]]]]:
-    """lm-eval's evaluator on answered instances: the task's filters over all of them, then
-    `process_results` per document and filter: {doc_id: {filter: (filtered answer, metrics)}}."""
+def score_docs(task: Any, instances: list[Any]) -> dict[int, dict[str, tuple[list[Any], dict[str, Any]]]]:
+    """lm-eval's evaluator on answered instances: the task's filters over all of them, then `process_results`
+    per document and filter over the document's responses in choice order:
+    {doc_id: {filter: (filtered responses, metrics)}}."""
     for ensemble in getattr(task, "_filters", ()):
         ensemble.apply(instances)
-    out: dict[int, dict[str, tuple[Any, dict[str, Any]]]] = {}
-    for inst in sorted(instances, key=lambda i: (i.doc_id, i.idx)):
-        out[inst.doc_id] = {key: (resp, task.process_results(inst.doc, [resp]))
-                            for key, resp in inst.filtered_resps.items()}
+    by_doc: dict[int, list[Any]] = defaultdict(list)
+    for inst in instances:
+        by_doc[inst.doc_id].append(inst)
+    out: dict[int, dict[str, tuple[list[Any], dict[str, Any]]]] = {}
+    for doc_id in sorted(by_doc):
+        group = sorted(by_doc[doc_id], key=lambda i: i.idx)
+        responses = {key: [i.filtered_resps[key] for i in group] for key in group[0].filtered_resps}
+        out[doc_id] = {key: (resps, task.process_results(group[0].doc, resps)) for key, resps in responses.items()}
     return out
 
 
