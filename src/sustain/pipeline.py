@@ -156,7 +156,7 @@ def _generate(cfg: SustainConfig, task: Task, engine: Engine, job: EngineJob, me
         timeline = meter.stop()
         bar.close()
         artifacts.write_timeline(timeline.to_rows(), out_dir)
-        predictions = {r.id: task.predict(r.id, r.output_text, r.error) for r in records}
+        predictions = {r.id: task.predict_record(r) for r in records}
         artifacts.write_predictions(records, predictions, out_dir)
     return Generation(engine_run, timeline, predictions)
 

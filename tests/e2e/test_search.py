@@ -15,7 +15,8 @@ pytestmark = pytest.mark.slow
 def test_search_survives_being_killed_and_reports_its_pareto_set(tmp_path, sustain_cmd, run_env, tracking_overrides):
     import optuna
 
-    args = [*sustain_cmd, "-m", "hydra/sweeper=pareto", "batch_size=choice(1,2,4)", "task.limit=6",
+    # 10 requests: even at batch 4 a trial runs several rounds, so it can be caught with a request checkpointed
+    args = [*sustain_cmd, "-m", "hydra/sweeper=pareto", "batch_size=choice(1,2,4)", "task.limit=10",
             "task.max_tokens=24", "hydra.sweeper.objectives=[energy_per_request_j_mean,decode_latency_s_mean,quality]",
             "hydra.sweeper.directions=[minimize,minimize,maximize]", "hydra.sweeper.n_trials=3",
             "hydra.sweeper.sampler.seed=0", "engine.cpu_memory_fraction=0.08",  # 1.9 GB: the machine is shared
@@ -29,7 +30,7 @@ def test_search_survives_being_killed_and_reports_its_pareto_set(tmp_path, susta
             assert first.poll() is None, "the search ended before it could be killed"
             if (tmp_path / "mlruns" / "optuna.db").exists() and _killable(tmp_path, storage):
                 break
-            time.sleep(0.3)
+            time.sleep(0.1)
         else:
             pytest.fail("no second trial started within 15 minutes")
     finally:

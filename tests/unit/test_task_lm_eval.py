@@ -295,8 +295,6 @@ def test_vllm_worker_sums_the_continuations_prompt_logprobs(tmp_path):
     assert spec["overrides"][scored.id] == {"max_tokens": 1, "temperature": 0.0}
 
 
-@pytest.mark.xfail(strict=True, reason="the pipeline hands the task output text only: it must call "
-                                       "task.predict_record(record) for the log-probabilities to arrive")
 def test_pipeline_scores_choices_as_lm_eval_does(fake_run):
     from tests.fakes import FakeScoringEngine
 

@@ -121,11 +121,12 @@ def assess(cfg: Any, metrics: dict[str, float], reference: Reference) -> Overall
 
 
 def overall_for(cfg: Any, task: Any, metrics: dict[str, float], tracker: Any) -> Overall | None:
-    """OM of a run against `reference=` (`cfg` is the root config), or None: no reference, or no decode
-    latency or energy to compare."""
+    """OM of a run against `reference=` (`cfg` is the root config), or None: no reference, or no positive
+    decode latency or energy to compare."""
     from sustain.plugins import build
 
-    if names.DECODE_LATENCY not in metrics or not math.isfinite(metrics.get(names.ENERGY_PER_REQUEST, math.nan)):
+    latency, energy = metrics.get(names.DECODE_LATENCY, math.nan), metrics.get(names.ENERGY_PER_REQUEST, math.nan)
+    if not (latency > 0 and energy > 0):  # e.g. one-token scoring requests: no decode to compare
         return None
     source = build(cfg.reference, "reference")
     reference = source.reference(task, metrics, tracker, quality_key(cfg.overall.quality_metric, metrics))

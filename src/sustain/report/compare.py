@@ -31,7 +31,7 @@ COLUMNS = [
     "judge", "judge_std", "f1", "quality", "quality_metric", "quality_fallback", "n_correct", "mean_output_tokens",
     "water_l_per_request", "deployment_kwh_per_year", "deployment_kgco2e_per_year", "deployment_water_l_per_year",
     "footprint_inputs", "energy_source", "measured", "om_flagged", "validity_flags", "reference", "origin",
-    "start_time", "search_pareto", "search_best_batch",
+    "start_time", "search_pareto", "search_best_batch", "roofline",
 ]
 CONFIGURATION = ["origin", "task", "model", "quantization", "engine", "gpus", "batch_size"]
 

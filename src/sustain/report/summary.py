@@ -68,7 +68,8 @@ def _quality_row(summary: dict[str, Any]) -> tuple[str, str]:
 
 def _correct_line(m: dict[str, float]) -> str:
     """Energy per correct answer: what compares a small model that is often wrong with a big one that is right."""
-    count = f"{m[names.N_CORRECT]:.0f} of {m['n_requests']:.0f}" if names.N_CORRECT in m and "n_requests" in m else "n/a"
+    scored = m.get("n", m.get("n_requests"))  # what the task scored: documents, where a request is one choice
+    count = f"{m[names.N_CORRECT]:.0f} of {scored:.0f}" if names.N_CORRECT in m and scored is not None else "n/a"
     if names.ENERGY_PER_CORRECT in m:
         return f"{count}; {m[names.ENERGY_PER_CORRECT]:.2f} J per correct answer"
     if m.get(names.N_CORRECT) == 0:

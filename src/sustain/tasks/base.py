@@ -3,7 +3,8 @@
 A task is chosen by `_target_` in `conf/task/<name>.yaml` and built with its typed config. The pipeline
 only ever calls the methods below, in this order: `load` (validate every example before an engine
 starts), `requests` (chat messages per example), `decoding` (constrained decoding, if asked for),
-`predict` (read one output, as it arrives), `score` (all outputs into a typed `QualityResult`),
+`predict_record` (read one engine record once the meter stopped: by default `predict` of its output),
+`score` (all outputs into a typed `QualityResult`),
 `judge_item` (a task-neutral item for the LLM judge).
 """
 
@@ -83,6 +84,11 @@ class Task(ABC):
     @abstractmethod
     def predict(self, id: str, output: str | None, error: str | None = None) -> Prediction:
         """Read one output (None with `error` when the request failed); never raises for a bad output."""
+
+    def predict_record(self, record: Any) -> Prediction:
+        """One engine record (`RequestRecord`) read by the task; tasks that score log-probabilities read more
+        of it than the output text."""
+        return self.predict(record.id, record.output_text, record.error)
 
     @abstractmethod
     def score(self, predictions: list[Prediction]) -> QualityResult:
