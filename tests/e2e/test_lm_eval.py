@@ -84,3 +84,31 @@ def test_scores_equal_lm_evals_own_run_on_the_same_server(tmp_path, offline):
     assert metrics["energy_per_request_j_mean"] > 0 and summary["tags"]["energy.source"]
     energy = pd.read_csv(out / "requests.csv")["energy_attributed_j"]
     assert len(energy) == 6 and (energy > 0).all()
+
+
+def test_a_multiple_choice_task_is_scored_from_vllms_prompt_log_probabilities(tmp_path, offline):
+    """The offline engine returns each choice's log-probability; acc is the share of documents whose most
+    likely choice is the gold one (lm-eval's own acc, checked against lm-eval in the unit tests)."""
+    import math
+
+    from omegaconf import OmegaConf
+
+    from sustain import pipeline
+    from tests.fakes import compose_config
+
+    cfg = compose_config(
+        "task=lm_eval", "task.tasks=[sustain_choice]", f"task.include_path={DATA}", "task.limit=null",
+        "batch_size=4", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", f"tracking.artifact_root={tmp_path}/a",
+        f"checkpoint_dir={tmp_path}/checkpoints")
+    report = pipeline.run(OmegaConf.to_object(cfg), OmegaConf.to_container(cfg, resolve=True), tmp_path / "out")
+    metrics = report.metrics()
+    rows = [json.loads(line) for line in (tmp_path / "out" / "predictions.jsonl").read_text().splitlines()]
+    assert metrics["n"] == 6 and len(rows) == 18  # 6 documents × 3 choices, one request each
+    assert all(math.isfinite(r["logprob"]) and r["logprob"] < 0 for r in rows)
+    docs: dict[str, list[dict]] = {}
+    for row in rows:
+        docs.setdefault(row["id"].rsplit("/", 1)[0], []).append(row)
+    right = sum(max(choices, key=lambda r: r["logprob"])["predicted"].strip() == choices[0]["gold"]
+                for choices in docs.values())
+    assert metrics["lm_eval_sustain_choice_acc_none"] == pytest.approx(right / 6)
+    assert metrics["energy_per_request_j_mean"] > 0

@@ -89,8 +89,12 @@ def _killable(tmp_path, storage) -> bool:
 
     try:
         trials = optuna.load_study(study_name="multirun", storage=storage).trials
-    except KeyError:
+    except KeyError:  # no study yet
         return False
+    except Exception as exc:  # the search is creating the storage's tables right now
+        if "IntegrityError" in type(exc).__name__ or "OperationalError" in type(exc).__name__:
+            return False
+        raise
     states = [t.state.name for t in trials]
     checkpoints = list((tmp_path / "checkpoints").glob("*.jsonl")) if (tmp_path / "checkpoints").exists() else []
     return ("COMPLETE" in states and "RUNNING" in states
