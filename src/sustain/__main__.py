@@ -14,7 +14,8 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from sustain.cli import quiet_libraries, register_resolvers
+from sustain.cli import quiet_libraries
+from sustain.resolvers import register_resolvers
 from sustain.config import register
 from sustain.errors import SustainError
 

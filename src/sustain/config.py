@@ -132,7 +132,7 @@ PLUGIN_PACKAGES = {"task": "sustain.tasks", "engine": "sustain.engines", "load":
 def register() -> None:
     """The schemas in Hydra's ConfigStore and sustain's resolvers (run names use one), for any process
     that composes sustain's config: the CLI, a sweep's jobs, a notebook or a test."""
-    from sustain.cli import register_resolvers
+    from sustain.resolvers import register_resolvers
 
     register_resolvers()
     cs = ConfigStore.instance()

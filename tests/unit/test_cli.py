@@ -8,7 +8,8 @@ import pytest
 from hydra import initialize_config_dir
 
 from sustain.__main__ import CONF_DIR
-from sustain.cli import _group_listing, describe, translate_flags, wrong_type_message
+from sustain.cli import describe, translate_flags, wrong_type_message
+from sustain.resolvers import _group_listing
 from sustain.config import register
 from sustain.tracking.sweep import study_name
 

@@ -11,9 +11,9 @@ otherwise; off in judge=openai, as the paper's judge was not constrained.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Any, Dict, Optional
 
 
 @dataclass
@@ -29,6 +29,29 @@ class JudgeConfig:
     concurrency: int = 4  # requests in flight
     cache: bool = True
     cache_dir: Optional[str] = None  # None: <sustain cache>/judge-cache
+
+
+@dataclass
+class OpenAIJudgeConfig(JudgeConfig):
+    """judge=openai: the endpoint's URL and where its key is; the key itself never enters the config."""
+
+    _target_: Optional[str] = "sustain.judge.endpoints.OpenAICompatible"
+    name: str = "openai"
+    base_url: str = "https://api.openai.com/v1"
+    api_key_env: str = "OPENAI_API_KEY"  # the variable holding the key
+
+
+@dataclass
+class LocalJudgeConfig(JudgeConfig):
+    """judge=local: how sustain starts the vLLM server that judges."""
+
+    _target_: Optional[str] = "sustain.judge.endpoints.LocalServer"
+    name: str = "local"
+    port: int = 0  # 0: a free loopback port
+    startup_timeout_s: float = 600.0
+    gpu_memory_utilization: Optional[float] = None  # None: 0.35 on CPU (a share of RAM there), vLLM's on GPU
+    enforce_eager: Optional[bool] = None  # None: True on CPU (35 s start instead of minutes), vLLM's on GPU
+    engine_args: Dict[str, Any] = field(default_factory=dict)  # any `vllm serve` flag, e.g. {max_model_len: 8192}
 
 
 def cache_path(cfg: JudgeConfig) -> Path:

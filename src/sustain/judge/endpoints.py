@@ -1,7 +1,7 @@
 """Where the judge's LLM answers, chosen by `judge._target_`: any OpenAI-compatible endpoint, or a vLLM
 server sustain starts on this machine for the judging. The scoring is the same for both; they differ in
 how the endpoint is reached and whether its energy can be read here, and each has its own schema with
-its own keys (`SCHEMAS`, on top of `sustain.judge.config.JudgeConfig`).
+its own keys (`SCHEMAS`; the schemas themselves live in `sustain.judge.config`, which the server reads too).
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any
 
 from sustain.errors import SustainError
-from sustain.judge.config import JudgeConfig
+from sustain.judge.config import LocalJudgeConfig, OpenAIJudgeConfig
 
 LOCAL_API_KEY = "sustain-local"  # vLLM started without --api-key accepts any
 
@@ -45,29 +45,6 @@ class JudgeEndpoint(ABC):
         the meter for its energy; returns start-up seconds, the meter (None: not measurable here) and
         notes on the meter's fallbacks. A remote endpoint needs nothing and cannot be metered."""
         return 0.0, None, []
-
-
-@dataclass
-class OpenAIJudgeConfig(JudgeConfig):
-    """judge=openai: the endpoint's URL and where its key is; the key itself never enters the config."""
-
-    _target_: Optional[str] = "sustain.judge.endpoints.OpenAICompatible"
-    name: str = "openai"
-    base_url: str = "https://api.openai.com/v1"
-    api_key_env: str = "OPENAI_API_KEY"  # the variable holding the key
-
-
-@dataclass
-class LocalJudgeConfig(JudgeConfig):
-    """judge=local: how sustain starts the vLLM server that judges."""
-
-    _target_: Optional[str] = "sustain.judge.endpoints.LocalServer"
-    name: str = "local"
-    port: int = 0  # 0: a free loopback port
-    startup_timeout_s: float = 600.0
-    gpu_memory_utilization: Optional[float] = None  # None: 0.35 on CPU (a share of RAM there), vLLM's on GPU
-    enforce_eager: Optional[bool] = None  # None: True on CPU (35 s start instead of minutes), vLLM's on GPU
-    engine_args: Dict[str, Any] = field(default_factory=dict)  # any `vllm serve` flag, e.g. {max_model_len: 8192}
 
 
 SCHEMAS = {"openai_schema": OpenAIJudgeConfig, "local_schema": LocalJudgeConfig}

@@ -14,7 +14,7 @@ from typing import Any
 
 from sustain.engines.server import HOST, free_port, running
 from sustain.engines.vllm_server import entrypoint, to_flags
-from sustain.judge.endpoints import LocalJudgeConfig
+from sustain.judge.config import LocalJudgeConfig
 
 __all__ = ["HOST", "free_port", "running", "entrypoint", "to_flags", "engine_args", "serve"]
 
