@@ -88,3 +88,48 @@ class JudgeItem:
     input: str  # what the evaluated model was asked
     output: str  # the evaluated model's answer
     reference: str  # the reference answer (or label) it is judged against
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One step of a session the client sends: `messages` appended to the history (a user message, tool
+    results), after `delay_s` of think or tool time since the previous reply (since the session's start for the
+    first turn). `recorded` is the assistant message the trace recorded after this turn: the history holds it
+    instead of the model's own reply under `history=recorded`, and its `tool_calls` under either history, so a
+    tool result that follows refers to a call the history holds."""
+
+    messages: tuple[dict[str, Any], ...]
+    delay_s: float = 0.0
+    max_tokens: int | None = None  # this turn's output cap (None: the job's)
+    recorded: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Session:
+    """A multi-turn workload unit (an agent task): turns sent in order, each after the previous reply. Its
+    requests are named `<session id>/<turn index>`; `expected` is what a successful end looks like (the task
+    scores it)."""
+
+    id: str
+    turns: tuple[Turn, ...]
+    system: str | None = None  # the shared prefix: system prompt, tool schemas rendered into it
+    expected: dict[str, Any] | None = None
+
+    def request_id(self, turn: int) -> str:
+        return f"{self.id}/{turn}"
+
+    def opening(self) -> list[dict[str, Any]]:
+        return [{"role": "system", "content": self.system}] if self.system else []
+
+    def reply(self, turn: int, generated: str, history: str) -> dict[str, Any]:
+        """The assistant message the history holds after `turn`: the model's own text (`history=generated`) or
+        the recorded one (`history=recorded`), with the recorded tool calls kept either way."""
+        recorded = self.turns[turn].recorded or {}
+        content = recorded.get("content", "") if history == "recorded" else generated
+        message: dict[str, Any] = {"role": "assistant", "content": content}
+        if recorded.get("tool_calls"):
+            message["tool_calls"] = recorded["tool_calls"]
+        return message
+
+
+HISTORIES = ("generated", "recorded")

@@ -17,7 +17,7 @@ from typing import Any, Dict
 
 from sustain.engines.records import EngineRun, RequestRecord
 from sustain.errors import SustainError
-from sustain.types import Decoding, Request
+from sustain.types import Decoding, Request, Session
 
 
 @dataclass
@@ -55,6 +55,13 @@ class EngineJob:
     verbose: bool = False  # engine logs to the terminal as well as to the log file
     load: Any = None  # LoadConfig: when a server engine sends each request (None: all at once)
     extra: dict[str, Any] = field(default_factory=dict)
+    sessions: list[Session] = field(default_factory=list)  # multi-turn work: then `requests` is empty
+    history: str = "generated"  # what a session's history holds of its replies: generated | recorded
+
+    @property
+    def n_requests(self) -> int:
+        """Requests the job will send: one per request, or per session turn."""
+        return len(self.requests) + sum(len(s.turns) for s in self.sessions)
 
 
 OnLoaded = Callable[[dict[str, Any]], None]

@@ -2,7 +2,7 @@
 
 A task is chosen by `_target_` in `conf/task/<name>.yaml` and built with its typed config. The pipeline
 only ever calls the methods below, in this order: `load` (validate every example before an engine
-starts), `requests` (chat messages per example), `decoding` (constrained decoding, if asked for),
+starts), `requests` (chat messages per example) or `sessions` (multi-turn work), `decoding` (constrained decoding, if asked for),
 `predict_record` (read one engine record once the meter stopped: by default `predict` of its output),
 `score` (all outputs into a typed `QualityResult`),
 `judge_item` (a task-neutral item for the LLM judge).
@@ -18,7 +18,7 @@ from typing import Any, Optional
 
 from sustain.errors import SustainError
 from sustain.tasks.examples import first
-from sustain.types import Decoding, JudgeItem, Prediction, QualityResult, Request  # noqa: F401  (plugins' API)
+from sustain.types import Decoding, JudgeItem, Prediction, QualityResult, Request, Session  # noqa: F401  (plugins' API)
 
 EMBEDDED = "embedded"
 
@@ -74,6 +74,10 @@ class Task(ABC):
     @abstractmethod
     def requests(self) -> list[Request]:
         ...
+
+    def sessions(self) -> list[Session]:
+        """Multi-turn work (agent sessions), sent turn by turn; a task that has sessions has no `requests`."""
+        return []
 
     def decoding(self) -> Decoding | None:
         """Constrained decoding for `task.decoding`; None for `free`. Tasks that offer none refuse others."""
