@@ -36,6 +36,8 @@ class FakeEngine(Engine):
 
     def run(self, job, on_loaded, on_record):
         on_loaded({"load_s": 0.0, "info": {"platform": None, "devices": ["fake"]}})
+        if job.sessions:
+            return self.run_sessions(job, on_record)
         start = time.monotonic()
         records = []
         for i in range(0, len(job.requests), job.batch_size):
@@ -51,6 +53,28 @@ class FakeEngine(Engine):
                                              times[-1], token_times_s=list(times)))
                 if self.logprobs is not None and req.continuation is not None:
                     records[-1].logprob, records[-1].is_greedy = self.logprobs(req)
+                on_record(records[-1])
+        return EngineRun(records=records, start_s=start, end_s=time.monotonic(), load_s=0.0, info={})
+
+    def run_sessions(self, job, on_record):
+        """Every session's turn k at once, then turn k+1: a turn's prompt grows by 100 tokens, of which all but
+        the newest 100 come from the prefix cache; the last turn of even sessions answers `good`."""
+        start = time.monotonic()
+        records = []
+        for k in range(max(len(s.turns) for s in job.sessions)):
+            live = [s for s in job.sessions if k < len(s.turns)]
+            time.sleep(max(s.turns[k].delay_s for s in live))
+            arrival = time.monotonic()
+            times = []
+            for _ in range(self.tokens):
+                time.sleep(self.token_s)
+                times.append(time.monotonic())
+            for i, session in enumerate(live):
+                last = k == len(session.turns) - 1
+                text = self.good if last and i % 2 == 0 else "It is grounded."
+                records.append(RequestRecord(session.request_id(k), 100 * (k + 1), self.tokens, text, "stop",
+                                             arrival, arrival, times[0], times[-1], token_times_s=list(times),
+                                             cached_tokens=100 * k, session_id=session.id, turn=k))
                 on_record(records[-1])
         return EngineRun(records=records, start_s=start, end_s=time.monotonic(), load_s=0.0, info={})
 

@@ -82,6 +82,7 @@ def _benchmark(cfg: SustainConfig, out_dir: Path, tracker: Any, checkpoint: Chec
     from sustain.metrics.latency import measure_latency
     from sustain.metrics.overall import overall_for
     from sustain.metrics.roofline import roofline_for
+    from sustain.metrics.sessions import session_figures
     from sustain.metrics.validity import measurement_flags
 
     task, engine, job = _prepare(cfg, out_dir)
@@ -91,7 +92,7 @@ def _benchmark(cfg: SustainConfig, out_dir: Path, tracker: Any, checkpoint: Chec
         gen = _generate(cfg, task, engine, job, meter, reused, checkpoint, out_dir)
     served = gen.engine_run
     records = reused + served.records
-    attribution = _attribute(cfg, engine, gen, reused)
+    attribution = _attribute(cfg, engine, gen, reused, exclude_idle=bool(job.sessions))
     quality = task.score([gen.predictions[r.id] for r in records])
     roofline, roofline_missing = roofline_for(served.records, served.info, cfg.model, cfg.quantization,
                                               attribution.avg_running_batch, getattr(engine, "model_path", None))
@@ -108,6 +109,8 @@ def _benchmark(cfg: SustainConfig, out_dir: Path, tracker: Any, checkpoint: Chec
         measurement_flags=measurement_flags(attribution, served, cfg.batch_size, cfg.gpus, cfg.load.name),
         footprint=footprint, roofline=roofline, roofline_missing=roofline_missing,
     )
+    if job.sessions:
+        report = report.with_(sessions=session_figures(job.sessions, records, gen.predictions, attribution))
     if cfg.judge._target_:
         report = report.with_(judge=judge_outputs(cfg.judge, task, records, out_dir, cfg.energy))
     report = report.with_(overall=overall_for(cfg, task, report.metrics(), tracker))
@@ -122,7 +125,8 @@ def _prepare(cfg: SustainConfig, out_dir: Path) -> tuple[Task, Engine, EngineJob
     engine = build(cfg.engine, "engine")
     job = EngineJob(
         model=cfg.model, quantization=cfg.quantization, batch_size=cfg.batch_size, gpus=cfg.gpus,
-        requests=task.requests(), decoding=task.decoding(), out_dir=out_dir, verbose=cfg.verbose, load=cfg.load,
+        requests=task.requests(), sessions=task.sessions(), history=task.history, decoding=task.decoding(),
+        out_dir=out_dir, verbose=cfg.verbose, load=cfg.load,
         sampling=Sampling(max_tokens=cfg.model.max_tokens or cfg.task.max_tokens, temperature=cfg.task.temperature,
                           top_p=cfg.task.top_p, seed=cfg.engine.seed),
     )
@@ -137,7 +141,7 @@ def _generate(cfg: SustainConfig, task: Task, engine: Engine, job: EngineJob, me
     energy), also when the engine failed part-way."""
     from tqdm import tqdm
 
-    bar = tqdm(total=len(job.requests), desc=f"{cfg.run_name}: loading engine", unit="req", dynamic_ncols=True)
+    bar = tqdm(total=job.n_requests, desc=f"{cfg.run_name}: loading engine", unit="req", dynamic_ncols=True)
     records = list(reused)
 
     def on_loaded(payload: dict[str, Any]) -> None:
@@ -161,14 +165,17 @@ def _generate(cfg: SustainConfig, task: Task, engine: Engine, job: EngineJob, me
     return Generation(engine_run, timeline, predictions)
 
 
-def _attribute(cfg: SustainConfig, engine: Engine, gen: Generation, reused: list[RequestRecord]) -> Any:
-    """Energy per request from this machine's meter, or a remote engine's estimate (or its absence)."""
+def _attribute(cfg: SustainConfig, engine: Engine, gen: Generation, reused: list[RequestRecord],
+               exclude_idle: bool) -> Any:
+    """Energy per request from this machine's meter, or a remote engine's estimate (or its absence); with
+    `exclude_idle` (sessions) the idle time between turns is priced apart."""
     from sustain.energy.attribution import attribute, remote
 
     if not engine.measured_locally:
         return remote(reused + gen.engine_run.records, getattr(engine, "energy_estimate", None), engine.energy_label)
     attribution = attribute(
-        gen.engine_run.records, gen.timeline, cfg.batch_size, cfg.energy.window_rule, cfg.energy.min_window_s
+        gen.engine_run.records, gen.timeline, cfg.batch_size, cfg.energy.window_rule, cfg.energy.min_window_s,
+        exclude_idle,
     )
     attribution.price_reused(reused)
     return attribution
@@ -181,6 +188,9 @@ def _track(tracker: Any, cfg: SustainConfig, task: Task, gen: Generation, record
 
     rows = artifacts.request_rows(records, gen.predictions, report.energy.attribution.per_request_j)
     artifacts.write_requests(rows, out_dir)
+    if report.sessions is not None:
+        artifacts.write_sessions(report.sessions.table(), report.sessions.turns, out_dir)
+        tracker.log_table(report.sessions.table(), "sessions.json")
     tracker.log_dataset(cfg.task.name, task.source, len(task.ids))
     tracker.log_power_timeline(gen.timeline.to_rows())
     tracker.log_table(rows)

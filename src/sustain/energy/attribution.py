@@ -162,6 +162,8 @@ class Attribution:
     source: str
     measured: bool
     warnings: list[str] = field(default_factory=list)
+    idle_energy_j: float | None = None  # with idle left out: the span's energy while no request was in flight
+    idle_s: float | None = None
 
     def price_reused(self, records: list[RequestRecord]) -> None:
         """Give requests finished by an earlier, interrupted attempt this run's energy per token: their own
@@ -201,10 +203,15 @@ def attribute(
     batch_size: int,
     rule: str = "mlenergy",
     min_window_s: float = 0.0,
+    exclude_idle: bool = False,
 ) -> Attribution:
     """Energy per request: steady-state energy per token × output tokens, or the whole run's when the
     steady-state window is unusable (the reason is kept). Raises SustainError when the timeline is unusable
-    or nothing succeeded, so that no request is ever credited with 0 J."""
+    or nothing succeeded, so that no request is ever credited with 0 J.
+
+    `exclude_idle` (agent sessions, whose think and tool time leave the engine idle): the price per token comes
+    from the span's energy while a request was in flight; the energy of the idle rest is kept apart
+    (`idle_energy_j`), reported beside the requests' energy, never folded into it."""
     records = list(records)
     done = successful(records)
     if not done:
@@ -233,6 +240,12 @@ def attribute(
             span_energy, span_tokens = timeline.energy_between(*span), steady_tokens
         else:
             reason = "no output token falls inside the steady-state window"
+    idle_j = idle_s = None
+    if exclude_idle:
+        busy = busy_intervals(done, *span)
+        busy_energy = sum(timeline.energy_between(a, b) for a, b in busy)
+        idle_j, idle_s = span_energy - busy_energy, (span[1] - span[0]) - sum(b - a for a, b in busy)
+        span_energy = busy_energy
     per_token = span_energy / span_tokens
     per_request = {r.id: per_token * r.output_tokens for r in done}
     running = average_running_batch(done, *span)
@@ -269,7 +282,23 @@ def attribute(
         source=timeline.source,
         measured=timeline.measured,
         warnings=warnings,
+        idle_energy_j=idle_j,
+        idle_s=idle_s,
     )
+
+
+def busy_intervals(records: Iterable[RequestRecord], t0: float, t1: float) -> list[tuple[float, float]]:
+    """The parts of [t0, t1] during which at least one request was in flight (arrival to last token)."""
+    spans = sorted((max(r.arrival_s, t0), min(r.last_token_s, t1)) for r in records if r.last_token_s is not None)
+    merged: list[tuple[float, float]] = []
+    for a, b in spans:
+        if b <= a:
+            continue
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        else:
+            merged.append((a, b))
+    return merged
 
 
 def remote(records: Iterable[RequestRecord], estimate: Any, label: str) -> Attribution:

@@ -28,7 +28,7 @@ class ServedEngine(Engine):
         """Start (or reach) the server; stop it when the block ends."""
 
     def run(self, job: EngineJob, on_loaded: OnLoaded, on_record: OnRecord) -> EngineRun:
-        from sustain.engines import streaming
+        from sustain.engines import session_client, streaming
 
         profile = build(job.load or LoadConfig(), "load")
         cap = self.client_cap(job)
@@ -40,7 +40,11 @@ class ServedEngine(Engine):
             info = {**self.describe(), "load": profile.cfg.name, "load_s": load_s, "platform": platform,
                     "devices": devices}
             on_loaded(info)
-            result = streaming.run(endpoint, bodies, profile, on_record, self.cfg.timeout_s)
+            if job.sessions:
+                result = session_client.run(endpoint, job.sessions, lambda messages, cap: self.turn_body(
+                    job, messages, cap), profile, on_record, self.cfg.timeout_s, job.history)
+            else:
+                result = streaming.run(endpoint, bodies, profile, on_record, self.cfg.timeout_s)
         return EngineRun(result.records, result.start_s, result.end_s, load_s, info)
 
     def devices(self) -> tuple[str | None, list[str]]:
@@ -63,6 +67,13 @@ class ServedEngine(Engine):
         if job.model.chat_template_kwargs:
             body["chat_template_kwargs"] = dict(job.model.chat_template_kwargs)
         body.update(self.decoding_fields(job))
+        return body
+
+    def turn_body(self, job: EngineJob, messages: list[dict[str, Any]], max_tokens: int | None) -> dict[str, Any]:
+        """`body` for one session turn: the history so far, the turn's own output cap over the job's."""
+        body = self.body(job, list(messages))
+        if max_tokens is not None:
+            body["max_tokens"] = max_tokens
         return body
 
     def request_body(self, job: EngineJob, request: Request) -> dict[str, Any]:

@@ -75,7 +75,7 @@ async def stream_all(endpoint: Endpoint, bodies: Sequence[tuple[str, dict[str, A
         records.append(record)
         on_record(record)
 
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout, json_serialize=_dumps) as session:
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout, json_serialize=json_dumps) as session:
         start = time.monotonic()
         tasks = []
         for (request_id, body), offset in zip(bodies, offsets):
@@ -93,7 +93,7 @@ def path_of(body: dict[str, Any]) -> str:
     return "/completions" if "prompt" in body else "/chat/completions"
 
 
-def _dumps(obj: Any) -> str:
+def json_dumps(obj: Any) -> str:
     return orjson.dumps(obj).decode()
 
 
@@ -138,7 +138,19 @@ async def stream_one(session: Any, url: str, headers: dict[str, str], request_id
         error=error,
         token_times_s=times,
         server_timings=state["timings"],
+        cached_tokens=cached_tokens(usage, state["timings"]),
     )
+
+
+def cached_tokens(usage: dict[str, Any], timings: dict[str, float] | None) -> int | None:
+    """Prompt tokens the server took from its prefix cache: OpenAI's `usage.prompt_tokens_details.cached_tokens`
+    (vLLM with --enable-prompt-tokens-details), else llama.cpp's `timings.cache_n`; None when neither says."""
+    details = usage.get("prompt_tokens_details") or {}
+    if details.get("cached_tokens") is not None:
+        return int(details["cached_tokens"])
+    if timings and "cache_n" in timings:
+        return int(timings["cache_n"])
+    return None
 
 
 async def score_one(session: Any, url: str, headers: dict[str, str], request_id: str,

@@ -97,6 +97,7 @@ class VllmServerEngine(ServedEngine):
             "seed": self.cfg.seed, "trust_remote_code": job.model.trust_remote_code or None,
             "max_model_len": job.model.max_model_len, "quantization": job.quantization.method,
             "enforce_eager": self.cfg.enforce_eager,
+            "enable_prompt_tokens_details": True,  # usage.prompt_tokens_details.cached_tokens: prefix-cache hits
         }
         if not _has_cuda():
             args["gpu_memory_utilization"] = self.cfg.cpu_memory_fraction

@@ -18,6 +18,7 @@ from sustain.metrics.footprint import Footprint
 from sustain.metrics.latency import Latency
 from sustain.metrics.overall import Overall
 from sustain.metrics.roofline import Roofline
+from sustain.metrics.sessions import SessionFigures
 from sustain.types import QualityResult
 
 
@@ -75,6 +76,7 @@ class RunReport:
     overall: Overall | None = None
     roofline: Roofline | None = None
     roofline_missing: str | None = None  # why there is no roofline figure
+    sessions: SessionFigures | None = None  # multi-turn work: per session and per completed session
     location: dict[str, str] = field(default_factory=dict)  # run_id, tracking_uri, experiment
 
     def with_(self, **pieces: Any) -> RunReport:
@@ -88,7 +90,7 @@ class RunReport:
         q = self.quality
         out = {**q.metrics, names.QUALITY: q.value, names.N_CORRECT: float(q.n_correct),
                **self.latency.metrics(), **self.energy.metrics(), **self.engine.metrics()}
-        for piece in (self.footprint, self.judge, self.overall, self.roofline):
+        for piece in (self.footprint, self.judge, self.overall, self.roofline, self.sessions):
             if piece is not None:
                 out.update(piece.metrics())
         return out
@@ -96,7 +98,7 @@ class RunReport:
     def tags(self) -> dict[str, str]:
         out = {names.QUALITY_METRIC_TAG: self.quality.primary, **self.quality.tags, **self.energy.tags(),
                **self.engine.tags()}
-        for piece in (self.footprint, self.judge, self.overall, self.roofline):
+        for piece in (self.footprint, self.judge, self.overall, self.roofline, self.sessions):
             if piece is not None:
                 out.update(piece.tags())
         if self.roofline is None and self.roofline_missing:
@@ -113,6 +115,8 @@ class RunReport:
         }
         if self.footprint is not None:
             out["footprint"] = self.footprint.summary()
+        if self.sessions is not None:
+            out["sessions"] = self.sessions.summary()
         judged = self.judge.section() if self.judge else None
         if judged is not None:
             out["judge"] = judged

@@ -38,6 +38,7 @@ def format_summary(summary: dict[str, Any]) -> str:
                            f"p90 {num('p90_decode_ms', '{:.0f}')}, p99 {num('p99_decode_ms', '{:.0f}')} ms"),
         ("TTFT", f"mean {num('mean_ttft_ms', '{:.0f}')} ms, p99 {num('p99_ttft_ms', '{:.0f}')} ms"),
         ("output tokens", f"{num('mean_output_tokens', '{:.1f}')} / request, {num('output_throughput_tok_s', '{:.1f}')} tok/s"),
+        *_session_rows(summary.get("sessions"), num),
     ]
     if "judge_score_mean" in m:
         judge_energy = (f"{m['judge_energy_j']:.0f} J" if "judge_energy_j" in m
@@ -55,6 +56,27 @@ def format_summary(summary: dict[str, Any]) -> str:
     line = "─" * (width + 60)
     body = "\n".join(f"  {k:<{width}}  {v}" for k, v in rows)
     return f"{line}\n  sustain · {run['name']}\n{line}\n{body}\n{line}"
+
+
+def _session_rows(sessions: dict[str, Any] | None, num: Any) -> list[tuple[str, str]]:
+    """A multi-turn run priced per completed task: what an agent's user pays for."""
+    if not sessions:
+        return []
+    success = (f"{sessions['succeeded']} of {sessions['scored']} succeeded"
+               if sessions["scored"] else "no expected end declared, success not scored")
+    hit = sessions.get("prefix_cache_hit_rate")
+    idle = sessions.get("idle_energy_j")
+    return [
+        ("sessions", f"{sessions['completed']} of {sessions['sessions']} completed, {success}"),
+        ("energy / session", f"{num('energy_per_session_j', '{:.2f}')} J per completed session, "
+                             f"{num('energy_per_successful_session_j', '{:.2f}')} J per success; "
+                             f"{num('sessions_per_kwh', '{:.0f}')} sessions / kWh"),
+        ("  idle (think time)", "n/a" if idle is None else f"{idle:.2f} J while no request was in flight, kept apart "
+                                f"({num('energy_per_session_with_idle_j', '{:.2f}')} J / session with it)"),
+        ("session latency", f"p50 {num('session_latency_s_p50', '{:.1f}')} s, p90 {num('session_latency_s_p90', '{:.1f}')} s;"
+                            f" {num('sessions_per_hour', '{:.0f}')} sessions / h"),
+        ("prefix cache", "not reported by the engine" if hit is None else f"{hit:.0%} of prompt tokens served from it"),
+    ]
 
 
 def _quality_row(summary: dict[str, Any]) -> tuple[str, str]:

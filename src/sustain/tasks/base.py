@@ -45,6 +45,8 @@ class TaskConfig:
 class Task(ABC):
     """One kind of task. Subclasses take their typed config (a `TaskConfig` subclass)."""
 
+    history: str = "generated"  # sessions: what a session's history holds of its replies (generated | recorded)
+
     def __init__(self, cfg: Any) -> None:
         self.cfg = cfg
         self.name: str = cfg.name

@@ -44,7 +44,8 @@ def request_rows(records: list[RequestRecord], predictions: dict[str, Prediction
             "id": r.id, "gold": p.gold, "predicted": p.predicted, "correct": p.correct,
             "prompt_tokens": r.prompt_tokens, "output_tokens": r.output_tokens, "finish_reason": r.finish_reason,
             "ttft_s": r.ttft_s, "decode_s": r.decode_s, "tpot_s": r.tpot_s, "e2e_s": r.e2e_s,
-            "energy_attributed_j": per_request_j.get(r.id), "error": r.error,
+            "cached_tokens": r.cached_tokens, "energy_attributed_j": per_request_j.get(r.id), "error": r.error,
+            **({"session": r.session_id, "turn": r.turn} if r.session_id is not None else {}),
         })
     return rows
 
@@ -53,6 +54,14 @@ def write_requests(rows: list[dict[str, Any]], out_dir: Path) -> None:
     import pandas as pd
 
     pd.DataFrame(rows).to_csv(out_dir / "requests.csv", index=False)
+
+
+def write_sessions(rows: list[dict[str, Any]], turns: list[dict[str, Any]], out_dir: Path) -> None:
+    """sessions.csv (one row per session) and turns.csv (per turn index: the growing context)."""
+    import pandas as pd
+
+    pd.DataFrame(rows).to_csv(out_dir / "sessions.csv", index=False)
+    pd.DataFrame(turns).to_csv(out_dir / "turns.csv", index=False)
 
 
 def write_summary(data: dict[str, Any], out_dir: Path, name: str = "summary.json") -> None:
