@@ -4,6 +4,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from sustain.config import ModelConfig, QuantizationConfig
 from sustain.engines.base import EngineJob, Sampling
 from sustain.engines.vllm import VllmEngine, VllmEngineConfig
 from sustain.engines.vllm_worker import SessionRunner, sessions_of
@@ -126,8 +127,6 @@ def test_a_turns_own_max_tokens_reaches_its_sampling_params():
 
 
 def test_the_spec_carries_sessions_as_plain_data_that_the_worker_reads_back(tmp_path):
-    from sustain.config import ModelConfig, QuantizationConfig
-
     sessions = [Session("s", (Turn(user("x"), delay_s=0.5, max_tokens=9, recorded={"content": "r"}),),
                         system="sys", expected={"answer": 1})]
     job = EngineJob(model=ModelConfig(name="m", path=str(tmp_path)), quantization=QuantizationConfig(),
@@ -139,3 +138,13 @@ def test_the_spec_carries_sessions_as_plain_data_that_the_worker_reads_back(tmp_
     assert spec["history"] == "recorded" and spec["requests"] == []
     back = sessions_of(spec["sessions"])
     assert back == [Session("s", sessions[0].turns, system="sys")]
+
+
+def test_prefix_caching_can_be_switched_off_through_engine_args(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    job = EngineJob(model=ModelConfig(name="m", path=str(tmp_path)), quantization=QuantizationConfig(),
+                    batch_size=2, gpus=1, requests=[], sampling=Sampling(8, 0.0, 1.0, 0), decoding=None,
+                    out_dir=tmp_path, sessions=[Session("s", (Turn(user("x")),))])
+    engine = VllmEngine(VllmEngineConfig(args={"enable_prefix_caching": False}))
+    engine.prepare(job)
+    assert engine.spec(job, tmp_path / "engine.log")["engine_args"]["enable_prefix_caching"] is False
