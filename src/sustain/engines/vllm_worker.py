@@ -242,12 +242,12 @@ class SessionRunner:
         session = self.sessions[k]
         rid = session.request_id(turn)
         self.messages[k].extend(session.turns[turn].messages)
-        arrival = self.clock()
         try:
-            self.engine.add_request(rid, self.render(self.messages[k]),
-                                    self.params_for(session.turns[turn].max_tokens))
+            prompt = self.render(self.messages[k])
+            arrival = self.clock()  # after rendering, as a request's arrival is
+            self.engine.add_request(rid, prompt, self.params_for(session.turns[turn].max_tokens))
         except Exception as exc:  # the session cannot go on without this turn's reply
-            self.emit({**_failed(rid, arrival, f"{type(exc).__name__}: {exc}"), "session_id": session.id,
+            self.emit({**_failed(rid, self.clock(), f"{type(exc).__name__}: {exc}"), "session_id": session.id,
                        "turn": turn})
             return
         self.running[rid] = (k, turn, arrival, [])
