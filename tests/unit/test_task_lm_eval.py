@@ -239,7 +239,8 @@ def _job(requests):
     model = SimpleNamespace(name="m", path="m", dtype="auto", trust_remote_code=False, max_model_len=None,
                             chat_template_kwargs={"enable_thinking": False})
     return SimpleNamespace(model=model, quantization=SimpleNamespace(method=None), batch_size=2, gpus=1,
-                           requests=requests, sampling=Sampling(256, 0.7, 1.0, 0), decoding=None, verbose=False)
+                           requests=requests, sampling=Sampling(256, 0.7, 1.0, 0), decoding=None, verbose=False,
+                           sessions=[], history="generated")
 
 
 def test_raw_prompts_and_stops_reach_the_engines(tmp_path):

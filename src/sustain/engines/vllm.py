@@ -1,5 +1,9 @@
 """`engine=vllm`: vLLM's offline `LLMEngine`, every request submitted at once (the paper's setting).
 
+A job of sessions runs each session's turns in order (`vllm_worker.SessionRunner`): with no client to pace
+them, every session starts at once, which is why this engine takes `load=burst` only. Prefix caching is
+vLLM's default (on); `engine.args.enable_prefix_caching=false` switches it off.
+
 The engine runs in a spawned process per job (`process.run_in_process`), so a sweep never inherits a
 previous engine's memory; its log (and that of vLLM's own worker processes) goes to `engine.log` in the
 run folder, or to the terminal as well with `verbose=true`.
@@ -18,6 +22,7 @@ from typing import Any, Optional
 from sustain.engines.base import Engine, EngineConfig, EngineJob, OnLoaded, OnRecord, refuse_unknown
 from sustain.engines.records import EngineRun
 from sustain.errors import SustainError
+from sustain.types import Session
 
 
 @dataclass
@@ -37,6 +42,7 @@ class VllmEngine(Engine):
     prompt_logprobs = True
 
     def prepare(self, job: EngineJob) -> None:
+        """Only `load=burst`: requests, and sessions' first turns, all go in at once offline."""
         from sustain.models.resolve import resolve
 
         from sustain.load.base import require_burst
@@ -90,6 +96,8 @@ class VllmEngine(Engine):
             "prompts": {r.id: r.prompt for r in job.requests if r.prompt is not None},
             "continuations": {r.id: r.continuation for r in job.requests if r.continuation is not None},
             "overrides": {r.id: r.sampling_overrides() for r in job.requests if r.sampling_overrides()},
+            "sessions": [plain_session(s) for s in job.sessions],
+            "history": job.history,
             "log_level": os.environ.get("VLLM_LOGGING_LEVEL", "WARNING"),
             "log_file": str(log_file),
             "verbose": job.verbose,
@@ -97,6 +105,13 @@ class VllmEngine(Engine):
 
     def describe(self) -> dict[str, str]:
         return {"engine": self.name}
+
+
+def plain_session(session: Session) -> dict[str, Any]:
+    """A session as plain data for the engine process (what a turn needs: no `expected`)."""
+    return {"id": session.id, "system": session.system, "turns": [
+        {"messages": [dict(m) for m in t.messages], "delay_s": t.delay_s, "max_tokens": t.max_tokens,
+         "recorded": t.recorded} for t in session.turns]}
 
 
 @lru_cache(maxsize=1)

@@ -1,5 +1,6 @@
-"""The offline vLLM engine's process: builds an `LLMEngine`, submits every request at once, steps it,
-and streams records back with the time of every output token (taken when `step()` returns it).
+"""The offline vLLM engine's process: builds an `LLMEngine`, submits every request at once (or runs every
+session's turns in order, `SessionRunner`), steps it, and streams records back with the time of every
+output token (taken when `step()` returns it).
 
 It runs in a fresh spawned process per job (see `runner`), so a sweep never inherits a previous
 engine's memory, and vLLM's own worker processes hang off it. Everything it sends is plain data.
@@ -7,11 +8,14 @@ engine's memory, and vLLM's own worker processes hang off it. Everything it send
 
 from __future__ import annotations
 
+import heapq
 import os
 import platform
 import time
 import traceback
 from typing import Any
+
+from sustain.types import Session, Turn
 
 
 def main(spec: dict[str, Any], queue: Any) -> None:
@@ -51,11 +55,25 @@ def classify(exc: BaseException) -> str:
 
 def _run(spec: dict[str, Any], queue: Any) -> None:
     t0 = time.monotonic()
-    import torch
-    import vllm
-    from vllm import EngineArgs, SamplingParams
+    engine, args, on_cpu = _start_engine(spec)
+    load_s = time.monotonic() - t0
+    queue.put(("loaded", {"load_s": load_s, "info": _info(args, on_cpu)}))
+
+    def emit(record: dict[str, Any]) -> None:
+        queue.put(("record", record))
+
+    sampling = _sampling(spec)
+    if spec.get("sessions"):
+        start_s = _run_sessions(engine, spec, sampling, emit)
+    else:
+        start_s = _run_requests(engine, spec, sampling, emit)
+    queue.put(("done", {"start_s": start_s, "end_s": time.monotonic()}))
+    del engine
+
+
+def _start_engine(spec: dict[str, Any]) -> tuple[Any, dict[str, Any], bool]:
+    from vllm import EngineArgs
     from vllm.platforms import current_platform
-    from vllm.sampling_params import StructuredOutputsParams
     from vllm.v1.engine.llm_engine import LLMEngine
 
     on_cpu = current_platform.is_cpu()
@@ -66,8 +84,13 @@ def _run(spec: dict[str, Any], queue: Any) -> None:
         args.setdefault("enforce_eager", spec["enforce_eager"])
     elif on_cpu:
         args.setdefault("enforce_eager", True)
-    engine = LLMEngine.from_engine_args(EngineArgs(**args))
-    load_s = time.monotonic() - t0
+    return LLMEngine.from_engine_args(EngineArgs(**args)), args, on_cpu
+
+
+def _info(args: dict[str, Any], on_cpu: bool) -> dict[str, Any]:
+    import torch
+    import vllm
+    from vllm.platforms import current_platform
 
     if on_cpu:
         devices = [platform.processor() or platform.machine()]
@@ -79,38 +102,54 @@ def _run(spec: dict[str, Any], queue: Any) -> None:
             pass
     else:
         devices = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-    queue.put(("loaded", {
-        "load_s": load_s,
-        "info": {
-            "pid": os.getpid(),
-            "vllm_version": vllm.__version__,
-            "torch_version": torch.__version__,
-            "platform": "cpu" if on_cpu else current_platform.device_name,
-            "devices": devices,
-            "device_count_visible": 0 if on_cpu else torch.cuda.device_count(),
-            "engine_args": {k: v for k, v in args.items() if isinstance(v, (str, int, float, bool, type(None)))},
-        },
-    }))
+    return {
+        "pid": os.getpid(),
+        "vllm_version": vllm.__version__,
+        "torch_version": torch.__version__,
+        "platform": "cpu" if on_cpu else current_platform.device_name,
+        "devices": devices,
+        "device_count_visible": 0 if on_cpu else torch.cuda.device_count(),
+        "engine_args": {k: v for k, v in args.items() if isinstance(v, (str, int, float, bool, type(None)))},
+    }
+
+
+def _sampling(spec: dict[str, Any]) -> dict[str, Any]:
+    """The job's SamplingParams fields, with its constrained decoding."""
+    from vllm.sampling_params import StructuredOutputsParams
 
     sampling = dict(spec["sampling"])
     if spec.get("json_schema") is not None:
         sampling["structured_outputs"] = StructuredOutputsParams(json=spec["json_schema"])
     elif spec.get("choice") is not None:
         sampling["structured_outputs"] = StructuredOutputsParams(choice=spec["choice"])
+    return sampling
+
+
+def _renderer(engine: Any, spec: dict[str, Any]) -> Any:
+    """Chat messages to the prompt text, through the model's chat template."""
+    tokenizer = engine.get_tokenizer()
+    kwargs = spec.get("chat_template_kwargs", {})
+
+    def render(messages: list[dict[str, Any]]) -> str:
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, **kwargs)
+
+    return render
+
+
+def _run_requests(engine: Any, spec: dict[str, Any], sampling: dict[str, Any], emit: Any) -> float:
+    """Every request submitted at once, then the engine stepped until all are done; returns the start."""
+    from vllm import SamplingParams
+
     params = SamplingParams(**sampling)
     overrides = dict(spec.get("overrides", {}))
     raw = spec.get("prompts", {})
-    tokenizer = engine.get_tokenizer()
-    prompts = [
-        (rid, raw[rid] if rid in raw else tokenizer.apply_chat_template(
-            messages, tokenize=False, add_generation_prompt=True, **spec.get("chat_template_kwargs", {})))
-        for rid, messages in spec["requests"]
-    ]
+    render = _renderer(engine, spec)
+    prompts = [(rid, raw[rid] if rid in raw else render(messages)) for rid, messages in spec["requests"]]
     continuations = spec.get("continuations", {})
     ctxlens: dict[str, int] = {}
     for k, (rid, prompt) in enumerate(prompts):
         if rid in continuations:
-            ids, ctxlens[rid] = encode_pair(tokenizer, prompt, continuations[rid])
+            ids, ctxlens[rid] = encode_pair(engine.get_tokenizer(), prompt, continuations[rid])
             prompts[k] = (rid, {"prompt_token_ids": ids})
             overrides[rid] = {**overrides.get(rid, {}), "prompt_logprobs": 1}
 
@@ -122,23 +161,114 @@ def _run(spec: dict[str, Any], queue: Any) -> None:
             own = SamplingParams(**{**sampling, **overrides[rid]}) if rid in overrides else params
             engine.add_request(rid, prompt, own)
         except Exception as exc:  # e.g. a prompt longer than max_model_len: that request fails alone
-            queue.put(("record", _failed(rid, arrivals[rid], f"{type(exc).__name__}: {exc}")))
+            emit(_failed(rid, arrivals[rid], f"{type(exc).__name__}: {exc}"))
 
     token_times: dict[str, list[float]] = {rid: [] for rid, _ in prompts}
     while engine.has_unfinished_requests():
         outputs = engine.step()
         now = time.monotonic()
         for out in outputs:
-            times = token_times[out.request_id]
-            times.extend([now] * (len(out.outputs[0].token_ids) - len(times)))
+            times = _track(token_times[out.request_id], out, now)
             if out.finished:
                 record = _record(out, arrivals[out.request_id], times)
                 if out.request_id in ctxlens:
                     record["logprob"], record["is_greedy"] = continuation_score(
                         out.prompt_logprobs, out.prompt_token_ids, ctxlens[out.request_id])
-                queue.put(("record", record))
-    queue.put(("done", {"start_s": start_s, "end_s": time.monotonic()}))
-    del engine
+                emit(record)
+    return start_s
+
+
+def _run_sessions(engine: Any, spec: dict[str, Any], sampling: dict[str, Any], emit: Any) -> float:
+    """Every session's turns, each after the previous reply and its delay; returns the start."""
+    from vllm import SamplingParams
+
+    params = SamplingParams(**sampling)
+
+    def params_for(max_tokens: int | None) -> Any:
+        return params if max_tokens is None else SamplingParams(**{**sampling, "max_tokens": max_tokens})
+
+    runner = SessionRunner(engine, sessions_of(spec["sessions"]), spec.get("history", "generated"),
+                           _renderer(engine, spec), params_for, emit)
+    return runner.run()
+
+
+def sessions_of(plain: list[dict[str, Any]]) -> list[Session]:
+    """The spec's plain sessions back into `Session`s."""
+    return [Session(id=s["id"], system=s.get("system"), turns=tuple(
+        Turn(messages=tuple(t["messages"]), delay_s=t.get("delay_s", 0.0), max_tokens=t.get("max_tokens"),
+             recorded=t.get("recorded")) for t in s["turns"])) for s in plain]
+
+
+class SessionRunner:
+    """Drives sessions through an `LLMEngine`-like object (`add_request`, `step`, `has_unfinished_requests`).
+
+    Offline there is no client: every session starts at once, its first turn `delay_s` after the start; a turn
+    is added `delay_s` after its previous reply, while the engine keeps stepping the others. When nothing runs
+    and turns wait on their delays, it sleeps until the next is due. A turn that cannot be added (a prompt too
+    long, a template that refuses its messages) ends its session with an error record.
+    """
+
+    def __init__(self, engine: Any, sessions: list[Session], history: str, render: Any, params_for: Any,
+                 emit: Any, clock: Any = time.monotonic, sleep: Any = time.sleep) -> None:
+        self.engine, self.sessions, self.history = engine, sessions, history
+        self.render, self.params_for, self.emit = render, params_for, emit
+        self.clock, self.sleep = clock, sleep
+        self.messages: list[list[dict[str, Any]]] = [s.opening() for s in sessions]
+        self.due: list[tuple[float, int, int]] = []  # heap of (due time, session index, turn index)
+        self.running: dict[str, tuple[int, int, float, list[float]]] = {}  # id: (session, turn, arrival, times)
+
+    def run(self) -> float:
+        start_s = self.clock()
+        for k, session in enumerate(self.sessions):
+            if session.turns:
+                heapq.heappush(self.due, (start_s + session.turns[0].delay_s, k, 0))
+        while self.due or self.engine.has_unfinished_requests():
+            self._submit_due()
+            if self.engine.has_unfinished_requests():
+                outputs = self.engine.step()
+                now = self.clock()
+                for out in outputs:
+                    self._progress(out, now)
+            elif self.due:
+                self.sleep(max(0.0, self.due[0][0] - self.clock()))
+        return start_s
+
+    def _submit_due(self) -> None:
+        while self.due and self.due[0][0] <= self.clock():
+            _, k, turn = heapq.heappop(self.due)
+            self._submit(k, turn)
+
+    def _submit(self, k: int, turn: int) -> None:
+        session = self.sessions[k]
+        rid = session.request_id(turn)
+        self.messages[k].extend(session.turns[turn].messages)
+        try:
+            prompt = self.render(self.messages[k])
+            arrival = self.clock()  # after rendering, as a request's arrival is
+            self.engine.add_request(rid, prompt, self.params_for(session.turns[turn].max_tokens))
+        except Exception as exc:  # the session cannot go on without this turn's reply
+            self.emit({**_failed(rid, self.clock(), f"{type(exc).__name__}: {exc}"), "session_id": session.id,
+                       "turn": turn})
+            return
+        self.running[rid] = (k, turn, arrival, [])
+
+    def _progress(self, out: Any, now: float) -> None:
+        k, turn, arrival, times = self.running[out.request_id]
+        _track(times, out, now)
+        if not out.finished:
+            return
+        del self.running[out.request_id]
+        session = self.sessions[k]
+        self.emit({**_record(out, arrival, times), "session_id": session.id, "turn": turn})
+        self.messages[k].append(session.reply(turn, out.outputs[0].text, self.history))
+        if turn + 1 < len(session.turns):
+            heapq.heappush(self.due, (now + session.turns[turn + 1].delay_s, k, turn + 1))
+
+
+def _track(times: list[float], out: Any, now: float) -> list[float]:
+    """Stamp the output tokens this step brought with the step's return time."""
+    times.extend([now] * (len(out.outputs[0].token_ids) - len(times)))
+    return times
 
 
 def encode_pair(tokenizer: Any, context: str, continuation: str) -> tuple[list[int], int]:
@@ -176,6 +306,7 @@ def _record(out: Any, arrival_s: float, token_times: list[float]) -> dict[str, A
         "last_token_s": ts(getattr(m, "last_token_ts", None)),
         "error": None,
         "token_times_s": token_times,
+        "cached_tokens": getattr(out, "num_cached_tokens", None),
     }
 
 
