@@ -16,8 +16,8 @@ from sustain.tasks.synthetic_sessions import SyntheticSessionsConfig, SyntheticS
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "src" / "sustain" / "tasks" / "data" / "sessions.jsonl"
-TOOL = {"type": "function", "function": {"name": "calculator", "description": "Evaluate arithmetic.",
-                                         "parameters": {"type": "object", "properties": {"expression": {"type": "string"}}}}}
+TOOL = {"type": "function", "function": {"name": "calculator", "description": "Evaluate arithmetic.", "parameters": {
+    "type": "object", "properties": {"expression": {"type": "string"}}}}}
 CALL = {"id": "call_1", "type": "function", "function": {"name": "calculator", "arguments": '{"expression": "2+3"}'}}
 ADD = {"id": "add", "system": "Be brief.", "tools": [TOOL], "expected": {"final_contains": ["Five", "apples"]},
        "turns": [{"messages": [{"role": "user", "content": "2+3 apples?"}], "delay_s": 0.5,

@@ -54,7 +54,7 @@ class SyntheticSessionsConfig(SessionsTaskConfig):
     session_prefix_tokens: Any = 200  # context opening each session's first user message
     turn_tokens: Any = 50  # each user message
     output_tokens: Any = 64  # each reply's cap (Turn.max_tokens)
-    think_time_s: Any = field(default_factory=lambda: {"dist": "exponential", "mean": 1.0})  # before each turn but the first
+    think_time_s: Any = field(default_factory=lambda: {"dist": "exponential", "mean": 1.0})  # before turns 1..
 
 
 class SyntheticSessionsTask(SessionsTask):
