@@ -65,6 +65,7 @@ class SessionsTask(Task):
         super().__init__(cfg)
         _one_of("task.history", cfg.history, HISTORIES)
         _one_of("task.delays", cfg.delays, DELAYS)
+        self.history = cfg.history
         if cfg.delays == "exponential" and not cfg.delay_mean_s > 0:
             raise SustainError(f"task.delay_mean_s={cfg.delay_mean_s} is no mean delay: use a positive number "
                                f"of seconds with task.delays=exponential.")
