@@ -125,7 +125,8 @@ def _prepare(cfg: SustainConfig, out_dir: Path) -> tuple[Task, Engine, EngineJob
     engine = build(cfg.engine, "engine")
     job = EngineJob(
         model=cfg.model, quantization=cfg.quantization, batch_size=cfg.batch_size, gpus=cfg.gpus,
-        requests=task.requests(), sessions=task.sessions(), history=task.history, decoding=task.decoding(),
+        requests=task.requests(), sessions=task.sessions(), history=task.history, environment=task.environment(),
+        decoding=task.decoding(),
         out_dir=out_dir, verbose=cfg.verbose, load=cfg.load,
         sampling=Sampling(max_tokens=cfg.model.max_tokens or cfg.task.max_tokens, temperature=cfg.task.temperature,
                           top_p=cfg.task.top_p, seed=cfg.engine.seed),

@@ -108,12 +108,22 @@ class Turn:
 class Session:
     """A multi-turn workload unit (an agent task): turns sent in order, each after the previous reply. Its
     requests are named `<session id>/<turn index>`; `expected` is what a successful end looks like (the task
-    scores it)."""
+    scores it).
+
+    A *live* session (`tools` set) has one turn, the user's task: the model acts, every tool call it makes is
+    answered by the job's environment (`ToolEnvironment`) and sent back, until a reply without a tool call
+    (the final answer) or `max_steps` requests."""
 
     id: str
     turns: tuple[Turn, ...]
     system: str | None = None  # the shared prefix: system prompt, tool schemas rendered into it
     expected: dict[str, Any] | None = None
+    tools: tuple[dict[str, Any], ...] = ()  # OpenAI tool schemas sent as the API's `tools`: a live session
+    max_steps: int = 8  # a live session's cap on requests
+
+    @property
+    def live(self) -> bool:
+        return bool(self.tools)
 
     def request_id(self, turn: int) -> str:
         return f"{self.id}/{turn}"
@@ -133,3 +143,41 @@ class Session:
 
 
 HISTORIES = ("generated", "recorded")
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One tool call as the model made it: `arguments` is the JSON text it wrote, valid or not."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    """What the environment answered: `content` goes back to the model as the tool message; `error` says the
+    call failed (malformed arguments, an unknown tool, a tool that raised or was stopped by the jail)."""
+
+    content: str
+    error: str | None = None
+
+
+class ToolEnvironment:
+    """A live agent task's world: `start(session_id)` opens one episode (its own state) that answers the
+    session's tool calls in order and reports its final state for the success check."""
+
+    def start(self, session_id: str) -> "ToolEpisode":
+        raise NotImplementedError
+
+
+class ToolEpisode:
+    def call(self, call: ToolCall) -> ToolResult:
+        raise NotImplementedError
+
+    def state(self) -> dict[str, Any]:
+        """The environment's state at the end (JSON-able), for an expected end stated as a state."""
+        return {}
+
+    def close(self) -> None:
+        """Release what the episode holds (a jail); called once the session ends."""

@@ -57,6 +57,7 @@ class EngineJob:
     extra: dict[str, Any] = field(default_factory=dict)
     sessions: list[Session] = field(default_factory=list)  # multi-turn work: then `requests` is empty
     history: str = "generated"  # what a session's history holds of its replies: generated | recorded
+    environment: Any = None  # ToolEnvironment: answers live sessions' tool calls
 
     @property
     def n_requests(self) -> int:

@@ -30,6 +30,9 @@ class RequestRecord:
     cached_tokens: int | None = None  # prompt tokens served from the prefix cache; None: the engine did not say
     session_id: str | None = None  # the session this request is a turn of (multi-turn work)
     turn: int | None = None  # its turn index in that session, from 0
+    tool_calls: list[dict[str, Any]] | None = None  # the reply's tool calls: {"id", "name", "arguments"}
+    tool_results: list[dict[str, Any]] | None = None  # what the environment answered each: {"content", "error"}
+    final_state: dict[str, Any] | None = None  # a live session's last request: the environment's state at the end
 
     @property
     def ttft_s(self) -> float | None:

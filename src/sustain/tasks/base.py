@@ -81,6 +81,10 @@ class Task(ABC):
         """Multi-turn work (agent sessions), sent turn by turn; a task that has sessions has no `requests`."""
         return []
 
+    def environment(self) -> Any:
+        """The `ToolEnvironment` that answers live sessions' tool calls; None for a task without tools."""
+        return None
+
     def decoding(self) -> Decoding | None:
         """Constrained decoding for `task.decoding`; None for `free`. Tasks that offer none refuse others."""
         if self.cfg.decoding == "free":
