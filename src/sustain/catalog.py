@@ -110,6 +110,11 @@ declare("total_output_tokens", "count", NEITHER, RUN, "Output tokens of complete
 declare("total_prompt_tokens", "count", NEITHER, RUN, "Prompt tokens of completed requests.", "serving")
 declare("mean_output_tokens", "count", NEITHER, PER_REQ, "Output tokens per completed request.", "serving",
         "mean_output_tokens")
+declare("mean_reasoning_tokens", "count", NEITHER, PER_REQ, "Output tokens spent reasoning (a think block or a "
+        "reasoning parser's field), where the engine counts them.", "serving", "reasoning_tokens")
+declare("mean_answer_tokens", "count", NEITHER, PER_REQ, "Output tokens of the answer, reasoning left out.", "serving")
+declare("reasoning_token_share", "1", MIN, RUN, "Reasoning tokens over output tokens: the share of the energy a "
+        "reasoning model spends thinking (energy is attributed per output token).", "serving", "reasoning_share")
 declare("output_throughput_tok_s", "tok/s", MAX, RUN, "Output tokens of the requests that ended without an error, "
         "over first request sent to last response done: `vllm bench serve`'s output_throughput.", "serving")
 declare("request_throughput_req_s", "req/s", MAX, RUN, "Requests that ended without an error, over first request "

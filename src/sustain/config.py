@@ -36,6 +36,7 @@ class ModelConfig:
     params_b: Optional[float] = None  # parameters, billions
     chat_template_kwargs: Dict[str, Any] = field(default_factory=dict)
     max_tokens: Optional[int] = None  # overrides task.max_tokens, e.g. for reasoning models' long traces
+    tool_call_parser: str = "hermes"  # the vLLM server's --tool-call-parser for this model's tool-call format
 
 
 @dataclass

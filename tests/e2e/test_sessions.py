@@ -63,7 +63,7 @@ def check_sessions(summary: dict, out: Path) -> pd.DataFrame:
     summed = requests.groupby("session")["energy_attributed_j"].sum()
     for row in sessions.itertuples():
         assert row.energy_j == pytest.approx(summed[row.session], rel=1e-9)
-        assert row.requests == 3 and row.think_s == pytest.approx(0.7)
+        assert row.requests == 3 and 0.69 <= row.think_s < 1.5  # the 0.2 + 0.5 s delays, measured
     for session, group in requests.groupby("session"):  # each turn sent after the previous reply
         group = group.sort_values("turn")
         assert list(group["turn"]) == [0, 1, 2]

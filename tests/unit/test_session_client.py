@@ -48,7 +48,7 @@ class Sender:
 def drive(sessions, sender, load=None, history="generated"):
     seen = []
 
-    def body_for(messages, cap):
+    def body_for(messages, cap, tools):
         return {"messages": list(messages), **({"max_tokens": cap} if cap else {})}
 
     result = asyncio.run(session_client.run_all(Endpoint("http://127.0.0.1:9/v1", "m"), sessions, body_for,
@@ -107,7 +107,7 @@ def test_a_real_stream_through_the_stand_in_server(tmp_path):
     with server.running(argv, f"http://127.0.0.1:{port}/health", tmp_path / "s.log", 60):
         seen = []
         result = session_client.run(Endpoint(f"http://127.0.0.1:{port}/v1", "m"), [two_turns("a"), two_turns("b")],
-                                    lambda messages, cap: {"model": "m", "messages": messages, "max_tokens": cap or 5,
+                                    lambda messages, cap, tools: {"model": "m", "messages": messages, "max_tokens": cap or 5,
                                                            "stream": True, "stream_options": {"include_usage": True}},
                                     build(BurstConfig(), "load"), seen.append, 30, "generated")
     assert sorted(r.id for r in result.records) == ["a/0", "a/1", "b/0", "b/1"]
@@ -127,3 +127,141 @@ def test_cached_tokens_from_vllm_usage_or_llama_cpp_timings(usage, timings, expe
     from sustain.engines.streaming import cached_tokens
 
     assert cached_tokens(usage, timings) == expected
+
+
+class Episode:
+    """Stands in for a ToolEnvironment's episode: adds numbers, keeps a running total as its state."""
+
+    def __init__(self, log):
+        self.total, self.log = 0, log
+
+    def call(self, call):
+        import json
+
+        from sustain.types import ToolResult
+
+        try:
+            self.total += json.loads(call.arguments)["n"]
+        except (ValueError, KeyError) as exc:
+            return ToolResult(f"error: {exc}", error=str(exc))
+        return ToolResult(str(self.total))
+
+    def state(self):
+        return {"total": self.total}
+
+    def close(self):
+        self.log.append("closed")
+
+
+class Environment:
+    def __init__(self):
+        self.log = []
+
+    def start(self, session_id):
+        self.log.append(session_id)
+        return Episode(self.log)
+
+
+class Agent(Sender):
+    """A model that calls `add` on each step until it has called it `calls` times, then answers."""
+
+    def __init__(self, calls):
+        super().__init__()
+        self.calls = calls
+
+    async def __call__(self, client, url, headers, request_id, body):
+        record = await super().__call__(client, url, headers, request_id, body)
+        step = int(request_id.rsplit("/", 1)[1])
+        assert body["tools"] == [TOOL]
+        if step < self.calls:
+            record.tool_calls = [{"id": f"c{step}", "name": "add", "arguments": '{"n": 2}'},
+                                 {"id": "", "name": "add", "arguments": "{bad"}]
+        return record
+
+
+TOOL = {"type": "function", "function": {"name": "add", "parameters": {"type": "object"}}}
+
+
+def live_session(steps=8):
+    return Session("task", (Turn(user("add two twice")),), tools=(TOOL,), max_steps=steps)
+
+
+def drive_live(sender, session):
+    env = Environment()
+    seen = []
+    asyncio.run(session_client.run_all(Endpoint("http://127.0.0.1:9/v1", "m"), [session],
+                                       lambda messages, cap, tools: {"messages": list(messages), "tools": list(tools)},
+                                       build(BurstConfig(), "load"), seen.append, 30, "generated", env, send=sender))
+    return seen, env
+
+
+def test_a_live_session_answers_tool_calls_until_the_final_answer():
+    sender = Agent(calls=2)
+    seen, env = drive_live(sender, live_session())
+    assert [r.id for r in seen] == ["task/0", "task/1", "task/2"] and env.log == ["task", "closed"]
+    assert seen[0].tool_results == [{"content": "2", "error": None},
+                                    {"content": seen[0].tool_results[1]["content"], "error": seen[0].tool_results[1]["error"]}]
+    assert seen[0].tool_results[1]["error"] is not None  # malformed arguments: the environment says so
+    assert seen[2].final_state == {"total": 4} and seen[2].tool_calls is None and seen[0].final_state is None
+    history = sender.bodies[2][1]
+    assert history[1]["role"] == "assistant" and history[1]["tool_calls"][1]["id"] == "call_0_1"
+    assert [m["role"] for m in history] == ["user", "assistant", "tool", "tool", "assistant", "tool", "tool"]
+    assert history[2] == {"role": "tool", "tool_call_id": "c0", "content": "2"}
+
+
+def test_a_live_session_stops_at_max_steps_with_the_state_so_far():
+    seen, env = drive_live(Agent(calls=99), live_session(steps=3))
+    assert len(seen) == 3 and seen[-1].tool_results is None and seen[-1].final_state == {"total": 4}
+    assert env.log[-1] == "closed"
+
+
+def test_streamed_tool_calls_are_assembled_from_their_pieces():
+    from sustain.engines import streaming
+
+    times, text, state = [], [], {"finish_reason": None, "usage": None, "timings": None, "tool_calls": {},
+                                  "reasoning_chunks": 0, "text_ends": []}
+    chunks = [{"choices": [{"delta": {"tool_calls": [{"index": 0, "id": "c1", "type": "function",
+                                                      "function": {"name": "get_weather", "arguments": ""}}]}}]},
+              {"choices": [{"delta": {"tool_calls": [{"index": 0, "function": {"arguments": '{"city": '}}]}}]},
+              {"choices": [{"delta": {"tool_calls": [{"index": 0, "function": {"arguments": '"Porto"}'}}]}}]},
+              {"choices": [{"delta": {"tool_calls": [{"index": 1, "id": "c2", "function": {"name": "now",
+                                                                                          "arguments": "{}"}}]}}]},
+              {"choices": [{"delta": {}, "finish_reason": "tool_calls"}]}]
+    for chunk in chunks:
+        streaming._read_chunk(chunk, times, text, state)
+    assert state["tool_calls"] == {0: {"id": "c1", "name": "get_weather", "arguments": '{"city": "Porto"}'},
+                                   1: {"id": "c2", "name": "now", "arguments": "{}"}}
+    assert len(times) == 4 and state["finish_reason"] == "tool_calls" and text == []
+
+
+
+def stream_state(chunks):
+    from sustain.engines import streaming
+
+    times, text, state = [], [], {"finish_reason": None, "usage": None, "timings": None, "tool_calls": {},
+                                  "reasoning_chunks": 0, "text_ends": []}
+    for chunk in chunks:
+        streaming._read_chunk(chunk, times, text, state)
+    return times, "".join(text), state
+
+
+def delta(**fields):
+    return {"choices": [{"delta": fields}]}
+
+
+def test_reasoning_tokens_are_counted_apart_from_the_answer():
+    from sustain.engines.streaming import reasoning_tokens
+
+    # inline think block: 4 chunks up to and including the one that closes it, then 2 answer chunks
+    times, text, state = stream_state([delta(content=p) for p in ["<think>", "hm", " ok", "</think>", "Paris", "."]])
+    assert reasoning_tokens({}, state, text) == 4 and len(times) == 6
+    # the opening tag in the prompt (Qwen3's template): the count still ends at </think>
+    times, text, state = stream_state([delta(content=p) for p in ["so", "</thi", "nk>\n", "Yes"]])
+    assert reasoning_tokens({}, state, text) == 3
+    # a reasoning parser's separate field: those chunks are reasoning, the content is the answer
+    times, text, state = stream_state([delta(reasoning_content="a"), delta(reasoning_content="b"), delta(content="Yes")])
+    assert reasoning_tokens({}, state, text) == 2 and text == "Yes" and len(times) == 3
+    # no reasoning; and the server's own count wins
+    times, text, state = stream_state([delta(content="Yes")])
+    assert reasoning_tokens({}, state, text) == 0
+    assert reasoning_tokens({"completion_tokens_details": {"reasoning_tokens": 7}}, state, text) == 7

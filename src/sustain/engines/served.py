@@ -41,8 +41,8 @@ class ServedEngine(Engine):
                     "devices": devices}
             on_loaded(info)
             if job.sessions:
-                result = session_client.run(endpoint, job.sessions, lambda messages, cap: self.turn_body(
-                    job, messages, cap), profile, on_record, self.cfg.timeout_s, job.history)
+                result = session_client.run(endpoint, job.sessions, lambda messages, cap, tools: self.turn_body(
+                    job, messages, cap, tools), profile, on_record, self.cfg.timeout_s, job.history, job.environment)
             else:
                 result = streaming.run(endpoint, bodies, profile, on_record, self.cfg.timeout_s)
         return EngineRun(result.records, result.start_s, result.end_s, load_s, info)
@@ -69,11 +69,15 @@ class ServedEngine(Engine):
         body.update(self.decoding_fields(job))
         return body
 
-    def turn_body(self, job: EngineJob, messages: list[dict[str, Any]], max_tokens: int | None) -> dict[str, Any]:
-        """`body` for one session turn: the history so far, the turn's own output cap over the job's."""
+    def turn_body(self, job: EngineJob, messages: list[dict[str, Any]], max_tokens: int | None,
+                  tools: tuple[dict[str, Any], ...] = ()) -> dict[str, Any]:
+        """`body` for one session turn: the history so far, the turn's own output cap over the job's, and a
+        live session's tools (the model decides whether to call one)."""
         body = self.body(job, list(messages))
         if max_tokens is not None:
             body["max_tokens"] = max_tokens
+        if tools:
+            body.update(tools=list(tools), tool_choice="auto")
         return body
 
     def request_body(self, job: EngineJob, request: Request) -> dict[str, Any]:

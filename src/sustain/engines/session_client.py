@@ -7,6 +7,11 @@ sessions running at once (load=concurrency: N concurrent sessions, the next star
 load=poisson: sessions arriving at a rate). A session has at most one request in flight, so a cap on sessions
 is a cap on requests. Requests go out through the same streaming call as single requests
 (`streaming.stream_one`), so every turn's record is timed the same way; a failed turn ends its session.
+
+A live session (`Session.tools`) is one user task the model acts on: each reply's tool calls are answered by
+the job's environment (in a worker thread: a jailed tool must not hold up the other sessions) and sent back,
+until a reply without a tool call or `max_steps` requests. Each record carries its reply's tool calls and
+what the environment answered; the last one the environment's final state.
 """
 
 from __future__ import annotations
@@ -20,21 +25,24 @@ from typing import Any
 from sustain.engines.records import RequestRecord
 from sustain.engines.streaming import Endpoint, StreamResult, json_dumps, path_of, stream_one
 from sustain.load.base import LoadProfile
-from sustain.types import Session
+from sustain.types import Session, ToolCall
 
-BodyFor = Callable[[list[dict[str, Any]], int | None], dict[str, Any]]  # (messages, max_tokens) -> request body
+# (messages, max_tokens, tools) -> the request body
+BodyFor = Callable[[list[dict[str, Any]], int | None, tuple[dict[str, Any], ...]], dict[str, Any]]
 
 
 def run(endpoint: Endpoint, sessions: Sequence[Session], body_for: BodyFor, profile: LoadProfile,
-        on_record: Callable[[RequestRecord], None], timeout_s: float, history: str) -> StreamResult:
+        on_record: Callable[[RequestRecord], None], timeout_s: float, history: str,
+        environment: Any = None) -> StreamResult:
     """Every session under `profile`; `on_record` sees each turn's record as it ends."""
-    return asyncio.run(run_all(endpoint, sessions, body_for, profile, on_record, timeout_s, history))
+    return asyncio.run(run_all(endpoint, sessions, body_for, profile, on_record, timeout_s, history, environment))
 
 
 async def run_all(endpoint: Endpoint, sessions: Sequence[Session], body_for: BodyFor, profile: LoadProfile,
                   on_record: Callable[[RequestRecord], None], timeout_s: float, history: str,
-                  send: Callable[..., Any] = stream_one) -> StreamResult:
-    """`send(session, url, headers, request_id, body)` is the streaming call (a fake in unit tests)."""
+                  environment: Any = None, send: Callable[..., Any] = stream_one) -> StreamResult:
+    """`send(session, url, headers, request_id, body)` is the streaming call (a fake in unit tests);
+    `environment` (a `ToolEnvironment`) answers live sessions' tool calls."""
     import aiohttp
 
     offsets = profile.arrivals(len(sessions))
@@ -44,21 +52,33 @@ async def run_all(endpoint: Endpoint, sessions: Sequence[Session], body_for: Bod
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=timeout_s)
     records: list[RequestRecord] = []
 
+    async def ask(session: Session, k: int, messages: list[dict[str, Any]], cap: int | None) -> RequestRecord:
+        body = body_for(messages, cap, session.tools)
+        record = await send(client, base + path_of(body), endpoint.headers(), session.request_id(k), body)
+        return dataclasses.replace(record, session_id=session.id, turn=k)
+
+    def done(record: RequestRecord) -> None:
+        records.append(record)
+        on_record(record)
+
+    async def replay(session: Session) -> None:
+        messages = session.opening()
+        for k, turn in enumerate(session.turns):
+            if turn.delay_s > 0:
+                await asyncio.sleep(turn.delay_s)
+            messages.extend(turn.messages)
+            record = await ask(session, k, messages, turn.max_tokens)
+            done(record)
+            if record.error is not None:
+                return
+            messages.append(session.reply(k, record.output_text, history))
+
     async def one(session: Session) -> None:
         async with slots:
-            messages = session.opening()
-            for k, turn in enumerate(session.turns):
-                if turn.delay_s > 0:
-                    await asyncio.sleep(turn.delay_s)
-                messages.extend(turn.messages)
-                body = body_for(messages, turn.max_tokens)
-                record = await send(client, base + path_of(body), endpoint.headers(), session.request_id(k), body)
-                record = dataclasses.replace(record, session_id=session.id, turn=k)
-                records.append(record)
-                on_record(record)
-                if record.error is not None:
-                    return
-                messages.append(session.reply(k, record.output_text, history))
+            if session.live:
+                await live(session, environment, ask, done)
+            else:
+                await replay(session)
 
     async with aiohttp.ClientSession(connector=connector, timeout=timeout, json_serialize=json_dumps) as client:
         start = time.monotonic()
@@ -71,3 +91,32 @@ async def run_all(endpoint: Endpoint, sessions: Sequence[Session], body_for: Bod
         await asyncio.gather(*tasks)
         end = time.monotonic()
     return StreamResult(records, start, end)
+
+
+async def live(session: Session, environment: Any, ask: Callable[..., Any], done: Callable[[RequestRecord], None]) -> None:
+    """The model acts on one task: its tool calls answered by an episode of `environment`, until a final answer
+    (a reply without tool calls), a failed request, or `max_steps` requests."""
+    episode = await asyncio.to_thread(environment.start, session.id)
+    try:
+        task = session.turns[0]
+        messages = [*session.opening(), *task.messages]
+        for k in range(session.max_steps):
+            record = await ask(session, k, messages, task.max_tokens)
+            calls = [ToolCall(c.get("id") or f"call_{k}_{i}", c.get("name", ""), c.get("arguments", ""))
+                     for i, c in enumerate(record.tool_calls or [])]
+            if record.error is not None or not calls or k == session.max_steps - 1:
+                done(dataclasses.replace(record, final_state=await asyncio.to_thread(episode.state)))
+                return
+            results = [await asyncio.to_thread(episode.call, call) for call in calls]
+            done(dataclasses.replace(record, tool_results=[{"content": r.content, "error": r.error} for r in results]))
+            messages.append(assistant_message(record.output_text, calls))
+            messages.extend({"role": "tool", "tool_call_id": c.id, "content": r.content} for c, r in zip(calls, results))
+    finally:
+        await asyncio.to_thread(episode.close)
+
+
+def assistant_message(text: str, calls: list[ToolCall]) -> dict[str, Any]:
+    """The model's reply as the history holds it: its text and its tool calls, in OpenAI's shape."""
+    return {"role": "assistant", "content": text,
+            "tool_calls": [{"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                           for c in calls]}

@@ -13,6 +13,7 @@ chunk, `token_times_s` holds chunk times and its length differs from `output_tok
 from __future__ import annotations
 
 import asyncio
+import bisect
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,7 +28,8 @@ from sustain.load.base import LoadProfile
 DATA = b"data: "
 DONE = b"[DONE]"
 ERROR_BODY_CHARS = 300
-CONTEXT_CHARS = "sustain_context_chars"  # a scoring body's context length, kept here and never sent
+CONTEXT_CHARS = "sustain_context_chars"
+THINK_END = "</think>"  # a scoring body's context length, kept here and never sent
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,8 @@ async def stream_one(session: Any, url: str, headers: dict[str, str], request_id
 
     times: list[float] = []
     text: list[str] = []
-    state: dict[str, Any] = {"finish_reason": None, "usage": None, "timings": None}
+    state: dict[str, Any] = {"finish_reason": None, "usage": None, "timings": None, "tool_calls": {},
+                             "reasoning_chunks": 0, "text_ends": []}
     arrival = time.monotonic()
     error = None
     try:
@@ -139,7 +142,25 @@ async def stream_one(session: Any, url: str, headers: dict[str, str], request_id
         token_times_s=times,
         server_timings=state["timings"],
         cached_tokens=cached_tokens(usage, state["timings"]),
+        tool_calls=[state["tool_calls"][i] for i in sorted(state["tool_calls"])] or None,
+        reasoning_tokens=None if error else reasoning_tokens(usage, state, "".join(text)),
     )
+
+
+def reasoning_tokens(usage: dict[str, Any], state: dict[str, Any], text: str) -> int:
+    """Output tokens spent reasoning: the server's own count (`completion_tokens_details.reasoning_tokens`), else
+    the chunks streamed as `reasoning_content` (a server with a reasoning parser) plus the content chunks up to
+    the end of a leading think block (`...</think>`, as `strip_reasoning` cuts it); one token per chunk, as vLLM
+    and llama.cpp stream. 0 for an answer without reasoning."""
+    details = usage.get("completion_tokens_details") or {}
+    if details.get("reasoning_tokens") is not None:
+        return int(details["reasoning_tokens"])
+    inline = 0
+    if THINK_END in text:
+        end = text.index(THINK_END) + len(THINK_END)
+        starts = [0, *state["text_ends"][:-1]]
+        inline = bisect.bisect_left(starts, end)
+    return state["reasoning_chunks"] + inline
 
 
 def cached_tokens(usage: dict[str, Any], timings: dict[str, float] | None) -> int | None:
@@ -199,10 +220,15 @@ def _read_chunk(chunk: dict[str, Any], times: list[float], text: list[str], stat
         delta = choice.get("delta") or {}
         content = delta.get("content") or choice.get("text")  # a chat delta, or a completion's text
         piece = content or delta.get("reasoning_content") or delta.get("reasoning")
-        if piece:
+        if piece or delta.get("tool_calls"):
             times.append(now)
             if content:
                 text.append(piece)
+                state["text_ends"].append((state["text_ends"] or [0])[-1] + len(piece))
+            elif piece:
+                state["reasoning_chunks"] += 1
+        for call in delta.get("tool_calls") or ():
+            _add_tool_call(state["tool_calls"], call)
         if choice.get("finish_reason"):
             state["finish_reason"] = choice["finish_reason"]
     if chunk.get("usage"):
@@ -211,6 +237,16 @@ def _read_chunk(chunk: dict[str, Any], times: list[float], text: list[str], stat
         state["timings"] = {k: float(v) for k, v in chunk["timings"].items() if isinstance(v, (int, float))}
     if chunk.get("error"):
         raise _stream_error(chunk["error"])
+
+
+def _add_tool_call(calls: dict[int, dict[str, str]], delta: dict[str, Any]) -> None:
+    """A streamed tool call arrives in pieces keyed by `index`: its id and name first, then its arguments'
+    JSON text chunk by chunk."""
+    call = calls.setdefault(int(delta.get("index", len(calls))), {"id": "", "name": "", "arguments": ""})
+    function = delta.get("function") or {}
+    call["id"] = delta.get("id") or call["id"]
+    call["name"] += function.get("name") or ""
+    call["arguments"] += function.get("arguments") or ""
 
 
 def _stream_error(error: Any) -> Exception:

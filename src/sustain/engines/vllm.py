@@ -48,6 +48,10 @@ class VllmEngine(Engine):
         from sustain.load.base import require_burst
 
         require_burst(job.load, "engine=vllm")
+        if any(s.live for s in job.sessions):
+            raise SustainError("engine=vllm cannot run live agent sessions (the model's tool calls need a server's "
+                               "tool-call parser and an environment answering between requests): use "
+                               "engine=vllm_server or engine=llamacpp.")
         refuse_unknown(self.cfg.args, engine_arg_names(), "vLLM's EngineArgs (engine.args)")
         quant = job.quantization
         if quant.for_model is not None and quant.for_model != job.model.name:

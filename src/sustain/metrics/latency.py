@@ -97,6 +97,20 @@ def throughput(records: Iterable[RequestRecord], duration_s: float) -> dict[str,
 # filled should be read as "energy at this request rate", not compared with burst runs at the same B.
 
 
+def reasoning_figures(records: Iterable[RequestRecord]) -> dict[str, float]:
+    """Reasoning tokens apart from answer tokens, over the requests that ended without an error and whose engine
+    counted them (the server engines); absent where none did. Energy is attributed per output token, so a
+    request's reasoning costs its reasoning share of the request's energy."""
+    counted = [r for r in records if _succeeded(r) and r.reasoning_tokens is not None]
+    if not counted:
+        return {}
+    reasoning = sum(r.reasoning_tokens or 0 for r in counted)
+    output = sum(r.output_tokens for r in counted)
+    return {"mean_reasoning_tokens": reasoning / len(counted),
+            "mean_answer_tokens": (output - reasoning) / len(counted),
+            **({"reasoning_token_share": reasoning / output} if output else {})}
+
+
 def itl_stats(records: Iterable[RequestRecord]) -> dict[str, float]:
     """ITL statistics in ms over every gap between consecutive output tokens of every request, pooled
     as `vllm bench serve` does (mean_itl_ms, median_itl_ms, std_itl_ms, p50..p99_itl_ms). Requests without
@@ -185,7 +199,7 @@ def measure_latency(records: list[RequestRecord], engine_records: list[RequestRe
     """Statistics over every request of the run (reused ones too); throughput and load figures over the
     requests this engine run served."""
     duration = end_s - start_s
-    figures = {**latency_stats(records), **throughput(engine_records, duration),
+    figures = {**latency_stats(records), **throughput(engine_records, duration), **reasoning_figures(records),
                **serving_metrics(engine_records, duration, batch_size, load.slo,
                                  getattr(load, "rate", None) is not None)}
     decodes = [r.decode_s for r in records if r.decode_s is not None]

@@ -33,7 +33,8 @@ METRICS = [
     _m("sessions_completed", "count", MAXIMIZE, RUN, "Sessions whose every turn got a reply without an error."),
     _m("turns_per_session_mean", "count", NEITHER, "mean over sessions", "Requests a session sent (a failed turn "
        "ends its session)."),
-    _m("think_s_mean", "s", NEITHER, "mean over sessions", "Delays before a session's turns: think and tool time."),
+    _m("think_s_mean", "s", NEITHER, "mean over sessions", "Time from each reply to the session's next request "
+       "(think time, tools running), measured."),
     _m("sessions_per_hour", "1/h", MAXIMIZE, RUN, "Completed sessions over first request sent to last reply."),
     _m("energy_per_session_j", "J", MINIMIZE, "mean over completed sessions", "A completed session's energy: the "
        "sum of its requests' attributed energy (priced while requests were in flight; idle time apart).",
@@ -68,8 +69,9 @@ class SessionRow:
     prompt_tokens: int
     cached_tokens: int | None  # None: the engine reported no prefix-cache figure
     output_tokens: int
+    reasoning_tokens: int | None  # of output_tokens; None where the engine did not count them
     wall_s: float | None  # first request sent to last token of the last reply
-    think_s: float  # delays before its turns (think and tool time)
+    think_s: float  # measured: from each reply to the next request (think time, tool calls)
     energy_j: float | None  # sum of its requests' attributed energy; None without a successful request
 
 
@@ -165,8 +167,10 @@ def _row(session: Session, turns: list[RequestRecord], predictions: dict[str, Pr
         prompt_tokens=sum(r.prompt_tokens for r in turns),
         cached_tokens=None if not turns or any(c is None for c in cached) else sum(c or 0 for c in cached),
         output_tokens=sum(r.output_tokens for r in turns),
+        reasoning_tokens=None if not turns or any(r.reasoning_tokens is None for r in turns)
+        else sum(r.reasoning_tokens or 0 for r in turns),
         wall_s=max(ends) - turns[0].arrival_s if turns and ends else None,
-        think_s=sum(t.delay_s for t in session.turns[:len(turns)]),
+        think_s=sum(b.arrival_s - a.last_token_s for a, b in zip(turns, turns[1:]) if a.last_token_s is not None),
         energy_j=sum(energies) if energies else None,
     )
 

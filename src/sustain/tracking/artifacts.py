@@ -42,10 +42,13 @@ def request_rows(records: list[RequestRecord], predictions: dict[str, Prediction
         p = predictions[r.id]
         rows.append({
             "id": r.id, "gold": p.gold, "predicted": p.predicted, "correct": p.correct,
-            "prompt_tokens": r.prompt_tokens, "output_tokens": r.output_tokens, "finish_reason": r.finish_reason,
+            "prompt_tokens": r.prompt_tokens, "output_tokens": r.output_tokens, "reasoning_tokens": r.reasoning_tokens,
+            "finish_reason": r.finish_reason,
             "ttft_s": r.ttft_s, "decode_s": r.decode_s, "tpot_s": r.tpot_s, "e2e_s": r.e2e_s,
             "cached_tokens": r.cached_tokens, "energy_attributed_j": per_request_j.get(r.id), "error": r.error,
             **({"session": r.session_id, "turn": r.turn} if r.session_id is not None else {}),
+            **({"tool_calls": len(r.tool_calls or []), "tool_errors": sum(t["error"] is not None for t in r.tool_results
+                                                                         or [])} if r.tool_calls or r.tool_results else {}),
         })
     return rows
 
