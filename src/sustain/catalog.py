@@ -128,6 +128,8 @@ declare("request_goodput_req_s", "req/s", MAX, RUN, "Requests within every SLO p
 declare("truncated_share", "1", MIN, PER_REQ, "Share of outputs cut at max_tokens.", "serving")
 declare("failed_requests", "count", MIN, RUN, "Requests the engine failed.", "serving")
 declare("n_requests", "count", NEITHER, RUN, "Requests of the run.", "run")
+declare("client_cpu_s", "s", NEITHER, RUN, "CPU time of sustain's HTTP client over the run (server engines): "
+        "near the run's duration, the client, not the engine, set the pace (a validity flag says so).", "run")
 declare("engine_load_s", "s", MIN, RUN, "Engine start-up: model load and warm-up.", "run")
 declare("run_duration_s", "s", NEITHER, RUN, "First request sent to last response done (vLLM's benchmark "
         "duration).", "run")

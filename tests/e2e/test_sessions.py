@@ -95,3 +95,10 @@ def test_the_same_sessions_on_llama_cpp(tmp_path, sustain_cmd, run_env):
     summary, out = run_in(user_folder(tmp_path / "study"), ["engine=llamacpp", "batch_size=2", "load=concurrency",
                                                             "load.max_in_flight=2"], sustain_cmd, run_env, tmp_path)
     check_sessions(summary, out)
+
+
+def test_the_same_sessions_on_the_offline_engine(tmp_path, sustain_cmd, run_env):
+    summary, out = run_in(user_folder(tmp_path / "study"), ["engine=vllm", "engine.cpu_memory_fraction=0.08",
+                                                            "batch_size=4"], sustain_cmd, run_env, tmp_path)
+    requests = check_sessions(summary, out)
+    assert requests["reasoning_tokens"].isna().all()  # the offline engine does not count them: said, not 0

@@ -7,6 +7,7 @@ job's load profile through the streaming client, so every served engine yields t
 from __future__ import annotations
 
 import contextlib
+import time
 from abc import abstractmethod
 from collections.abc import Iterator
 from typing import Any
@@ -40,11 +41,13 @@ class ServedEngine(Engine):
             info = {**self.describe(), "load": profile.cfg.name, "load_s": load_s, "platform": platform,
                     "devices": devices}
             on_loaded(info)
+            cpu0 = time.thread_time()  # the client's event loop runs in this thread; tools run in others
             if job.sessions:
                 result = session_client.run(endpoint, job.sessions, lambda messages, cap, tools: self.turn_body(
                     job, messages, cap, tools), profile, on_record, self.cfg.timeout_s, job.history, job.environment)
             else:
                 result = streaming.run(endpoint, bodies, profile, on_record, self.cfg.timeout_s)
+            info["client_cpu_s"] = time.thread_time() - cpu0
         return EngineRun(result.records, result.start_s, result.end_s, load_s, info)
 
     def devices(self) -> tuple[str | None, list[str]]:

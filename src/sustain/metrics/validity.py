@@ -11,6 +11,7 @@ from sustain.metrics import latency
 
 SHORT_WINDOW_S = 20.0  # ML.ENERGY wants a steady state of at least 20-30 s
 FULL_BATCH = 0.85
+CLIENT_SATURATED = 0.9  # share of one core the client's event loop may use before it, not the engine, sets the pace
 
 
 def measurement_flags(attribution: Attribution, engine_run: EngineRun, batch_size: int, gpus: int,
@@ -32,6 +33,10 @@ def measurement_flags(attribution: Attribution, engine_run: EngineRun, batch_siz
                      f"requests were in flight")
     if attribution.mode == "steady_state" and attribution.batch_fill < FULL_BATCH:
         flags.append(f"batch_size={max(1, round(attribution.avg_running_batch))} would have filled")
+    client_s, span_s = engine_run.info.get("client_cpu_s"), engine_run.end_s - engine_run.start_s
+    if client_s is not None and span_s > 0 and client_s / span_s > CLIENT_SATURATED:
+        flags.append(f"the client used {client_s / span_s:.0%} of a core over the run: it was saturated, so latency "
+                     f"and throughput measure the client as much as the engine")
     visible = engine_run.info.get("device_count_visible", 0)
     if engine_run.info.get("platform") not in ("cpu", None) and visible < gpus:
         flags.append(f"the engine saw {visible} GPU(s) but gpus={gpus}")

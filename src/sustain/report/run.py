@@ -55,7 +55,10 @@ class EngineContext:
                                           "model.resolved_path": str(getattr(engine, "model_path", ""))})
 
     def metrics(self) -> dict[str, float]:
-        return {"engine_load_s": self.load_s}
+        out = {"engine_load_s": self.load_s}
+        if "client_cpu_s" in self.info:
+            out["client_cpu_s"] = float(self.info["client_cpu_s"])
+        return out
 
     def tags(self) -> dict[str, str]:
         return {"engine.devices": ", ".join(self.info.get("devices", [])),

@@ -38,6 +38,7 @@ def format_summary(summary: dict[str, Any]) -> str:
                            f"p90 {num('p90_decode_ms', '{:.0f}')}, p99 {num('p99_decode_ms', '{:.0f}')} ms"),
         ("TTFT", f"mean {num('mean_ttft_ms', '{:.0f}')} ms, p99 {num('p99_ttft_ms', '{:.0f}')} ms"),
         ("output tokens", f"{num('mean_output_tokens', '{:.1f}')} / request, {num('output_throughput_tok_s', '{:.1f}')} tok/s"),
+        *_reasoning_rows(m, num),
         *_session_rows(summary.get("sessions"), num),
     ]
     if "judge_score_mean" in m:
@@ -51,11 +52,20 @@ def format_summary(summary: dict[str, Any]) -> str:
     flags = summary["validity"]["flags"]
     rows.append(("validity", "ok" if not flags else f"{len(flags)} flag(s): " + "; ".join(flags)))
     rows.append(("MLflow run", f"{run.get('run_id')} in {run.get('tracking_uri')}"))
-    rows.append(("next", _next_step(run)))
+    rows.append(("next", _next_step(run, bool(summary.get("sessions")))))
     width = max(len(k) for k, _ in rows)
     line = "─" * (width + 60)
     body = "\n".join(f"  {k:<{width}}  {v}" for k, v in rows)
     return f"{line}\n  sustain · {run['name']}\n{line}\n{body}\n{line}"
+
+
+def _reasoning_rows(m: dict[str, float], num: Any) -> list[tuple[str, str]]:
+    """Thinking apart from answering, where the model reasoned at all: what reasoning on or off changes."""
+    if not m.get("mean_reasoning_tokens"):
+        return []
+    return [("  reasoning", f"{num('mean_reasoning_tokens', '{:.1f}')} reasoning + {num('mean_answer_tokens', '{:.1f}')}"
+                            f" answer tokens / request: {num('reasoning_token_share', '{:.0%}')} of the output and "
+                            f"of its energy")]
 
 
 def _session_rows(sessions: dict[str, Any] | None, num: Any) -> list[tuple[str, str]]:
@@ -66,11 +76,12 @@ def _session_rows(sessions: dict[str, Any] | None, num: Any) -> list[tuple[str, 
                if sessions["scored"] else "no expected end declared, success not scored")
     hit = sessions.get("prefix_cache_hit_rate")
     idle = sessions.get("idle_energy_j")
+    per_success = (f"{num('energy_per_successful_session_j', '{:.2f}')} J per success (failures' energy included)"
+                   if sessions["succeeded"] else "no success to price" if sessions["scored"] else "success not scored")
     return [
         ("sessions", f"{sessions['completed']} of {sessions['sessions']} completed, {success}"),
         ("energy / session", f"{num('energy_per_session_j', '{:.2f}')} J per completed session, "
-                             f"{num('energy_per_successful_session_j', '{:.2f}')} J per success; "
-                             f"{num('sessions_per_kwh', '{:.0f}')} sessions / kWh"),
+                             f"{per_success}; {num('sessions_per_kwh', '{:.0f}')} sessions / kWh"),
         ("  idle (think time)", "n/a" if idle is None else f"{idle:.2f} J while no request was in flight, kept apart "
                                 f"({num('energy_per_session_with_idle_j', '{:.2f}')} J / session with it)"),
         ("session latency", f"p50 {num('session_latency_s_p50', '{:.1f}')} s, p90 {num('session_latency_s_p90', '{:.1f}')} s;"
@@ -154,8 +165,13 @@ def _energy_line(m: dict[str, float], num: Any, how: str) -> str:
             f"× each request's tokens (spread across requests {num('energy_per_request_j_std', '{:.2f}')} J; {how})")
 
 
-def _next_step(run: dict[str, Any]) -> str:
+def _next_step(run: dict[str, Any], sessions: bool = False) -> str:
     """What a newcomer can try from here, one override away."""
+    if sessions:
+        server = "engine=vllm_server " if run.get("engine") == "vllm" else ""  # the offline engine starts all at once
+        return (f"{server}load=concurrency load.max_in_flight=4 for four sessions at once; +engine.args.enable_prefix_caching="
+                f"false to see what the prefix cache saves; -m experiment=agent_sessions sweeps both; "
+                f"sessions.csv in the run folder; mlflow ui --backend-store-uri {run.get('tracking_uri')}")
     decoding = run.get("decoding", "free")
     other = ("task.decoding=free for the paper's free decoding" if decoding != "free"
              else "task.decoding=json_schema to constrain the output to the task's format")
