@@ -12,15 +12,19 @@ one run, the median of each side compared:
   client, every token timed into records) against a plain aiohttp client streaming the same request bodies
   to the same vLLM server (started once, by sustain's engine, and warmed up by one unmeasured burst),
   counting tokens from `usage`. Wall clock of the whole burst on both.
+- `llamacpp`: the same for `engine=llamacpp` on llama.cpp's server (the embedded Q4_1 GGUF).
 - `client`: is sustain's streaming client ever the bottleneck? The stand-in server
   (scripts/standin_server.py, which streams as fast as it can) driven by N concurrent streams (default 512,
   the paper's largest batch), sustain's client (aiohttp, every token timed into a RequestRecord) against a
   plain one (httpx, counting SSE lines), on one pinned core. Prints token events per second and CPU seconds
   per 1,000 events for each. Goal: >= 20,000 events/s.
+- `sessions`: the same for multi-turn work: N concurrent sessions of `--turns` turns, each turn sent after the
+  previous reply with the history growing (sustain's session client, every token timed into records, against a
+  plain httpx client that keeps the same history). Goal: >= 20,000 events/s at 512 sessions.
 
-    python scripts/bench_overhead.py [vllm] [vllm_server] [client]
+    python scripts/bench_overhead.py [vllm] [vllm_server] [llamacpp] [client] [sessions]
         [--requests 32] [--batch 8] [--max-tokens 32] [--rounds 2] [--set KEY=VALUE ...]
-        [--streams 512] [--tokens 256]
+        [--streams 512] [--tokens 256] [--turns 4]
 """
 
 from __future__ import annotations
@@ -44,10 +48,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from sustain.engines import server, streaming
+from sustain.engines import server, session_client, streaming
 from sustain.load.burst import Burst, BurstConfig
+from sustain.types import Session, Turn
 
-PARTS = ("vllm", "vllm_server", "client")
+PARTS = ("vllm", "vllm_server", "llamacpp", "client", "sessions")
 
 
 def alternate(sides: dict[str, Callable[[], tuple[float, str]]], rounds: int, label: str) -> float:
@@ -192,22 +197,18 @@ def plain_stream(endpoint: streaming.Endpoint, bodies: list[dict[str, Any]]) -> 
     return asyncio.run(all_())
 
 
-def bench_vllm_server(a: argparse.Namespace, tmp: Path) -> float:
+def bench_served(name: str, a: argparse.Namespace, tmp: Path) -> float:
+    """A server engine's `run` (its streaming client, every token timed into records) against a plain aiohttp
+    client, on one server started once by sustain's engine and warmed up by one unmeasured burst."""
     from sustain.engines.served import remote
-    from sustain.engines.vllm_server import VllmServerEngine
 
-    engine, job = prepared("vllm_server", a, tmp)
-
-    class AlreadyServing(VllmServerEngine):
-        """sustain's server engine on the server started once below, so a round times generation only."""
-
-        def serving(self, job_: Any) -> contextlib.AbstractContextManager:
-            return remote(self.endpoint)
+    engine, job = prepared(name, a, tmp)
+    already_serving = type("AlreadyServing", (type(engine),), {"serving": lambda self, job_: remote(self.endpoint)})
 
     with engine.serving(job) as (endpoint, load_s):
-        print(f"vllm_server: server ready in {load_s:.0f} s", flush=True)
-        warm = AlreadyServing(engine.cfg)
-        warm.endpoint = endpoint
+        print(f"{name}: server ready in {load_s:.1f} s", flush=True)
+        warm = already_serving(engine.cfg)
+        warm.__dict__.update({k: v for k, v in engine.__dict__.items() if k != "cfg"}, endpoint=endpoint)
         bodies = [engine.body(job, r.messages) for r in job.requests]
         plain_stream(endpoint, bodies)  # unmeasured: a fresh server's first burst is slower for whoever sends it
 
@@ -222,7 +223,15 @@ def bench_vllm_server(a: argparse.Namespace, tmp: Path) -> float:
             seconds = time.perf_counter() - t0
             return tokens / seconds, f"tok/s ({tokens} output tokens in {seconds:.2f} s)"
 
-        return alternate({"sustain": sustain_side, "plain": plain_side}, a.rounds, "vllm_server")
+        return alternate({"sustain": sustain_side, "plain": plain_side}, a.rounds, name)
+
+
+def bench_vllm_server(a: argparse.Namespace, tmp: Path) -> float:
+    return bench_served("vllm_server", a, tmp)
+
+
+def bench_llamacpp(a: argparse.Namespace, tmp: Path) -> float:
+    return bench_served("llamacpp", a, tmp)
 
 
 # --- the streaming client alone against the stand-in server -----------------------------------------------
@@ -260,13 +269,69 @@ def plain_client(url: str, streams: int, tokens: int) -> int:
     return asyncio.run(all_())
 
 
+def sessions(streams: int, turns: int) -> list[Session]:
+    return [Session(str(i), tuple(Turn(({"role": "user", "content": f"step {k}: go on"},)) for k in range(turns)),
+                    system="You are a benchmark.") for i in range(streams)]
+
+
+def sustain_sessions(url: str, streams: int, tokens: int, turns: int) -> int:
+    result = session_client.run(streaming.Endpoint(url, "standin"), sessions(streams, turns),
+                                lambda messages, cap, tools: {**body(tokens), "messages": messages},
+                                Burst(BurstConfig()), lambda r: None, 600, "generated")
+    failed = [r.error for r in result.records if r.error]
+    if failed or len(result.records) != streams * turns:
+        raise SystemExit(f"{len(failed)} requests failed, e.g. {failed[:1]}; {len(result.records)} records")
+    return sum(len(r.token_times_s or []) for r in result.records)
+
+
+def plain_sessions(url: str, streams: int, tokens: int, turns: int) -> int:
+    """Each session's turns one after another over httpx, the history growing with each reply's text."""
+    import httpx
+
+    async def one(client: httpx.AsyncClient, session: Session) -> int:
+        n, messages = 0, session.opening()
+        for turn in session.turns:
+            messages.extend(turn.messages)
+            text = []
+            async with client.stream("POST", url + "/chat/completions",
+                                     json={**body(tokens), "messages": messages}) as response:
+                async for line in response.aiter_lines():
+                    if line.startswith("data: {") and '"content": "yes' in line:
+                        n += 1
+                        text.append("yes ")
+            messages.append({"role": "assistant", "content": "".join(text)})
+        return n
+
+    async def all_() -> int:
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
+        async with httpx.AsyncClient(timeout=600, limits=limits) as client:
+            return sum(await asyncio.gather(*(one(client, s) for s in sessions(streams, turns))))
+
+    return asyncio.run(all_())
+
+
 def bench_client(a: argparse.Namespace, tmp: Path) -> float:
+    return on_standin(a, tmp, "client", {"sustain": sustain_client, "plain": plain_client},
+                      f"{a.streams} streams x {a.tokens} tokens")
+
+
+def bench_sessions(a: argparse.Namespace, tmp: Path) -> float:
+    def turns(fn: Callable[..., int]) -> Callable[[str, int, int], int]:
+        return lambda url, streams, tokens: fn(url, streams, tokens, a.turns)
+
+    return on_standin(a, tmp, "sessions", {"sustain": turns(sustain_sessions), "plain": turns(plain_sessions)},
+                      f"{a.streams} concurrent sessions x {a.turns} turns x {a.tokens} tokens")
+
+
+def on_standin(a: argparse.Namespace, tmp: Path, label: str, clients: dict[str, Callable[[str, int, int], int]],
+               shape: str) -> float:
+    """sustain's client against a plain one on the stand-in server, on one pinned core: events/s and CPU."""
     affinity = os.sched_getaffinity(0)
     os.sched_setaffinity(0, {a.cpu})
     port = server.free_port()
     argv = [sys.executable, str(ROOT / "scripts" / "standin_server.py"), str(port), "--tokens", str(a.tokens),
             "--per-write", str(a.per_write)]
-    cpu_per_k: dict[str, list[float]] = {"sustain": [], "plain": []}
+    cpu_per_k: dict[str, list[float]] = {name: [] for name in clients}
     url = f"http://127.0.0.1:{port}/v1"
 
     def side(name: str, fn: Callable[[str, int, int], int]) -> Callable[[], tuple[float, str]]:
@@ -281,22 +346,24 @@ def bench_client(a: argparse.Namespace, tmp: Path) -> float:
 
     try:
         with server.running(argv, f"http://127.0.0.1:{port}/health", tmp / "standin.log", 60, name="stand-in server"):
-            ratio = alternate({"sustain": side("sustain", sustain_client), "plain": side("plain", plain_client)},
-                              a.rounds, "client")
+            ratio = alternate({name: side(name, fn) for name, fn in clients.items()}, a.rounds, label)
     finally:
         os.sched_setaffinity(0, affinity)
     cpu_k = statistics.median(cpu_per_k["sustain"])
-    print(f"sustain client: {1000 / cpu_k:,.0f} token events per CPU second ({cpu_k:.3f} CPU s per 1,000 events; "
-          f"{a.streams} streams x {a.tokens} tokens; goal >= 20,000/s)")
+    print(f"sustain {label}: {1000 / cpu_k:,.0f} token events per CPU second ({cpu_k:.3f} CPU s per 1,000 events; "
+          f"{shape}; goal >= 20,000/s)")
     return ratio
 
 
 LABELS = {
     "vllm": "engine=vllm / plain LLMEngine, generation throughput",
     "vllm_server": "engine=vllm_server / plain streaming client of the same vLLM server, generation throughput",
+    "llamacpp": "engine=llamacpp / plain streaming client of the same llama.cpp server, generation throughput",
     "client": "sustain's streaming client / plain streaming client, token events per second",
+    "sessions": "sustain's multi-turn session client / plain multi-turn client, token events per second",
 }
-BENCHES = {"vllm": bench_vllm, "vllm_server": bench_vllm_server, "client": bench_client}
+BENCHES = {"vllm": bench_vllm, "vllm_server": bench_vllm_server, "llamacpp": bench_llamacpp, "client": bench_client,
+           "sessions": bench_sessions}
 
 
 def main() -> None:
@@ -311,7 +378,8 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=512, help="client: concurrent streams")
     parser.add_argument("--tokens", type=int, default=256, help="client: tokens per stream")
     parser.add_argument("--per-write", type=int, default=16, help="client: stand-in chunks per socket write")
-    parser.add_argument("--cpu", type=int, default=0, help="client: the one core the client runs on")
+    parser.add_argument("--cpu", type=int, default=0, help="client, sessions: the one core the client runs on")
+    parser.add_argument("--turns", type=int, default=4, help="sessions: turns per session (history grows)")
     a = parser.parse_args()
     unknown = sorted(set(a.parts) - set(PARTS))
     if unknown:
