@@ -51,7 +51,7 @@ tools = {"__name__": "tools", "__file__": os.path.abspath(job["file"]), "__built
 try:
     exec(compile(open(job["file"], encoding="utf-8").read(), job["file"], "exec"), tools)
 except BaseException as error:
-    finish(error=f"the tools file raised {said(error)}")
+    finish(load_error=said(error))
 if "call" not in job:
     state = tools.get("STATE", {})
     finish(names=sorted(n for n, v in tools.items() if callable(v) and not n.startswith("_")
@@ -185,19 +185,19 @@ class PythonEnvironment(ToolEnvironment):
 
     def __init__(self, toolbox: Toolbox, offered: dict[str, tuple[str, ...]], tools_file: Path, jail: Jail):
         self.toolbox, self.offered, self.jail = toolbox, offered, jail
-        self.file = tools_file.name
+        self.path, self.file = tools_file, tools_file.name
         self.files = folder_files(tools_file)
         self.initial: dict[str, Any] = {}
 
     def probe(self) -> list[str]:
         """Run the tools file once: its function names, its initial `STATE` kept for every episode."""
         answer, outcome = self.ask({"file": self.file})
-        if answer is None or "error" in answer:
-            why = answer["error"] if answer else f"it ended without an answer ({_ended(outcome)})"
-            raise SustainError(f"The tools file {self.file} cannot be loaded in the {self.jail.name} jail: {why}; "
+        if answer is None or "load_error" in answer:
+            why = f"it raised {answer['load_error']}" if answer else f"it ended without an answer ({_ended(outcome)})"
+            raise SustainError(f"The tools file {self.path} cannot be loaded in the {self.jail.name} jail: {why}; "
                                f"fix it so that it runs with the standard library alone.")
         if answer.get("state") is None:
-            raise SustainError(f"The tools file {self.file} sets STATE to something other than a dict: make it a "
+            raise SustainError(f"The tools file {self.path} sets STATE to something other than a dict: make it a "
                                f"dict of JSON values (or leave it out).")
         self.initial = answer["state"]
         return list(answer["names"])
@@ -226,6 +226,8 @@ class _PythonEpisode(_Episode):
                                         "state": self._state})
         if answer is None:
             return failed(f"{name} ended without an answer ({_ended(outcome)})")
+        if "load_error" in answer:
+            return failed(f"the tools file raised {answer['load_error']}")
         if isinstance(answer.get("state"), dict):
             self._state = answer["state"]
         if "error" in answer:
