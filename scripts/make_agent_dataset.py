@@ -143,14 +143,16 @@ def _arithmetic_tasks(calc: Any, conv: Any) -> list[tuple[str, str, list[str], d
     return [
         ("calc-product", "Use the calculator: what is 1234 * 5678?", calculator,
          {"final_contains": _num(calc("1234 * 5678")), "calls": ["calculator"]}),
-        ("calc-brackets", "What is (17.5 + 4.25) * 8?", calculator, {"final_contains": _num(calc("(17.5 + 4.25) * 8"))}),
+        ("calc-brackets", "What is (17.5 + 4.25) * 8?", calculator,
+         {"final_contains": _num(calc("(17.5 + 4.25) * 8"))}),
         ("calc-power", "What is 2 to the power of 20?", calculator, {"final_contains": _num(calc("2 ** 20"))}),
         ("calc-sum", "Use the calculator to compute 98765 - 43210 + 1111.", calculator,
          {"final_contains": _num(calc("98765 - 43210 + 1111")), "calls": ["calculator"]}),
         ("calc-percent", "What is 7 percent of 2450?", calculator, {"final_contains": _num(calc("2450 * 7 / 100"))}),
         ("units-km-mi", "Convert 42 km to miles.", units, {"final_contains": _num(conv(42, "km", "mi"))}),
         ("units-lb-kg", "How many kilograms is 150 lb?", units, {"final_contains": _num(conv(150, "lb", "kg"))}),
-        ("units-f-c", "What is 100 degrees Fahrenheit in Celsius?", units, {"final_contains": _num(conv(100, "f", "c"))}),
+        ("units-f-c", "What is 100 degrees Fahrenheit in Celsius?", units,
+         {"final_contains": _num(conv(100, "f", "c"))}),
         ("units-gal-l", "Convert 5 gallons to litres.", units, {"final_contains": _num(conv(5, "gal", "l"))}),
         ("units-mi-ft", "How many feet are in one mile?", units, {"final_contains": _num(conv(1, "mi", "ft"))}),
     ]

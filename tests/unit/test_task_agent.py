@@ -53,6 +53,8 @@ def escape(path):
 
 
 def add(a, b):
+    if a == -1:
+        STATE["big"] = "x" * 100000
     return a + b
 """
 NOTES = {"id": "notes", "task": "Note a, then b.", "tools": ["note", "add"],
@@ -108,6 +110,8 @@ def test_a_tool_that_raises_is_an_error_result_and_the_episode_goes_on(jailed):
     result = episode.call(call("boom", {"x": 7}))
     assert result.error == "boom raised ValueError: no 7" and result.content.startswith("Error: boom raised")
     assert episode.call(call("add", {"a": 1, "b": 1})).content == "2"
+    too_big = episode.call(call("add", {"a": -1, "b": 1}))
+    assert too_big.error.startswith("add gave an answer and a STATE over") and episode.state() == {"notes": []}
 
 
 def test_a_looping_tool_is_stopped_by_the_jail_limit(jailed):
@@ -128,10 +132,10 @@ def test_a_tool_cannot_write_outside_its_folder(jailed, tmp_path):
 
 @pytest.mark.parametrize("made, why", [
     (call("note", '{"text": "a"'), "invalid call: the arguments are not valid JSON (Expecting ',' delimiter"),
-    (call("note", '["a"]'), "invalid call: the arguments are a JSON list, not an object"),
+    (call("note", '["a"]'), "invalid call: the arguments are a JSON array, not an object"),
     (call("nope", {}), "invalid call: no tool named 'nope' is offered; call one of note, add"),
     (call("boom", {"x": 1}), "invalid call: no tool named 'boom' is offered"),  # declared, not offered to this task
-    (call("note", {"text": 3}), "invalid call: the arguments do not fit note's schema: 3 is not of type 'string' (at text)"),
+    (call("note", {"text": 3}), "invalid call: the arguments do not fit note's schema: 3 is not of type 'string'"),
     (call("note", {}), "invalid call: the arguments do not fit note's schema: 'text' is a required property"),
     (call("note", {"text": "a", "more": 1}), "invalid call: the arguments do not fit note's schema: Additional"),
 ])
@@ -188,7 +192,8 @@ def test_scoring_sessions_by_hand(tmp_path):
 def test_success_needs_the_state_the_calls_and_a_reply(tmp_path):
     task = make(folder(tmp_path, table=TABLE), table=True)
     score = lambda *rs: task.score([task.predict_record(r) for r in rs]).details["sessions"][0]["failure"]  # noqa: E731
-    assert score(record("notes", 0, "Done.", state={"notes": ["a"]})) == "the final state does not hold the expected state"
+    assert score(record("notes", 0, "Done.", state={"notes": ["a"]})) == \
+        "the final state does not hold the expected state"
     assert score(record("notes", 0, "Done.", state={"notes": ["a", "b"]})) == "no valid call of note"
     assert score(record("notes", 0, calls=[("note", '{"text": "a"}')]),
                  record("notes", 1, error="HTTP 500")) == "request failed: HTTP 500"
@@ -207,7 +212,7 @@ def test_thousands_separators_and_no_calls_keep_the_figures_honest(tmp_path):
 BAD_LINES = [
     ("{not json", "line 1 is not valid JSON"),
     (json.dumps({"id": 1, "task": "x"}), "line 1: field 'expected' is missing or names no end"),
-    (json.dumps({"id": 1, "task": "x", "expected": {"calls": ["note"]}}), "field 'expected' is missing or names no end"),
+    (json.dumps({"id": 1, "task": "x", "expected": {"calls": ["note"]}}), "field 'expected' is missing or names no"),
     (json.dumps({"id": 1, "task": "x", "expected": {"final_contains": "y", "calls": ["nope"]}}),
      "line 1: field 'expected.calls' names tool 'nope', which this task does not offer"),
     (json.dumps({"id": 1, "task": "x", "tools": ["note"], "expected": {"final_contains": "y", "calls": ["add"]}}),
@@ -216,7 +221,7 @@ BAD_LINES = [
      "line 1: field 'tools' names 'nope', which"),
     (json.dumps({"id": 1, "task": "x", "expected": {"final_contains": "y", "answer": 1}}),
      "field 'expected' has the unknown key 'answer'"),
-    (json.dumps({"id": 1, "task": "x", "expected": {"state": []}}), "field 'expected.state' must be a non-empty object"),
+    (json.dumps({"id": 1, "task": "x", "expected": {"state": []}}), "field 'expected.state' must be a non-empty"),
     (json.dumps({"id": 1, "expected": {"final_contains": "y"}}), "line 1: field 'task' is missing"),
 ]
 
@@ -258,8 +263,13 @@ def test_a_bad_table_is_one_sentence(tmp_path, table, says):
 def test_a_tools_file_must_define_every_declared_tool_and_load(tmp_path, jailed):
     with pytest.raises(SustainError, match="defines no function add, which the tool schemas declare"):
         make(folder(tmp_path / "a", tools_py=TOOLS_PY.replace("def add(", "def plus(")))
-    with pytest.raises(SustainError, match="tools.py cannot be loaded in the bwrap jail: it raised ModuleNotFoundError: No module named 'nowhere'"):
+    with pytest.raises(SustainError, match="tools.py cannot be loaded in the bwrap jail: it raised "
+                                           "ModuleNotFoundError: No module named 'nowhere'"):
         make(folder(tmp_path / "b", tools_py="from nowhere import thing\n" + TOOLS_PY))
+    with pytest.raises(SustainError, match="cannot be loaded in the bwrap jail: its STATE is not a dict"):
+        make(folder(tmp_path / "c", tools_py=TOOLS_PY.replace('STATE = {"notes": []}', "STATE = [1]")))
+    with pytest.raises(SustainError, match="cannot be loaded in the bwrap jail: it left a STATE that is not JSON"):
+        make(folder(tmp_path / "d", tools_py=TOOLS_PY.replace('STATE = {"notes": []}', "STATE = {1: object()}")))
     with pytest.raises(SustainError, match="exactly one of task.tools_file"):
         AgentTask(AgentTaskConfig(table="t.json"))
 
@@ -303,8 +313,8 @@ def test_shipped_yaml_composes_loads_and_its_tools_answer_in_the_jail():
     assert episode.call(call("add_to_cart", {"sku": "FB-502", "quantity": 4})).error.endswith("the cart would hold 4")
     assert episode.call(call("add_to_cart", {"sku": "FB-502", "quantity": 3})).error is None
     assert contains(episode.state(), task.examples["cart-stock-limit"].session.expected["state"])
-    lamp = json.loads(task.environment().start("shop-sku").call(call("lookup_product", {"product": "nimbus kettle"})).content)
-    assert lamp["sku"] == "NK-310"
+    kettle = task.environment().start("shop-sku").call(call("lookup_product", {"product": "nimbus kettle"}))
+    assert json.loads(kettle.content)["sku"] == "NK-310"
 
 
 def test_cli_prints_the_composed_job(sustain_cmd, run_env):

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from sustain.errors import SustainError
-from sustain.jail import Jail, Outcome
+from sustain.jail import REPORT_BYTES, Jail, Outcome
 from sustain.types import ToolCall, ToolEnvironment, ToolEpisode, ToolResult
 
 CONTENT_CHARS = 8000  # a tool's answer beyond this is cut (the model reads it)
@@ -40,7 +40,9 @@ def finish(**answer):
     try:
         text = json.dumps(answer)
     except (TypeError, ValueError) as error:
-        text = json.dumps({"error": f"the tool left a STATE that is not JSON ({said(error)})"})
+        text = json.dumps({"failure": f"left a STATE that is not JSON ({said(error)})"})
+    if len(text.encode()) > job["report_bytes"]:
+        text = json.dumps({"failure": f"gave an answer and a STATE over {job['report_bytes']} bytes of JSON"})
     report.write(text)
     report.flush()
     os._exit(0)
@@ -66,7 +68,7 @@ try:
     content = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
 except (TypeError, ValueError):
     content = repr(value)
-finish(content=content, state=tools["STATE"])
+finish(content=content[:job["max_chars"]], state=tools["STATE"])
 '''
 
 
@@ -79,7 +81,8 @@ class Toolbox:
     def schemas(self, names: Iterable[str]) -> tuple[dict[str, Any], ...]:
         return tuple(self.tools[n] for n in names)
 
-    def check(self, call: ToolCall | dict[str, Any], offered: Iterable[str]) -> tuple[dict[str, Any] | None, str | None]:
+    def check(self, call: ToolCall | dict[str, Any],
+              offered: Iterable[str]) -> tuple[dict[str, Any] | None, str | None]:
         """The call's arguments as an object, or None and why the call is invalid."""
         name, arguments = (call.name, call.arguments) if isinstance(call, ToolCall) else \
             (call.get("name"), call.get("arguments"))
@@ -89,7 +92,7 @@ class Toolbox:
             except json.JSONDecodeError as error:
                 return None, f"the arguments are not valid JSON ({error.msg} at column {error.colno})"
         if not isinstance(arguments, dict):
-            return None, f"the arguments are a JSON {type(arguments).__name__}, not an object"
+            return None, f"the arguments are a JSON {_json_type(arguments)}, not an object"
         offered = list(offered)
         if name not in offered:
             return None, f"no tool named {name!r} is offered; call one of {', '.join(offered) or 'none'}"
@@ -97,6 +100,11 @@ class Toolbox:
         if why:
             return None, f"the arguments do not fit {name}'s schema: {why}"
         return arguments, None
+
+
+def _json_type(value: Any) -> str:
+    names = {bool: "boolean", int: "number", float: "number", str: "string", list: "array", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
 
 
 def schema_error(schema: dict[str, Any], value: Any) -> str | None:
@@ -192,13 +200,16 @@ class PythonEnvironment(ToolEnvironment):
     def probe(self) -> list[str]:
         """Run the tools file once: its function names, its initial `STATE` kept for every episode."""
         answer, outcome = self.ask({"file": self.file})
-        if answer is None or "load_error" in answer:
-            why = f"it raised {answer['load_error']}" if answer else f"it ended without an answer ({_ended(outcome)})"
+        if answer is None:
+            why = f"it ended without an answer ({_ended(outcome)})"
+        elif "names" not in answer:
+            why = f"it raised {answer['load_error']}" if "load_error" in answer else f"it {answer['failure']}"
+        else:
+            why = None if isinstance(answer.get("state"), dict) else "its STATE is not a dict"
+        if why:
             raise SustainError(f"The tools file {self.path} cannot be loaded in the {self.jail.name} jail: {why}; "
-                               f"fix it so that it runs with the standard library alone.")
-        if answer.get("state") is None:
-            raise SustainError(f"The tools file {self.path} sets STATE to something other than a dict: make it a "
-                               f"dict of JSON values (or leave it out).")
+                               f"fix it so that it runs with the standard library alone and its STATE (if any) "
+                               f"is a dict of JSON values.")
         self.initial = answer["state"]
         return list(answer["names"])
 
@@ -207,6 +218,7 @@ class PythonEnvironment(ToolEnvironment):
 
     def ask(self, job: dict[str, Any]) -> tuple[dict[str, Any] | None, Outcome]:
         """One jail run of the driver; its answer, or None when it wrote none (a limit stopped it)."""
+        job = {**job, "max_chars": CONTENT_CHARS, "report_bytes": REPORT_BYTES - 1024}
         outcome = self.jail.run(self.files, ["-I", "-S", "-B", "-c", DRIVER], secret=json.dumps(job).encode())
         try:
             answer = json.loads(outcome.report) if outcome.report.strip() else None
@@ -228,11 +240,13 @@ class _PythonEpisode(_Episode):
             return failed(f"{name} ended without an answer ({_ended(outcome)})")
         if "load_error" in answer:
             return failed(f"the tools file raised {answer['load_error']}")
+        if "failure" in answer:
+            return failed(f"{name} {answer['failure']}")
         if isinstance(answer.get("state"), dict):
             self._state = answer["state"]
         if "error" in answer:
             return failed(f"{name} raised {answer['error']}")
-        return ToolResult(str(answer.get("content", ""))[:CONTENT_CHARS])
+        return ToolResult(str(answer.get("content", "")))
 
     def state(self) -> dict[str, Any]:
         return copy.deepcopy(self._state)
