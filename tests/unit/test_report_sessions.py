@@ -106,6 +106,32 @@ def test_a_report_without_sessions_runs_has_no_sessions_section(fake_run, tmp_pa
     assert not list(out.glob("sessions*")) and "Sessions" not in (out / "report.html").read_text()
 
 
+def test_a_run_without_a_sessions_table_is_listed_without_points(tmp_path):
+    import time
+
+    from mlflow.entities import Metric, Param
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.create_experiment("sustain", artifact_location=(tmp_path / "artifacts").as_uri())
+    run = client.create_run(exp, run_name="older", tags={"model": "m", "task": "sessions"}).info.run_id
+    metrics = {"sessions": 2, "sessions_completed": 2, "energy_per_session_j": 5.0, "energy_per_request_j_mean": 1.0,
+               "decode_latency_s_mean": 1.0, "quality": 1.0}
+    client.log_batch(run, metrics=[Metric(k, v, int(time.time() * 1000), 0) for k, v in metrics.items()],
+                     params=[Param("load.name", "burst"), Param(sessions.PREFIX_KEY, "False")])
+    client.set_terminated(run)
+    out = tmp_path / "r"
+    assert main(["--tracking-uri", uri, "--out", str(out)]) == 0
+    row = pd.read_csv(out / "sessions.csv").iloc[0]
+    assert (row["label"], row["energy_per_session_j"], row["prefix_caching"]) == (
+        "m, all at once, prefix cache off", 5.0, False)
+    assert pd.isna(row["sessions_succeeded"]) and pd.read_csv(out / "sessions_points.csv").empty
+    page = (out / "report.html").read_text()
+    assert "No sessions table was logged by m, all at once, prefix cache off" in page and "nothing to draw" in page
+    assert not (out / "sessions_energy.png").exists()
+
+
 def _hash(study, name):
     from mlflow.tracking import MlflowClient
 

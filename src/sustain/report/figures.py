@@ -358,8 +358,8 @@ def sessions_prefix_cache(pairs: pd.DataFrame, path: Path, caption: str = "") ->
         ax.margins(y=0.12)
         ax.grid(alpha=0.3, axis="y")
     fig.suptitle("The prefix cache's effect: runs that differ only in engine.args.enable_prefix_caching", fontsize=11)
-    fig.legend(handles=[Patch(color=on_color, label="prefix cache on"), Patch(color=off_color, label="prefix cache off")],
-               loc="upper center", ncol=2, fontsize=8, bbox_to_anchor=(0.5, 0.945), frameon=False)
+    handles = [Patch(color=on_color, label="prefix cache on"), Patch(color=off_color, label="prefix cache off")]
+    fig.legend(handles=handles, loc="upper center", ncol=2, fontsize=8, bbox_to_anchor=(0.5, 0.945), frameon=False)
     _caption(fig, caption)
     fig.tight_layout(rect=(0, CAPTION_ROOM[1] + 0.02, 1, 0.92))
     fig.savefig(path)

@@ -176,7 +176,8 @@ def _pair(on: Any, off: Any) -> dict[str, Any]:
             "session_latency_s_p90_on": on.session_latency_s_p90,
             "session_latency_s_p90_off": off.session_latency_s_p90,
             "latency_ratio": ratio(on.session_latency_s_p90, off.session_latency_s_p90),
-            "prefix_cache_hit_rate_on": on.prefix_cache_hit_rate, "prefix_cache_hit_rate_off": off.prefix_cache_hit_rate,
+            "prefix_cache_hit_rate_on": on.prefix_cache_hit_rate,
+            "prefix_cache_hit_rate_off": off.prefix_cache_hit_rate,
             "run_on": on.run_id, "run_off": off.run_id}
 
 
@@ -258,6 +259,8 @@ def blocks(found: Sessions) -> list[Any]:
 
     missing = (f" No sessions table was logged by {', '.join(found.without_table)} (runs from before it was), so "
                f"they have no points." if found.without_table else "")
+    if found.figure is None:
+        missing += " No completed session has an energy figure, so there is nothing to draw."
     out = [Block("Sessions: per run",
                  "Every sessions run read (the newest of each configuration). A completed session got a reply to "
                  "every turn; J / successful session is every session's energy over the successful ones, failures "
