@@ -17,10 +17,10 @@ import pandas as pd
 from sustain import names
 from sustain.report.compare import _num, to_markdown
 from sustain.tracking import store
+from sustain.tracking.mlflow_tracker import CONFIG_HASH_TAG
 
 TABLE = "sessions.json"
 PREFIX_KEY = "engine.args.enable_prefix_caching"
-CONFIG_HASH_TAG = "sustain.config_hash"
 METRICS = ("sessions", "sessions_completed", "energy_per_session_j", "energy_per_successful_session_j",
            "sessions_per_kwh", "session_latency_s_p90", "prefix_cache_hit_rate", "session_idle_energy_j")
 TAGS = {"model": "model", "quantization": "quantization", "engine": "engine", "gpus": "gpus",
