@@ -16,6 +16,7 @@ import pandas as pd
 from sustain.errors import SustainError
 from sustain.report import compare
 from sustain.report import pick as picking
+from sustain.report import sessions as session_section
 
 EPILOG = f"""\
 examples:
@@ -28,7 +29,8 @@ examples:
 outputs (in --out): table3.md/.csv, table4.md/.csv, om_rankings.md/.csv, pareto.csv, runs.csv,
 fig2_quality_vs_energy.png, fig6_energy_vs_latency.png, fig3_rank_bump.png, report.html (self-contained),
 pick.md with --pick, search.md/.csv when runs of a search are compared (its Pareto set, its best
-batch size). Runs of different tasks get one section each, never one ranking: the CSVs carry a `task`
+batch size); with sessions runs (task=sessions), sessions.md/.csv (per run), sessions_points.csv and
+sessions_energy.png (per session), sessions_prefix_cache.csv/.png (runs differing only in the prefix cache). Runs of different tasks get one section each, never one ranking: the CSVs carry a `task`
 column and, with several tasks, each figure is drawn per task (fig2_quality_vs_energy.<task>.png).
 Quality is the task's primary metric (tag task.primary_metric) or the judge's score; runs from before
 tasks were plugins have only macro_f1, which is used and marked.
@@ -241,8 +243,11 @@ def run(args: argparse.Namespace) -> Path:
     out = args.out or Path("reports") / time.strftime("%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
     _write_outputs(out, df, sections, scenarios)
+    sessions = session_section.load(args.tracking_uri, args.experiment, args.parent_run, tags)
+    if sessions is not None:
+        session_section.write(sessions, out)
     sources = _sources(args, tags, runs, externals, df, sections, declared)
-    _write_html(out, sources, sections, scenarios)
+    _write_html(out, sources, sections, scenarios, sessions)
 
     target = args.log_to_run or args.parent_run
     if target:
@@ -296,7 +301,8 @@ def _write_outputs(out: Path, df: pd.DataFrame, sections: list[Section], scenari
         s.fig3 = figures.fig3_rank_bump(s.om, scenarios, out / f"fig3_rank_bump{end}.png", caption)
 
 
-def _write_html(out: Path, sources: list[str], sections: list[Section], scenarios) -> None:
+def _write_html(out: Path, sources: list[str], sections: list[Section], scenarios,
+                sessions: session_section.Sessions | None = None) -> None:
     from sustain.report.html import Block, render
 
     blocks = []
@@ -334,6 +340,8 @@ def _write_html(out: Path, sources: list[str], sections: list[Section], scenario
             blocks.append(Block(f"{head}Water and a deployment's year",
                                 "Each model's Table 3 configuration; the inputs are the run's own tags and params.",
                                 compare.format_footprint(rows)))
+    if sessions is not None:
+        blocks += session_section.blocks(sessions)
     (out / "report.html").write_text(render("sustain: comparison report", sources, blocks), encoding="utf-8")
 
 

@@ -1,4 +1,5 @@
-"""The comparison figures of the paper (Figures 2, 3 and 6), drawn headless (Agg) from the report's tables."""
+"""The comparison figures of the paper (Figures 2, 3 and 6) and the sessions section's, drawn headless (Agg) from
+the report's tables."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from sustain.report.compare import FAMILY_ORDER, scenario_title
 QUALITY_AXIS = {"judge": "LLM-as-a-judge score (0–1)", "f1": "macro F1 (0–1)", "quality": "{name} (0–1)"}
 DECADE = 10.0
 CAPTION_ROOM = (0, 0.07, 1, 1)
+SESSION_DODGE = 0.5  # of one turn: the runs' points at a turn count spread over it, so that no run hides another
 MAX_SERIES = 24  # beyond this, a legend entry per line and a number per point are unreadable (and slow)  # tight_layout's rect: the bottom strip holds the energy source line
 
 
@@ -275,5 +277,91 @@ def fig3_rank_bump(om: pd.DataFrame, scenarios: dict[str, tuple[float, float, fl
     _caption(fig, caption)
     fig.tight_layout(rect=CAPTION_ROOM)
     fig.savefig(path, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def _run_colors(labels: list[str]) -> dict[str, Any]:
+    plt = _pyplot()
+    cmap = plt.get_cmap("tab10" if len(labels) <= 10 else "tab20")
+    return {label: cmap(i % cmap.N) for i, label in enumerate(labels)}
+
+
+def sessions_energy(points: pd.DataFrame, path: Path, caption: str = "") -> Path:
+    """Left: energy against turns (each run's points side by side, its mean per turn count joined); right:
+    energy against the session's prompt tokens. One colour per run."""
+    plt = _pyplot()
+    labels = sorted(points["label"].unique())
+    colors = _run_colors(labels)
+    fig, (by_turns, by_context) = plt.subplots(1, 2, figsize=(13, 5.6), dpi=130, sharey=True)
+    yscale = _log_if_wide(by_turns, "y", points["energy_j"])
+    xscale = _log_if_wide(by_context, "x", points["prompt_tokens"].astype(float))
+    if yscale:
+        _plain_ticks(by_turns, "y")
+    if xscale:
+        _plain_ticks(by_context, "x")
+    width = SESSION_DODGE / max(len(labels), 1)
+    for i, label in enumerate(labels):
+        rows = points[points["label"] == label]
+        shift = (i - (len(labels) - 1) / 2) * width
+        means = rows.groupby("turns")["energy_j"].mean()
+        by_turns.plot(means.index + shift, means.to_numpy(), lw=1.2, color=colors[label], alpha=0.8)
+        by_turns.scatter(rows["turns"] + shift, rows["energy_j"], s=26, color=colors[label], alpha=0.8, label=label,
+                         edgecolors="white", linewidths=0.5, zorder=3)
+        by_context.scatter(rows["prompt_tokens"], rows["energy_j"], s=26, color=colors[label], alpha=0.8,
+                           edgecolors="white", linewidths=0.5, zorder=3)
+    turns = sorted(points["turns"].unique())
+    by_turns.set_xticks(turns, [str(int(t)) for t in turns])
+    by_turns.set_xlabel("Turns of the session (each run's points side by side; line: its mean)")
+    by_turns.set_ylabel(f"Energy per completed session (J{yscale})")
+    by_context.set_xlabel(f"Context: prompt tokens the session sent, summed over its turns{xscale}")
+    for ax in (by_turns, by_context):
+        ax.grid(alpha=0.3, which="both")
+    fig.suptitle("Energy per completed session against its turns and its context (one point per session)",
+                 fontsize=11)
+    fig.legend(*by_turns.get_legend_handles_labels(), loc="lower center", ncol=min(3, len(labels)), fontsize=8,
+               bbox_to_anchor=(0.5, 0.045), title="run", title_fontsize=8)
+    _caption(fig, caption)
+    rows_of_legend = -(-len(labels) // min(3, len(labels)))
+    fig.tight_layout(rect=(0, CAPTION_ROOM[1] + 0.045 * rows_of_legend + 0.04, 1, 1))
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def sessions_prefix_cache(pairs: pd.DataFrame, path: Path, caption: str = "") -> Path:
+    """Per pair of runs, the prefix cache on beside off: energy per completed session and p90 session latency,
+    the ratio on / off over each pair."""
+    import textwrap
+
+    from matplotlib.patches import Patch
+
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(max(10, 2.2 * len(pairs) + 6), 4.6), dpi=130)
+    xs = list(range(len(pairs)))
+    names = [textwrap.fill(str(c), 24) for c in pairs["configuration"]]
+    panels = (("energy_per_session_j", "energy_ratio", "Energy per completed session (J)"),
+              ("session_latency_s_p90", "latency_ratio", "p90 session latency (s)"))
+    on_color, off_color = "#1f77b4", "#bbbbbb"
+    for ax, (metric, ratio, title) in zip(axes, panels):
+        on, off = pairs[f"{metric}_on"], pairs[f"{metric}_off"]
+        ax.bar([x - 0.2 for x in xs], on, width=0.4, color=on_color)
+        ax.bar([x + 0.2 for x in xs], off, width=0.4, color=off_color)
+        for x, a, b, r in zip(xs, on, off, pairs[ratio]):
+            top = pd.Series([a, b]).max()
+            if pd.notna(r) and pd.notna(top):
+                ax.annotate(f"on/off {r:.2f}", (x, top), xytext=(0, 3), textcoords="offset points", ha="center",
+                            fontsize=7.5)
+        ax.set_xticks(xs, names, fontsize=7.5)
+        ax.set_xlim(-0.8, len(pairs) - 0.2)
+        ax.set_title(title, fontsize=10)
+        ax.margins(y=0.12)
+        ax.grid(alpha=0.3, axis="y")
+    fig.suptitle("The prefix cache's effect: runs that differ only in engine.args.enable_prefix_caching", fontsize=11)
+    handles = [Patch(color=on_color, label="prefix cache on"), Patch(color=off_color, label="prefix cache off")]
+    fig.legend(handles=handles, loc="upper center", ncol=2, fontsize=8, bbox_to_anchor=(0.5, 0.945), frameon=False)
+    _caption(fig, caption)
+    fig.tight_layout(rect=(0, CAPTION_ROOM[1] + 0.02, 1, 0.92))
+    fig.savefig(path)
     plt.close(fig)
     return path

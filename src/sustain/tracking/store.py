@@ -5,12 +5,18 @@
 report reads the few keys it needs straight from the tables MLflow created (`runs`, `latest_metrics`,
 `tags`, `params`, unchanged since MLflow 1.x), read-only; any other store, or a SQLite file whose schema
 does not answer those queries, goes through `search_runs` as before. Both give the same `Raw` frames.
+
+A few runs' every param and their MLflow tables (`Tracker.log_table`) are read through MLflow's client, run
+by run: the report asks for them only for the runs of a section that needs them (sessions runs).
 """
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import sqlite3
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +27,7 @@ from sustain.errors import SustainError
 PAGE = 1000
 REUSED_PREFIX = "sweep.reused."
 PARENT_TAG = "mlflow.parentRunId"
+PROGRESS_BAR = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 
 
 @dataclass(frozen=True)
@@ -182,3 +189,43 @@ def quote(value: str) -> str:
     if '"' not in value:
         return f'"{value}"'
     raise SustainError(f"filter value {value!r} holds both quote characters, which MLflow filters cannot express.")
+
+
+def run_params(tracking_uri: str, run_ids: list[str]) -> dict[str, dict[str, str]]:
+    """Every param of each run (its flattened config), for telling which runs differ in one setting only."""
+    client = _client(tracking_uri)
+    return {run_id: dict(_call(tracking_uri, lambda: client.get_run(run_id)).data.params) for run_id in run_ids}
+
+
+def read_table(tracking_uri: str, run_id: str, name: str) -> pd.DataFrame | None:
+    """A table the run logged with `Tracker.log_table` (MLflow's `{"columns", "data"}` JSON); None where the
+    run has no such artifact (it ran before the table was logged)."""
+    client = _client(tracking_uri)
+    if name not in {a.path for a in _call(tracking_uri, lambda: client.list_artifacts(run_id))}:
+        return None
+    previous = os.environ.get(PROGRESS_BAR)
+    os.environ[PROGRESS_BAR] = "false"  # one bar per run on stderr says nothing a report reader needs
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            path = _call(tracking_uri, lambda: client.download_artifacts(run_id, name, folder))
+            table = json.loads(Path(path).read_text(encoding="utf-8"))
+    finally:
+        if previous is None:
+            os.environ.pop(PROGRESS_BAR, None)
+        else:
+            os.environ[PROGRESS_BAR] = previous
+    return pd.DataFrame(table["data"], columns=table["columns"])
+
+
+def _client(tracking_uri: str):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=tracking_uri)
+
+
+def _call(tracking_uri: str, fetch):
+    try:
+        return fetch()
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise SustainError(f"MLflow store {tracking_uri} cannot be read ({first}): check --tracking-uri.") from None
