@@ -86,11 +86,7 @@ def test_scores_equal_lm_evals_own_run_on_the_same_server(tmp_path, offline):
     assert len(energy) == 6 and (energy > 0).all()
 
 
-def test_a_multiple_choice_task_is_scored_from_vllms_prompt_log_probabilities(tmp_path, offline):
-    """The offline engine returns each choice's log-probability; acc is the share of documents whose most
-    likely choice is the gold one (lm-eval's own acc, checked against lm-eval in the unit tests)."""
-    import math
-
+def choice_run(tmp_path: Path, *engine: str) -> tuple[dict, list[dict]]:
     from omegaconf import OmegaConf
 
     from sustain import pipeline
@@ -99,10 +95,20 @@ def test_a_multiple_choice_task_is_scored_from_vllms_prompt_log_probabilities(tm
     cfg = compose_config(
         "task=lm_eval", "task.tasks=[sustain_choice]", f"task.include_path={DATA}", "task.limit=null",
         "batch_size=4", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", f"tracking.artifact_root={tmp_path}/a",
-        f"checkpoint_dir={tmp_path}/checkpoints")
-    report = pipeline.run(OmegaConf.to_object(cfg), OmegaConf.to_container(cfg, resolve=True), tmp_path / "out")
-    metrics = report.metrics()
-    rows = [json.loads(line) for line in (tmp_path / "out" / "predictions.jsonl").read_text().splitlines()]
+        f"checkpoint_dir={tmp_path}/checkpoints", *engine)
+    out = tmp_path / (engine[0].split("=")[1] if engine else "vllm")
+    report = pipeline.run(OmegaConf.to_object(cfg), OmegaConf.to_container(cfg, resolve=True), out)
+    return report.metrics(), [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+
+
+def test_a_multiple_choice_task_is_scored_from_vllms_prompt_log_probabilities(tmp_path, offline):
+    """The offline engine returns each choice's log-probability; acc is the share of documents whose most
+    likely choice is the gold one (lm-eval's own acc, checked against lm-eval in the unit tests). The vLLM
+    server's echoed prompt log-probabilities (/v1/completions with echo, as lm-eval's local-completions asks)
+    give the same log-probabilities and the same score."""
+    import math
+
+    metrics, rows = choice_run(tmp_path)
     assert metrics["n"] == 6 and len(rows) == 18  # 6 documents × 3 choices, one request each
     assert all(math.isfinite(r["logprob"]) and r["logprob"] < 0 for r in rows)
     docs: dict[str, list[dict]] = {}
@@ -112,3 +118,9 @@ def test_a_multiple_choice_task_is_scored_from_vllms_prompt_log_probabilities(tm
                 for choices in docs.values())
     assert metrics["lm_eval_sustain_choice_acc_none"] == pytest.approx(right / 6)
     assert metrics["energy_per_request_j_mean"] > 0
+
+    served, served_rows = choice_run(tmp_path, "engine=vllm_server", "engine.cpu_memory_fraction=0.08")
+    by_id = {r["id"]: r for r in served_rows}
+    for row in rows:
+        assert by_id[row["id"]]["logprob"] == pytest.approx(row["logprob"], abs=0.05), row["id"]
+    assert served["lm_eval_sustain_choice_acc_none"] == metrics["lm_eval_sustain_choice_acc_none"]

@@ -129,7 +129,7 @@ def test_load_external_fills_optional_columns(tmp_path):
     assert df.loc[0, "origin"] == "mine.csv" and df.loc[0, "energy_j"] == 12.5 and df.loc[0, "f1"] == 0.8
     assert math.isnan(df.loc[0, "judge"]) and math.isnan(df.loc[0, "energy_j_std"])
     assert pd.isna(df.loc[0, "gpus"]) and df.loc[0, "quantization"] == "none"
-    assert list(df.columns) == compare.COLUMNS
+    assert list(df.columns) == compare.columns()
 
 
 def test_load_external_names_missing_column_and_file(tmp_path):
@@ -148,7 +148,7 @@ def test_load_external_names_missing_column_and_file(tmp_path):
 def test_load_runs_without_a_store_is_empty_and_creates_nothing(tmp_path):
     db = tmp_path / "none.db"
     df = compare.load_runs(f"sqlite:///{db}")
-    assert df.empty and list(df.columns) == compare.COLUMNS
+    assert df.empty and list(df.columns) == compare.columns()
     assert not db.exists()
 
 

@@ -62,7 +62,7 @@ class SessionRow:
     """One session's figures; `success` None where the session declares no expected end."""
 
     session: str
-    turns: int  # planned
+    turns: int  # planned (a live session: its one task)
     requests: int  # sent (a failed turn ends the session)
     completed: bool
     success: bool | None
@@ -155,7 +155,10 @@ def session_figures(sessions: list[Session], records: list[RequestRecord], predi
 
 def _row(session: Session, turns: list[RequestRecord], predictions: dict[str, Prediction],
          per_request_j: dict[str, float]) -> SessionRow:
-    completed = len(turns) == len(session.turns) and all(r.error is None for r in turns)
+    if session.live:  # one task, as many requests as the model took: done at a final answer
+        completed = bool(turns) and turns[-1].error is None and not turns[-1].tool_calls
+    else:
+        completed = len(turns) == len(session.turns) and all(r.error is None for r in turns)
     success = None
     if session.expected is not None:
         success = completed and any(predictions[r.id].correct for r in turns if r.id in predictions)
