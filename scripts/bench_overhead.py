@@ -276,7 +276,7 @@ def sessions(streams: int, turns: int) -> list[Session]:
 
 def sustain_sessions(url: str, streams: int, tokens: int, turns: int) -> int:
     result = session_client.run(streaming.Endpoint(url, "standin"), sessions(streams, turns),
-                                lambda messages, cap, tools: {**body(tokens), "messages": messages},
+                                lambda messages, cap, session, step: {**body(tokens), "messages": messages},
                                 Burst(BurstConfig()), lambda r: None, 600, "generated")
     failed = [r.error for r in result.records if r.error]
     if failed or len(result.records) != streams * turns:

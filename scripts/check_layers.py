@@ -11,7 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1] / "src" / "sustain"
 LAYERS = [
-    {"errors", "types", "registry", "catalog", "names", "plugins", "jail", "resolvers"},
+    {"errors", "types", "registry", "catalog", "names", "plugins", "jail", "resolvers", "tool_calls"},
     {"load", "models"},
     {"engines"},
     {"energy"},

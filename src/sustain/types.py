@@ -120,6 +120,8 @@ class Session:
     expected: dict[str, Any] | None = None
     tools: tuple[dict[str, Any], ...] = ()  # OpenAI tool schemas sent as the API's `tools`: a live session
     max_steps: int = 8  # a live session's cap on requests
+    first_tool_choice: str = "auto"  # a live session's first request: auto, or required (a tool call forced)
+    tool_calling: str = "api"  # api: the API's `tools`, parsed by the server; constrained: see sustain.tool_calls
 
     @property
     def live(self) -> bool:

@@ -48,7 +48,7 @@ class Sender:
 def drive(sessions, sender, load=None, history="generated"):
     seen = []
 
-    def body_for(messages, cap, tools):
+    def body_for(messages, cap, session, step):
         return {"messages": list(messages), **({"max_tokens": cap} if cap else {})}
 
     result = asyncio.run(session_client.run_all(Endpoint("http://127.0.0.1:9/v1", "m"), sessions, body_for,
@@ -107,7 +107,7 @@ def test_a_real_stream_through_the_stand_in_server(tmp_path):
     with server.running(argv, f"http://127.0.0.1:{port}/health", tmp_path / "s.log", 60):
         seen = []
         result = session_client.run(Endpoint(f"http://127.0.0.1:{port}/v1", "m"), [two_turns("a"), two_turns("b")],
-                                    lambda messages, cap, tools: {"model": "m", "messages": messages, "max_tokens": cap or 5,
+                                    lambda messages, cap, session, step: {"model": "m", "messages": messages, "max_tokens": cap or 5,
                                                            "stream": True, "stream_options": {"include_usage": True}},
                                     build(BurstConfig(), "load"), seen.append, 30, "generated")
     assert sorted(r.id for r in result.records) == ["a/0", "a/1", "b/0", "b/1"]
@@ -165,14 +165,14 @@ class Environment:
 class Agent(Sender):
     """A model that calls `add` on each step until it has called it `calls` times, then answers."""
 
-    def __init__(self, calls):
+    def __init__(self, calls, forced=False):
         super().__init__()
-        self.calls = calls
+        self.calls, self.forced = calls, forced
 
     async def __call__(self, client, url, headers, request_id, body):
         record = await super().__call__(client, url, headers, request_id, body)
         step = int(request_id.rsplit("/", 1)[1])
-        assert body["tools"] == [TOOL]
+        assert body["tools"] == [TOOL] and body["choice"] == ("required" if step == 0 and self.forced else "auto")
         if step < self.calls:
             record.tool_calls = [{"id": f"c{step}", "name": "add", "arguments": '{"n": 2}'},
                                  {"id": "", "name": "add", "arguments": "{bad"}]
@@ -182,15 +182,17 @@ class Agent(Sender):
 TOOL = {"type": "function", "function": {"name": "add", "parameters": {"type": "object"}}}
 
 
-def live_session(steps=8):
-    return Session("task", (Turn(user("add two twice")),), tools=(TOOL,), max_steps=steps)
+def live_session(steps=8, choice="auto"):
+    return Session("task", (Turn(user("add two twice")),), tools=(TOOL,), max_steps=steps, first_tool_choice=choice)
 
 
 def drive_live(sender, session):
     env = Environment()
     seen = []
     asyncio.run(session_client.run_all(Endpoint("http://127.0.0.1:9/v1", "m"), [session],
-                                       lambda messages, cap, tools: {"messages": list(messages), "tools": list(tools)},
+                                       lambda messages, cap, session, step: {
+                                           "messages": list(messages), "tools": list(session.tools),
+                                           "choice": session.first_tool_choice if step == 0 else "auto"},
                                        build(BurstConfig(), "load"), seen.append, 30, "generated", env, send=sender))
     return seen, env
 
@@ -265,3 +267,30 @@ def test_reasoning_tokens_are_counted_apart_from_the_answer():
     times, text, state = stream_state([delta(content="Yes")])
     assert reasoning_tokens({}, state, text) == 0
     assert reasoning_tokens({"completion_tokens_details": {"reasoning_tokens": 7}}, state, text) == 7
+
+
+def test_a_forced_first_tool_call_is_asked_on_the_first_request_only():
+    seen, _ = drive_live(Agent(calls=2, forced=True), live_session(choice="required"))
+    assert len(seen) == 3
+
+
+def test_constrained_tool_calls_are_read_from_the_reply_envelope():
+    from sustain import tool_calls
+
+    class Enveloped(Sender):
+        async def __call__(self, client, url, headers, request_id, body):
+            record = await super().__call__(client, url, headers, request_id, body)
+            step = int(request_id.rsplit("/", 1)[1])
+            record.output_text = ('{"tool_call": {"name": "add", "arguments": {"n": 5}}}' if step == 0
+                                  else '{"answer": "five"}')
+            return record
+
+    session = Session("task", (Turn(user("add five")),), tools=(TOOL,), tool_calling="constrained")
+    seen, _ = drive_live(Enveloped(), session)
+    assert seen[0].tool_calls == [{"id": "call_0", "name": "add", "arguments": '{"n": 5}'}]
+    assert seen[0].tool_results == [{"content": "5", "error": None}]
+    assert seen[1].tool_calls is None and seen[1].output_text == "five" and seen[1].final_state == {"total": 5}
+    assert tool_calls.read_reply("cut at max_tok", 0) == ([], "cut at max_tok")
+    schema = tool_calls.reply_schema((TOOL,))
+    call = schema["anyOf"][0]["properties"]["tool_call"]["properties"]
+    assert call["name"] == {"const": "add"} and call["arguments"]["additionalProperties"] is False

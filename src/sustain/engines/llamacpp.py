@@ -78,7 +78,7 @@ class LlamaCppEngine(ServedEngine):
         argv = [str(self.binary), "--model", str(self.gguf), "--host", server.HOST, "--port", str(port),
                 "--parallel", str(job.batch_size), "--ctx-size", str(ctx), "--seed", str(self.cfg.seed),
                 *(["--threads", str(self.cfg.threads)] if self.cfg.threads else []),
-                *(["--jinja"] if any(s.live for s in job.sessions) else []),  # tool calls need the Jinja template
+                *(["--jinja"] if any(s.live and s.tool_calling == "api" for s in job.sessions) else []),  # tools
                 *to_flags(dict(self.cfg.args))]
         with server.running(argv, f"http://{server.HOST}:{port}/health", job.out_dir / LOG_NAME,
                             self.cfg.startup_timeout_s, name="llama.cpp server", verbose=job.verbose) as load_s:

@@ -10,15 +10,17 @@ import contextlib
 import time
 from abc import abstractmethod
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
+from sustain import tool_calls
 from sustain.engines.base import Engine, EngineJob, OnLoaded, OnRecord
 from sustain.engines.records import EngineRun
 from sustain.engines.streaming import Endpoint
 from sustain.errors import SustainError
 from sustain.load.base import LoadConfig
 from sustain.plugins import build
-from sustain.types import Request
+from sustain.types import Decoding, Request, Session
 
 
 class ServedEngine(Engine):
@@ -43,8 +45,8 @@ class ServedEngine(Engine):
             on_loaded(info)
             cpu0 = time.thread_time()  # the client's event loop runs in this thread; tools run in others
             if job.sessions:
-                result = session_client.run(endpoint, job.sessions, lambda messages, cap, tools: self.turn_body(
-                    job, messages, cap, tools), profile, on_record, self.cfg.timeout_s, job.history, job.environment)
+                result = session_client.run(endpoint, job.sessions, lambda messages, cap, session, step: self.turn_body(
+                    job, messages, cap, session, step), profile, on_record, self.cfg.timeout_s, job.history, job.environment)
             else:
                 result = streaming.run(endpoint, bodies, profile, on_record, self.cfg.timeout_s)
             info["client_cpu_s"] = time.thread_time() - cpu0
@@ -73,14 +75,20 @@ class ServedEngine(Engine):
         return body
 
     def turn_body(self, job: EngineJob, messages: list[dict[str, Any]], max_tokens: int | None,
-                  tools: tuple[dict[str, Any], ...] = ()) -> dict[str, Any]:
-        """`body` for one session turn: the history so far, the turn's own output cap over the job's, and a
-        live session's tools (the model decides whether to call one)."""
+                  session: Session | None = None, step: int = 0) -> dict[str, Any]:
+        """`body` for one session turn: the history so far, the turn's own output cap over the job's. A live
+        session's tools go as the API's `tools` (`auto`: the model decides whether to call one; `required` on
+        its first request: it must), or, with `tool_calling=constrained`, as a reply schema (sustain.tool_calls)."""
         body = self.body(job, list(messages))
         if max_tokens is not None:
             body["max_tokens"] = max_tokens
-        if tools:
-            body.update(tools=list(tools), tool_choice="auto")
+        if session is not None and session.live:
+            if session.tool_calling == "constrained":
+                body.update(self.decoding_fields(replace(job, decoding=Decoding(
+                    json_schema=tool_calls.reply_schema(session.tools)))))
+            else:
+                body.update(tools=list(session.tools),
+                            tool_choice=session.first_tool_choice if step == 0 else "auto")
         return body
 
     def request_body(self, job: EngineJob, request: Request) -> dict[str, Any]:

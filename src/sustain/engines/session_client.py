@@ -25,10 +25,11 @@ from typing import Any
 from sustain.engines.records import RequestRecord
 from sustain.engines.streaming import Endpoint, StreamResult, json_dumps, path_of, stream_one
 from sustain.load.base import LoadProfile
+from sustain import tool_calls
 from sustain.types import Session, ToolCall
 
-# (messages, max_tokens, tools) -> the request body
-BodyFor = Callable[[list[dict[str, Any]], int | None, tuple[dict[str, Any], ...]], dict[str, Any]]
+# (messages, max_tokens, session, step) -> the request body
+BodyFor = Callable[[list[dict[str, Any]], int | None, Session, int], dict[str, Any]]
 
 
 def run(endpoint: Endpoint, sessions: Sequence[Session], body_for: BodyFor, profile: LoadProfile,
@@ -53,7 +54,7 @@ async def run_all(endpoint: Endpoint, sessions: Sequence[Session], body_for: Bod
     records: list[RequestRecord] = []
 
     async def ask(session: Session, k: int, messages: list[dict[str, Any]], cap: int | None) -> RequestRecord:
-        body = body_for(messages, cap, session.tools)
+        body = body_for(messages, cap, session, k)
         record = await send(client, base + path_of(body), endpoint.headers(), session.request_id(k), body)
         return dataclasses.replace(record, session_id=session.id, turn=k)
 
@@ -102,6 +103,10 @@ async def live(session: Session, environment: Any, ask: Callable[..., Any], done
         messages = [*session.opening(), *task.messages]
         for k in range(session.max_steps):
             record = await ask(session, k, messages, task.max_tokens)
+            if session.tool_calling == "constrained" and record.error is None:
+                found, answer = tool_calls.read_reply(record.output_text, k)
+                record = dataclasses.replace(record, tool_calls=found or None, output_text=answer if not found
+                                             else record.output_text)
             calls = [ToolCall(c.get("id") or f"call_{k}_{i}", c.get("name", ""), c.get("arguments", ""))
                      for i, c in enumerate(record.tool_calls or [])]
             if record.error is not None or not calls or k == session.max_steps - 1:

@@ -99,7 +99,7 @@ class VllmServerEngine(ServedEngine):
             "enforce_eager": self.cfg.enforce_eager,
             "enable_prompt_tokens_details": True,  # usage.prompt_tokens_details.cached_tokens: prefix-cache hits
         }
-        if any(s.live for s in job.sessions):  # the model's tool calls parsed into the API's tool_calls
+        if any(s.live and s.tool_calling == "api" for s in job.sessions):  # tool calls parsed into the API's
             args.update(enable_auto_tool_choice=True, tool_call_parser=job.model.tool_call_parser)
         if not _has_cuda():
             args["gpu_memory_utilization"] = self.cfg.cpu_memory_fraction

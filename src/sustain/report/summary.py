@@ -26,6 +26,7 @@ def format_summary(summary: dict[str, Any]) -> str:
         ("model", f"{run['model']} ({run['quantization']}), batch_size={run['batch_size']}, gpus={run['gpus']}"),
         ("requests", f"{run['n_requests']} from {run['dataset']}"),
         _quality_row(summary),
+        *[tuple(row) for row in summary.get("quality", {}).get("summary", [])],  # the task's own reading
         ("correct answers", _correct_line(m)),
         ("error rate", num("error_rate", "{:.1%}")),
         ("energy / request", _energy_line(m, num, how)),

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+from sustain import tool_calls
 from sustain.errors import SustainError
 from sustain.jail import Limits, jail_for
 from sustain.metrics.quality import strip_reasoning
@@ -50,6 +51,10 @@ class AgentTaskConfig(TaskConfig):
     table: Optional[str] = None  # JSON {tool: [{"arguments", "result"}]} of recorded results (with tools_file null)
     system: str = SYSTEM  # the system prompt of a task that states none
     max_steps: int = 6  # requests per task at most (the last one's tool calls go unanswered)
+    tool_calling: str = "api"  # api: the API's `tools`, parsed by the server (vLLM's tool-call parser, llama.cpp's
+    # template); constrained: tools described in the system text, replies held to a call-or-answer JSON schema
+    # (sustain.tool_calls): any engine and chat template, for models without native tool calling
+    first_tool_choice: str = "auto"  # api only; required: the first request must call a tool
     max_tokens: int = 128
     jail: str = "bwrap"  # bwrap | process (weaker, opt-in: flagged on every figure of the run)
     tool_timeout_s: float = 5.0  # wall-clock limit per tool call (its CPU-time limit rounds it up)
@@ -74,6 +79,11 @@ class AgentTask(Task):
         if (cfg.tools_file is None) == (cfg.table is None):
             raise SustainError("Set exactly one of task.tools_file (Python tools run in the jail) and task.table "
                                "(recorded results), and the other to null.")
+        if cfg.tool_calling not in tool_calls.MODES:
+            raise SustainError(f"task.tool_calling={cfg.tool_calling} is not one of {', '.join(tool_calls.MODES)}: "
+                               f"choose one.")
+        if cfg.first_tool_choice not in ("auto", "required"):
+            raise SustainError(f"task.first_tool_choice={cfg.first_tool_choice} is not auto or required: choose one.")
         if cfg.max_steps < 1:
             raise SustainError(f"task.max_steps={cfg.max_steps} allows no request: use a positive number.")
         self.jail = jail_for(cfg.jail, Limits(wall_s=cfg.tool_timeout_s, cpu_s=max(1, math.ceil(cfg.tool_timeout_s))))
@@ -153,12 +163,12 @@ class AgentTask(Task):
         succeeded = sum(r["successful"] for r in rows)
         metrics = {SUCCESS: succeeded / n if n else 0.0, "tool_calls_per_session": calls / n if n else 0.0,
                    "steps_per_session": steps / n if n else 0.0, "sessions": float(n), "n": float(len(predictions))}
-        if calls:
+        if calls and self.cfg.tool_calling == "api":  # constrained calls are well-formed by construction
             metrics[VALIDITY] = valid / calls
         if succeeded:
             metrics["steps_per_success"] = steps / succeeded
         python = isinstance(self._env, PythonEnvironment)
-        return QualityResult(SUCCESS, metrics, predictions, details={"sessions": rows},
+        return QualityResult(SUCCESS, metrics, predictions, details={"sessions": rows, "summary": _reading(metrics, n, self.cfg.tool_calling == "constrained")},
                              flags=[PROCESS_FLAG] if python and self.jail.name == "process" else [],
                              tags={"agent.environment": "python" if python else "table",
                                    **({"agent.jail": self.jail.name} if python else {})})
@@ -192,8 +202,12 @@ class AgentTask(Task):
             raise SustainError(f"{row.where}: field 'system' must be a string, got {type(system).__name__}; "
                                f"write the system prompt as text or leave the field out.")
         offered = _offered(row, self.toolbox, tools_path)
+        schemas = self.toolbox.schemas(offered)
+        if self.cfg.tool_calling == "constrained":
+            system = tool_calls.describe(system, schemas)
         session = Session(str(row.data["id"]), (Turn(({"role": "user", "content": text},)),), system or None,
-                          _expected(row, offered), self.toolbox.schemas(offered), self.cfg.max_steps)
+                          _expected(row, offered), schemas, self.cfg.max_steps, self.cfg.first_tool_choice,
+                          self.cfg.tool_calling)
         return AgentExample(session, offered, row.data)
 
 
@@ -347,3 +361,20 @@ METRICS = [
     Metric("tool_calls_per_session", "count", NEITHER, "mean over tasks", "Tool calls the model made per agent "
            "task, valid or not.", "agent", source=__name__),
 ]
+
+
+def _reading(m: dict[str, float], n: int, constrained: bool) -> list[list[str]]:
+    """The terminal summary's agent rows: what the model did, and how to read it."""
+    validity = (f"{m[VALIDITY]:.0%} of its tool calls valid (well-formed, an existing tool, arguments that fit "
+                f"its schema)" if VALIDITY in m else "calls held to the tools' schemas (tool_calling=constrained), "
+                f"so valid by construction" if constrained and m["tool_calls_per_session"] else "no tool call made")
+    rows = [["agent", f"{m[SUCCESS]:.0%} of {n} tasks succeeded; {m['steps_per_session']:.1f} requests and "
+                      f"{m['tool_calls_per_session']:.1f} tool calls per task; {validity}"]]
+    if not m["tool_calls_per_session"]:
+        rows.append(["  reading it", "the model answered every task at once without calling a tool: it did not "
+                                     "act as an agent (small models often do not), so its success is what it knew; "
+                                     "task.tool_calling=constrained holds its replies to a call-or-answer schema"])
+    else:
+        rows.append(["  reading it", "success needs a final answer (a reply without tool calls) that meets the task's "
+                                     "expected end; energy per correct answer is energy per successful task"])
+    return rows
