@@ -65,6 +65,7 @@ PAPER = {
     "llama4_scout_17b_16e": ("meta-llama/Llama-4-Scout-17B-16E-Instruct", 8),
 }
 EMBEDDED = "smollm2_135m"
+FAMILY = {"smollm2_360m", "smollm2_1_7b"}  # the embedded model's siblings, for experiment=agent_sizes
 QWEN3_HYBRID = {"qwen3_8b", "qwen3_14b", "qwen3_32b"}
 SHORT_CONTEXT = {"falcon3_1b": 8192}  # native context below the paper's longest prompt (documented in its YAML)
 
@@ -94,6 +95,9 @@ GRIDS = {
     "smoke": ({"batch_size": [2, 4]}, 2),
     "local_4bit": ({"+local_4bit": ["vllm_bf16", "llamacpp_q4_1"]}, 2),
     "small_vs_large": ({"model": ["qwen2_5_1_5b", "qwen2_5_72b"]}, 2),
+    "agent_sessions": ({"load.max_in_flight": [1, 4, 8], "engine.args.enable_prefix_caching": [True, False]}, 6),
+    "agent_sizes": ({"model": ["smollm2_135m", "smollm2_360m", "smollm2_1_7b"]}, 3),
+    "agent_reasoning": ({"model.chat_template_kwargs.enable_thinking": [True, False]}, 2),
 }
 
 
@@ -165,7 +169,7 @@ def representative(jobs: list[list[str]]) -> list[list[str]]:
 
 def test_zoo_holds_the_papers_29_models_and_the_embedded_one():
     stems = {p.stem for p in (CONF / "model").glob("*.yaml")}
-    assert stems - {EMBEDDED} == set(PAPER)
+    assert stems - {EMBEDDED} - FAMILY == set(PAPER)
     assert len(PAPER) == 29  # the paper says 28; its own lists (section 4.1, Table 4) name 29
     assert len({hf for hf, _ in PAPER.values()}) == 29
 
@@ -302,7 +306,10 @@ def test_run_names_tell_the_jobs_of_a_sweep_apart(hydra_conf, experiment):
     template = load(f"{EXP}={experiment}")._get_node("run_name")._value()
     fields = {"model": "${model.name}", "quantization": "${quantization.name}",
               "batch_size": "${batch_size}", "gpus": "${gpus}",
-              "+local_4bit": "${quantization.name}"}  # each row of local_4bit has its own quantization
+              "+local_4bit": "${quantization.name}",  # each row of local_4bit has its own quantization
+              "load.max_in_flight": "${load.max_in_flight}",
+              "engine.args.enable_prefix_caching": "${engine.args.enable_prefix_caching}",
+              "model.chat_template_kwargs.enable_thinking": "${model.chat_template_kwargs.enable_thinking}"}
     for key in GRIDS[experiment][0]:
         assert fields[key] in template, (key, template)
     jobs = sweep_jobs(experiment)
