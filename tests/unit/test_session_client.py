@@ -220,8 +220,7 @@ def test_a_live_session_stops_at_max_steps_with_the_state_so_far():
 def test_streamed_tool_calls_are_assembled_from_their_pieces():
     from sustain.engines import streaming
 
-    times, text, state = [], [], {"finish_reason": None, "usage": None, "timings": None, "tool_calls": {},
-                                  "reasoning_chunks": 0, "text_ends": []}
+    times, text, state = [], [], streaming.new_state()
     chunks = [{"choices": [{"delta": {"tool_calls": [{"index": 0, "id": "c1", "type": "function",
                                                       "function": {"name": "get_weather", "arguments": ""}}]}}]},
               {"choices": [{"delta": {"tool_calls": [{"index": 0, "function": {"arguments": '{"city": '}}]}}]},
@@ -240,8 +239,7 @@ def test_streamed_tool_calls_are_assembled_from_their_pieces():
 def stream_state(chunks):
     from sustain.engines import streaming
 
-    times, text, state = [], [], {"finish_reason": None, "usage": None, "timings": None, "tool_calls": {},
-                                  "reasoning_chunks": 0, "text_ends": []}
+    times, text, state = [], [], streaming.new_state()
     for chunk in chunks:
         streaming._read_chunk(chunk, times, text, state)
     return times, "".join(text), state

@@ -245,7 +245,7 @@ def _job(requests):
 
 def test_raw_prompts_and_stops_reach_the_engines(tmp_path):
     from sustain.engines.openai import OpenAIEngine, OpenAIEngineConfig
-    from sustain.engines.streaming import _read_chunk, path_of
+    from sustain.engines.streaming import _read_chunk, new_state, path_of
     from sustain.engines.vllm import VllmEngine, VllmEngineConfig
 
     raw, chat = make(limit=1).requests()[0], Request("c", [{"role": "user", "content": "hi"}])
@@ -255,7 +255,7 @@ def test_raw_prompts_and_stops_reach_the_engines(tmp_path):
     assert path_of(body) == "/completions"
     chat_body = OpenAIEngine(OpenAIEngineConfig(api_key_env=None)).request_body(_job([chat]), chat)
     assert path_of(chat_body) == "/chat/completions" and "stop" not in chat_body and chat_body["max_tokens"] == 256
-    times, text, state = [], [], {"finish_reason": None, "usage": None, "timings": None}
+    times, text, state = [], [], new_state()
     _read_chunk({"choices": [{"text": " GROUNDED", "finish_reason": "stop"}]}, times, text, state)
     assert text == [" GROUNDED"] and len(times) == 1 and state["finish_reason"] == "stop"
 

@@ -110,8 +110,7 @@ async def stream_one(session: Any, url: str, headers: dict[str, str], request_id
 
     times: list[float] = []
     text: list[str] = []
-    state: dict[str, Any] = {"finish_reason": None, "usage": None, "timings": None, "tool_calls": {},
-                             "reasoning_chunks": 0, "text_ends": []}
+    state = new_state()
     arrival = time.monotonic()
     error = None
     try:
@@ -212,6 +211,12 @@ def continuation_logprob(answer: dict[str, Any], context_chars: int) -> tuple[fl
     chosen = [logprobs["token_logprobs"][i] for i in positions]
     greedy = all(lp >= max(logprobs["top_logprobs"][i].values()) for i, lp in zip(positions, chosen))
     return float(sum(chosen)), greedy
+
+
+def new_state() -> dict[str, Any]:
+    """What `_read_chunk` gathers over one stream besides token times and text."""
+    return {"finish_reason": None, "usage": None, "timings": None, "tool_calls": {}, "reasoning_chunks": 0,
+            "text_ends": []}
 
 
 def _read_chunk(chunk: dict[str, Any], times: list[float], text: list[str], state: dict[str, Any]) -> None:
