@@ -115,6 +115,10 @@ def no_success(rows: pd.DataFrame) -> pd.Series:
     return rows[SUCCESS].fillna(0).eq(0) & rows[ENERGY].isna()
 
 
+def _n(x: float) -> str:
+    return "0" if x == 0 else _num(x)
+
+
 def _pct(x: Any) -> str:
     return "" if x is None or pd.isna(x) else f"{x:.1%}"
 
@@ -138,11 +142,11 @@ def format_runs(rows: pd.DataFrame) -> pd.DataFrame:
         "enable_thinking": rows["enable_thinking"].fillna("not set"),
         "Success rate": [_success(r, n) for r, n in zip(rows[SUCCESS], rows["sessions"])],
         "Tool-call validity": rows[VALIDITY].map(_validity),
-        "Steps / task": rows["steps_per_session"].map(_num),
-        "Tool calls / task": rows["tool_calls_per_session"].map(_num),
+        "Steps / task": rows["steps_per_session"].map(_n),
+        "Tool calls / task": rows["tool_calls_per_session"].map(_n),
         "J / task": rows[PER_TASK].map(_num),
         "J / successful task": [_succeeded_energy(e, r) for e, r in zip(rows[ENERGY], rows[SUCCESS])],
-        "Successful tasks / kWh": rows["successful_sessions_per_kwh"].map(lambda x: "0" if x == 0 else _num(x)),
+        "Successful tasks / kWh": rows["successful_sessions_per_kwh"].map(_n),
         "Reasoning tokens / request": rows["mean_reasoning_tokens"].map(_num),
         "Reasoning share of output": rows["reasoning_token_share"].map(_pct),
         "Pareto": rows["pareto"],

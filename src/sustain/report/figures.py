@@ -391,25 +391,10 @@ def agents_pareto(rows: pd.DataFrame, path: Path, caption: str = "", task: str =
     ax.scatter(others[ENERGY], others[SUCCESS], s=55, color="#6b8fb5", zorder=3)
     ax.scatter(front[ENERGY], front[SUCCESS], s=70, color="#d9822b", edgecolors="black", linewidths=1.2, zorder=4)
     ax.plot(front[ENERGY], front[SUCCESS], ls="--", lw=1.2, color="#555555", zorder=2, drawstyle="steps-post")
-    scale = ""
+    scale = _energy_axis(ax, placed[ENERGY])
     if len(placed):
-        scale = _log_if_wide(ax, "x", placed[ENERGY])
-        lo, hi = placed[ENERGY].min(), placed[ENERGY].max()
-        if scale:
-            _plain_ticks(ax, "x")
-            if hi / lo >= 30:  # 20000 and 30000 side by side collide: over decades, 2 and 5 alone are named
-                from matplotlib.ticker import FuncFormatter
-
-                ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if f"{v:e}"[0] in "25" else ""))
-            ax.set_xlim(lo / (hi / lo) ** 0.08, hi * (hi / lo) ** 0.2)
-        else:
-            ax.set_xlim(0, hi * 1.25)
         _place_labels(ax, placed[ENERGY].tolist(), placed[SUCCESS].tolist(), placed["label"].tolist(),
                       [p == "yes" for p in placed["pareto"]], within_axes=len(apart) > 0)
-    else:
-        ax.set_xticks([])
-        ax.text(0.5, 0.5, "no run succeeded: no energy per successful task to place", transform=ax.transAxes,
-                ha="center", va="center", fontsize=9, color="#555555")
     ax.set_ylim(-0.05, 1.08)
     ax.yaxis.set_major_formatter(_percent())
     ax.set_xlabel(f"Energy per successful task (J{scale}): every task's energy over the successful ones")
@@ -430,6 +415,28 @@ def agents_pareto(rows: pd.DataFrame, path: Path, caption: str = "", task: str =
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def _energy_axis(ax: Any, energy: pd.Series) -> str:
+    """Log where the energies span a decade (2 and 5 alone named between decades, so that neighbours never
+    collide), from 0 otherwise; an empty axis says why. Returns the unit suffix for the label."""
+    if energy.empty:
+        ax.set_xticks([])
+        ax.text(0.5, 0.5, "no run succeeded: no energy per successful task to place", transform=ax.transAxes,
+                ha="center", va="center", fontsize=9, color="#555555")
+        return ""
+    scale = _log_if_wide(ax, "x", energy)
+    lo, hi = energy.min(), energy.max()
+    if not scale:
+        ax.set_xlim(0, hi * 1.25)
+        return scale
+    _plain_ticks(ax, "x")
+    if hi / lo >= 30:
+        from matplotlib.ticker import FuncFormatter
+
+        ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if f"{v:e}"[0] in "25" else ""))
+    ax.set_xlim(lo / (hi / lo) ** 0.08, hi * (hi / lo) ** 0.2)
+    return scale
 
 
 def _percent() -> Any:
