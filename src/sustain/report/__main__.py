@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from sustain.errors import SustainError
+from sustain.report import agents as agent_section
 from sustain.report import compare
 from sustain.report import pick as picking
 from sustain.report import sessions as session_section
@@ -30,7 +31,9 @@ outputs (in --out): table3.md/.csv, table4.md/.csv, om_rankings.md/.csv, pareto.
 fig2_quality_vs_energy.png, fig6_energy_vs_latency.png, fig3_rank_bump.png, report.html (self-contained),
 pick.md with --pick, search.md/.csv when runs of a search are compared (its Pareto set, its best
 batch size); with sessions runs (task=sessions), sessions.md/.csv (per run), sessions_points.csv and
-sessions_energy.png (per session), sessions_prefix_cache.csv/.png (runs differing only in the prefix cache). Runs of different tasks get one section each, never one ranking: the CSVs carry a `task`
+sessions_energy.png (per session), sessions_prefix_cache.csv/.png (runs differing only in the prefix cache); with
+agent runs (task=agent), agents.csv/.md and agents_pareto.png (energy per successful task against success rate,
+per agent task). Runs of different tasks get one section each, never one ranking: the CSVs carry a `task`
 column and, with several tasks, each figure is drawn per task (fig2_quality_vs_energy.<task>.png).
 Quality is the task's primary metric (tag task.primary_metric) or the judge's score; runs from before
 tasks were plugins have only macro_f1, which is used and marked.
@@ -246,8 +249,11 @@ def run(args: argparse.Namespace) -> Path:
     sessions = session_section.load(args.tracking_uri, args.experiment, args.parent_run, tags)
     if sessions is not None:
         session_section.write(sessions, out)
+    agents = agent_section.load(args.tracking_uri, args.experiment, args.parent_run, tags)
+    if agents is not None:
+        agent_section.write(agents, out)
     sources = _sources(args, tags, runs, externals, df, sections, declared)
-    _write_html(out, sources, sections, scenarios, sessions)
+    _write_html(out, sources, sections, scenarios, sessions, agents)
 
     target = args.log_to_run or args.parent_run
     if target:
@@ -302,7 +308,7 @@ def _write_outputs(out: Path, df: pd.DataFrame, sections: list[Section], scenari
 
 
 def _write_html(out: Path, sources: list[str], sections: list[Section], scenarios,
-                sessions: session_section.Sessions | None = None) -> None:
+                sessions: session_section.Sessions | None = None, agents: agent_section.Agents | None = None) -> None:
     from sustain.report.html import Block, render
 
     blocks = []
@@ -342,6 +348,8 @@ def _write_html(out: Path, sources: list[str], sections: list[Section], scenario
                                 compare.format_footprint(rows)))
     if sessions is not None:
         blocks += session_section.blocks(sessions)
+    if agents is not None:
+        blocks += agent_section.blocks(agents)
     (out / "report.html").write_text(render("sustain: comparison report", sources, blocks), encoding="utf-8")
 
 

@@ -1,5 +1,5 @@
-"""The comparison figures of the paper (Figures 2, 3 and 6) and the sessions section's, drawn headless (Agg) from
-the report's tables."""
+"""The comparison figures of the paper (Figures 2, 3 and 6) and the sessions and agents sections', drawn
+headless (Agg) from the report's tables."""
 
 from __future__ import annotations
 
@@ -45,9 +45,12 @@ def _plain_ticks(ax: Any, axis: str) -> None:
     target.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
 
 
-def _place_labels(ax: Any, xs: list[float], ys: list[float], labels: list[str], bold: list[bool]) -> None:
-    """Put each label beside its point where it hides no other label or point (greedy, first fit)."""
+def _place_labels(ax: Any, xs: list[float], ys: list[float], labels: list[str], bold: list[bool],
+                  within_axes: bool = False) -> None:
+    """Put each label beside its point where it hides no other label or point (greedy, first fit), inside the
+    figure (or, with `within_axes`, inside the axes: where a panel stands beside them)."""
     fig = ax.figure
+    frame = ax.bbox if within_axes else fig.bbox
     renderer = fig.canvas.get_renderer()
     points = [ax.transData.transform((x, y)) for x, y in zip(xs, ys)]
     taken = [(px - 7, py - 7, px + 7, py + 7) for px, py in points]
@@ -58,7 +61,7 @@ def _place_labels(ax: Any, xs: list[float], ys: list[float], labels: list[str], 
             ann = ax.annotate(label, (x, y), xytext=(dx, dy), textcoords="offset points", ha=ha, fontsize=7.5,
                               fontweight="bold" if strong else "normal")
             box = ann.get_window_extent(renderer).expanded(1.04, 1.1)
-            inside = fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1
+            inside = frame.x0 <= box.x0 and box.x1 <= frame.x1
             if inside and not any(box.x0 < b[2] and b[0] < box.x1 and box.y0 < b[3] and b[1] < box.y1 for b in taken):
                 taken.append((box.x0, box.y0, box.x1, box.y1))
                 break
@@ -365,3 +368,98 @@ def sessions_prefix_cache(pairs: pd.DataFrame, path: Path, caption: str = "") ->
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def agents_pareto(rows: pd.DataFrame, path: Path, caption: str = "", task: str = "agent") -> Path:
+    """Per agent run: energy per successful task against success rate, the Pareto front joined and its runs in
+    bold. A run with no such energy (no success) stands in a panel of its own at the right edge, open markers,
+    so that no number on the energy axis is ever given to it."""
+    from matplotlib.lines import Line2D
+
+    from sustain.report.agents import ENERGY, SUCCESS
+
+    plt = _pyplot()
+    placed = rows[rows[ENERGY].notna() & rows[SUCCESS].notna()].sort_values(ENERGY)
+    apart = rows[rows[ENERGY].isna() & rows[SUCCESS].notna()]
+    if len(apart):
+        fig, (ax, edge) = plt.subplots(1, 2, figsize=(11, 6.4), dpi=130, sharey=True,
+                                       gridspec_kw={"width_ratios": [5, min(1 + 0.35 * len(apart), 3)]})
+    else:
+        fig, ax = plt.subplots(figsize=(10, 6.4), dpi=130)
+    front = placed[placed["pareto"] == "yes"]
+    others = placed[placed["pareto"] != "yes"]
+    ax.scatter(others[ENERGY], others[SUCCESS], s=55, color="#6b8fb5", zorder=3)
+    ax.scatter(front[ENERGY], front[SUCCESS], s=70, color="#d9822b", edgecolors="black", linewidths=1.2, zorder=4)
+    ax.plot(front[ENERGY], front[SUCCESS], ls="--", lw=1.2, color="#555555", zorder=2, drawstyle="steps-post")
+    scale = _energy_axis(ax, placed[ENERGY])
+    if len(placed):
+        _place_labels(ax, placed[ENERGY].tolist(), placed[SUCCESS].tolist(), placed["label"].tolist(),
+                      [p == "yes" for p in placed["pareto"]], within_axes=len(apart) > 0)
+    ax.set_ylim(-0.05, 1.08)
+    ax.yaxis.set_major_formatter(_percent())
+    ax.set_xlabel(f"Energy per successful task (J{scale}): every task's energy over the successful ones")
+    ax.set_ylabel("Success rate (tasks ending as expected)")
+    ax.grid(alpha=0.3, which="both")
+    handles = [Line2D([], [], ls="--", marker="o", ms=8, color="#555555", mfc="#d9822b", mec="black",
+                      label="Pareto front (less energy per success, higher success rate)")][:len(front)]
+    handles += [Line2D([], [], ls="", marker="o", ms=7, color="#6b8fb5", label="other runs")][:len(others)]
+    if len(apart):
+        _edge_panel(edge, apart)
+        handles.append(Line2D([], [], ls="", marker="o", ms=8, mfc="none", mec="#b23a48", mew=1.5,
+                              label="no energy per successful task (right edge)"))
+    if handles:
+        ax.legend(handles=handles, fontsize=8, loc="best", framealpha=0.9)
+    fig.suptitle(f"Task {task}: energy per successful task against success rate (one point per run)", fontsize=11)
+    _caption(fig, caption)
+    fig.tight_layout(rect=CAPTION_ROOM)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def _energy_axis(ax: Any, energy: pd.Series) -> str:
+    """Log where the energies span a decade (2 and 5 alone named between decades, so that neighbours never
+    collide), from 0 otherwise; an empty axis says why. Returns the unit suffix for the label."""
+    if energy.empty:
+        ax.set_xticks([])
+        ax.text(0.5, 0.5, "no run succeeded: no energy per successful task to place", transform=ax.transAxes,
+                ha="center", va="center", fontsize=9, color="#555555")
+        return ""
+    scale = _log_if_wide(ax, "x", energy)
+    lo, hi = energy.min(), energy.max()
+    if not scale:
+        ax.set_xlim(0, hi * 1.25)
+        return scale
+    _plain_ticks(ax, "x")
+    if hi / lo >= 30:
+        from matplotlib.ticker import FuncFormatter
+
+        ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if f"{v:e}"[0] in "25" else ""))
+    ax.set_xlim(lo / (hi / lo) ** 0.08, hi * (hi / lo) ** 0.2)
+    return scale
+
+
+def _percent() -> Any:
+    from matplotlib.ticker import PercentFormatter
+
+    return PercentFormatter(1.0, decimals=0)
+
+
+def _edge_panel(ax: Any, apart: pd.DataFrame) -> None:
+    """The runs with no energy per successful task, side by side at their success rate, each label upright
+    beside its open marker saying why it has no energy figure."""
+    from sustain.report.agents import SUCCESS
+
+    xs = [(i + 1) / (len(apart) + 1) for i in range(len(apart))]
+    ax.scatter(xs, apart[SUCCESS], s=70, facecolors="none", edgecolors="#b23a48", linewidths=1.5, zorder=3)
+    for x, row in zip(xs, apart.itertuples()):
+        why = "no success" if not getattr(row, SUCCESS) else "no energy figure"
+        high = getattr(row, SUCCESS) > 0.5
+        ax.annotate(f"{row.label}: {why}", (x, getattr(row, SUCCESS)), xytext=(0, -9 if high else 9),
+                    textcoords="offset points", rotation=90, ha="center", va="top" if high else "bottom",
+                    fontsize=7.5, color="#b23a48")
+    ax.set_xlim(0, 1)
+    ax.set_xticks([])
+    ax.set_facecolor("#f6f6f6")
+    ax.set_xlabel("no energy per\nsuccessful task")
+    ax.tick_params(axis="y", left=False)
