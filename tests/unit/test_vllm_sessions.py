@@ -148,3 +148,15 @@ def test_prefix_caching_can_be_switched_off_through_engine_args(tmp_path):
     engine = VllmEngine(VllmEngineConfig(args={"enable_prefix_caching": False}))
     engine.prepare(job)
     assert engine.spec(job, tmp_path / "engine.log")["engine_args"]["enable_prefix_caching"] is False
+
+
+def test_reasoning_tokens_end_with_the_closing_tag():
+    from sustain.engines.vllm_worker import reasoning_tokens
+
+    class Chars:  # one token a character
+        def decode(self, ids):
+            return "".join(chr(i) for i in ids)
+
+    text = "so... </think>Paris"
+    assert reasoning_tokens(Chars(), [ord(c) for c in text], text) == len("so... </think>")
+    assert reasoning_tokens(Chars(), [ord(c) for c in "Paris"], "Paris") == 0

@@ -27,7 +27,7 @@ class RequestRecord:
     server_timings: dict[str, float] | None = None  # the server's own per-request timings (llama.cpp `timings`)
     logprob: float | None = None  # a continuation request's summed log-probability of its continuation
     is_greedy: bool | None = None  # each continuation token was the model's own top-1
-    reasoning_tokens: int | None = None  # of output_tokens, those spent reasoning; None: not counted (offline)
+    reasoning_tokens: int | None = None  # of output_tokens, those spent reasoning; None: the engine did not count
     cached_tokens: int | None = None  # prompt tokens served from the prefix cache; None: the engine did not say
     session_id: str | None = None  # the session this request is a turn of (multi-turn work)
     turn: int | None = None  # its turn index in that session, from 0

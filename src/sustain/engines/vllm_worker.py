@@ -170,7 +170,7 @@ def _run_requests(engine: Any, spec: dict[str, Any], sampling: dict[str, Any], e
         for out in outputs:
             times = _track(token_times[out.request_id], out, now)
             if out.finished:
-                record = _record(out, arrivals[out.request_id], times)
+                record = _record(out, arrivals[out.request_id], times, engine.get_tokenizer())
                 if out.request_id in ctxlens:
                     record["logprob"], record["is_greedy"] = continuation_score(
                         out.prompt_logprobs, out.prompt_token_ids, ctxlens[out.request_id])
@@ -259,7 +259,8 @@ class SessionRunner:
             return
         del self.running[out.request_id]
         session = self.sessions[k]
-        self.emit({**_record(out, arrival, times), "session_id": session.id, "turn": turn})
+        tokenizer = self.engine.get_tokenizer() if hasattr(self.engine, "get_tokenizer") else None
+        self.emit({**_record(out, arrival, times, tokenizer), "session_id": session.id, "turn": turn})
         self.messages[k].append(session.reply(turn, out.outputs[0].text, self.history))
         if turn + 1 < len(session.turns):
             heapq.heappush(self.due, (now + session.turns[turn + 1].delay_s, k, turn + 1))
@@ -287,7 +288,7 @@ def continuation_score(prompt_logprobs: Any, token_ids: Any, ctxlen: int) -> tup
     return float(sum(lp.logprob for lp in chosen)), all(lp.rank == 1 for lp in chosen)
 
 
-def _record(out: Any, arrival_s: float, token_times: list[float]) -> dict[str, Any]:
+def _record(out: Any, arrival_s: float, token_times: list[float], tokenizer: Any = None) -> dict[str, Any]:
     completion = out.outputs[0]
     m = out.metrics
 
@@ -307,7 +308,28 @@ def _record(out: Any, arrival_s: float, token_times: list[float]) -> dict[str, A
         "error": None,
         "token_times_s": token_times,
         "cached_tokens": getattr(out, "num_cached_tokens", None),
+        "reasoning_tokens": None if tokenizer is None else reasoning_tokens(tokenizer, completion.token_ids,
+                                                                            completion.text),
     }
+
+
+THINK_END = "</think>"
+
+
+def reasoning_tokens(tokenizer: Any, ids: Any, text: str) -> int:
+    """Output tokens up to the end of a leading think block (`...</think>`, as `strip_reasoning` cuts it): the
+    fewest leading tokens whose decoded text holds the closing tag, found by bisection; 0 without one."""
+    if THINK_END not in text:
+        return 0
+    ids = list(ids)
+    lo, hi = 1, len(ids)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if THINK_END in tokenizer.decode(ids[:mid]):
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
 
 
 def _failed(rid: str, arrival_s: float, message: str) -> dict[str, Any]:

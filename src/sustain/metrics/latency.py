@@ -99,7 +99,8 @@ def throughput(records: Iterable[RequestRecord], duration_s: float) -> dict[str,
 
 def reasoning_figures(records: Iterable[RequestRecord]) -> dict[str, float]:
     """Reasoning tokens apart from answer tokens, over the requests that ended without an error and whose engine
-    counted them (the server engines); absent where none did. Energy is attributed per output token, so a
+    counted them (the streaming client from the server's count, its reasoning field or the chunks up to </think>;
+    the offline engine from the token ids); absent where none did. Energy is attributed per output token, so a
     request's reasoning costs its reasoning share of the request's energy."""
     counted = [r for r in records if _succeeded(r) and r.reasoning_tokens is not None]
     if not counted:
