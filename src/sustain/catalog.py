@@ -37,6 +37,14 @@ declare("energy_per_request_j_std", "J", NEITHER, "std over requests", "Spread o
 ENERGY_PER_CORRECT = declare("energy_per_correct_j", "J", MIN, RUN, "Energy of the measured requests divided by "
                              "the correct answers among them; absent with none correct.", "energy",
                              "energy_per_correct_j")
+ENERGY_PER_SAMPLE_GROUP = declare("energy_per_sample_j_{group}", "J", MIN, "per sub-task, over its samples",
+                                  "Energy per sample of one sub-task (an lm-eval task of the run): its samples' "
+                                  "attributed energy (a sample's requests summed, the choices of a multiple-choice "
+                                  "question) over those samples; samples with an unmeasured request are left "
+                                  "out.", "energy")
+ENERGY_PER_CORRECT_GROUP = declare("energy_per_correct_j_{group}", "J", MIN, "per sub-task, over its samples",
+                                   "Energy of one sub-task's measured requests over its correctly answered "
+                                   "samples; absent with none correct.", "energy")
 declare("energy_per_token_j", "J", MIN, WINDOW, "Energy per output token in the steady-state window.", "energy")
 declare("energy_window_j", "J", NEITHER, WINDOW, "Energy the meter read over the steady-state window.", "energy")
 declare("energy_window_s", "s", NEITHER, WINDOW, "Length of the steady-state window.", "energy")

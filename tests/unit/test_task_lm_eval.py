@@ -304,3 +304,49 @@ def test_pipeline_scores_choices_as_lm_eval_does(fake_run):
     _, theirs = lm_eval_itself(ANSWERS, task="sustain_choice")
     assert summary["metrics"]["lm_eval_sustain_choice_acc_none"] == pytest.approx(theirs["acc,none"])
     assert summary["metrics"]["n_correct"] == 3
+
+
+def test_group_scores_equal_lm_evals_own_aggregation():
+    from tests.fakes import fake_logprob
+
+    task = LmEvalTask(LmEvalConfig(tasks=["sustain_choices"], include_path=str(DATA)))
+    task.load()
+    assert list(task.tasks) == ["sustain_choice", "sustain_claim"]
+    assert task.primary == "lm_eval_sustain_choices_acc_none"
+    result = task.score([task.predict(r.id, "x", None, *fake_logprob(r)) for r in task.requests()])
+    _, theirs = lm_eval_itself(ANSWERS, task="sustain_choices")
+    ours = result.metrics
+    assert result.value == ours["lm_eval_sustain_choices_acc_none"] == pytest.approx(theirs["acc,none"])
+    # weighted by size: 6 and 4 documents
+    weighted = (6 * ours["lm_eval_sustain_choice_acc_none"] + 4 * ours["lm_eval_sustain_claim_acc_none"]) / 10
+    assert ours["lm_eval_sustain_choices_acc_none"] == pytest.approx(weighted)
+    unweighted = (ours["lm_eval_sustain_choice_acc_none"] + ours["lm_eval_sustain_claim_acc_none"]) / 2
+    assert weighted != pytest.approx(unweighted)
+    assert result.details["lm_eval_groups"]["sustain_choices"]["n"] == 10
+    assert result.details["lm_eval_groups"]["sustain_choices"]["tasks"] == ["sustain_choice", "sustain_claim"]
+
+
+def test_pipeline_logs_group_scores_and_energy_per_task(fake_run):
+    import csv
+
+    from tests.fakes import FakeScoringEngine
+
+    summary, out = fake_run("task=lm_eval", "task.tasks=[sustain_qa,sustain_choices]", f"task.include_path={DATA}",
+                            f"engine._target_={FakeScoringEngine.__module__}.FakeScoringEngine", "task.limit=null")
+    metrics = summary["metrics"]
+    assert metrics["quality"] == metrics["lm_eval_sustain_qa_exact_match_strict-match"]
+    assert metrics["lm_eval_sustain_choices_acc_none"] == pytest.approx(0.6)  # (6 × 0.5 + 4 × 0.75) / 10
+    energy = {row["id"]: float(row["energy_attributed_j"]) for row in csv.DictReader(open(out / "requests.csv"))}
+    rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    assert len(rows) == len(energy) == 6 + 6 * 3 + 4 * 2
+    assert all(type(r["correct"]) is bool for r in rows)  # lm-eval's numpy scores read as plain booleans
+    assert metrics["n_correct"] == 1 + 3 + 3
+    for task, docs, primary in (("sustain_qa", 6, "exact_match_strict-match"), ("sustain_choice", 6, "acc_none"),
+                                ("sustain_claim", 4, "acc_none")):
+        spent = sum(j for rid, j in energy.items() if rid.startswith(f"{task}/"))
+        right = round(metrics[f"lm_eval_{task}_{primary}"] * docs)
+        assert {r["sample"] for r in rows if r["group"] == task} == {str(d) for d in range(docs)}
+        assert metrics[f"energy_per_sample_j_{task}"] == pytest.approx(spent / docs)
+        assert metrics[f"energy_per_correct_j_{task}"] == pytest.approx(spent / right)
+    # a question's three choices are one sample: its energy is three requests' energy
+    assert metrics["energy_per_sample_j_sustain_choice"] == pytest.approx(3 * metrics["energy_per_sample_j_sustain_qa"])

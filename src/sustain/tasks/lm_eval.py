@@ -15,11 +15,15 @@ a `continuation`: engines that return prompt log-probabilities (vllm, vllm_serve
 `process_results` reads every choice's (log-probability, is_greedy) of a document at once; other engines
 refuse before anything starts. Rolling log-likelihood (perplexity) tasks are refused.
 
-Each metric is logged as `lm_eval_<task>_<metric>_<filter>` (lm-eval's `metric,filter`); the primary is
-the first task's first higher-is-better metric under its first filter. An output counts as correct
-(`energy_per_correct_j`) when that metric's per-sample value is 1; of a multiple-choice document, only its
+Each metric is logged as `lm_eval_<task>_<metric>_<filter>` (lm-eval's `metric,filter`), and each named
+group's aggregate as `lm_eval_<group>_<metric>_<filter>`, computed by lm-eval's own `aggregate_groups`
+(weighted by size where the group says so); the primary is the first named group's first higher-is-better
+aggregate, else the first task's first higher-is-better metric under its first filter. An output counts as
+correct (`energy_per_correct_j`) when that metric's per-sample value is 1; of a multiple-choice document, only its
 first choice's request counts it, so `n_correct` counts documents. A failed generation is scored as an
 empty output; a document with a failed log-likelihood request is left out of the scores; a flag says how many.
+Each prediction names its lm-eval task and document (`detail["group"]`, `detail["sample"]`), so energy per
+sample and per correct sample are logged per task (sustain.metrics.energy).
 """
 
 from __future__ import annotations
@@ -85,20 +89,24 @@ class LmEvalTask(Task):
     def __init__(self, cfg: Any) -> None:
         super().__init__(cfg)
         self.tasks: dict[str, Any] = {}
+        self.groups: dict[str, Any] = {}  # lm-eval groups that aggregate their tasks' scores
         self.outputs: dict[str, Any] = {}  # a generation's text, or a scored request's (logprob, is_greedy)
 
     def load(self) -> None:
         if self.cfg.dataset != "embedded":
             raise SustainError("task=lm_eval reads its data through lm-eval: drop task.dataset and name tasks in "
                                "task.tasks (and your own task YAMLs' folder in task.include_path).")
-        self.tasks = load_tasks(self.cfg)
+        loaded = load_tasks(self.cfg)
+        self.tasks = dict(loaded["tasks"])
+        self.groups = {name: g for name, g in loaded["groups"].items() if g.has_aggregation}
         items = []
         for name, task in self.tasks.items():
             configure(task, name, self.cfg)
             items.extend(self._build(name, task))
         self.examples = {item.id: item for item in items}
         self._source = self.cfg.include_path or "lm-eval registry"
-        self.primary = primary_metric(self.tasks)
+        first = self.groups.get(self.cfg.tasks[0])
+        self.primary = group_primary(first) if first is not None else primary_metric(self.tasks)
 
     def _build(self, name: str, task: Any) -> list[Item]:
         from lm_eval.evaluator_utils import get_sample_size
@@ -163,7 +171,7 @@ class LmEvalTask(Task):
         failed = None if logprob is not None else f"request failed: {error or 'the engine returned no logprob'}"
         return Prediction(item.id, item.request.continuation, self.tasks[item.task].doc_to_target(
             item.instance.doc), False, parse_error=failed,
-            detail={"lm_eval_task": item.task, "logprob": logprob, "is_greedy": is_greedy})
+            detail={**self._names(item), "logprob": logprob, "is_greedy": is_greedy})
 
     def _prediction(self, item: Item, per_filter: dict[str, tuple[list[Any], dict[str, Any]]],
                     parse_error: str | None) -> Prediction:
@@ -173,8 +181,8 @@ class LmEvalTask(Task):
         value = values.get(metric)
         numbers = {f"{m},{f}": v for f, (_, vals) in per_filter.items() for m, v in vals.items()
                    if isinstance(v, (int, float))}
-        right = parse_error is None and isinstance(value, (int, float)) and value == 1
-        detail = {"lm_eval_task": item.task, "lm_eval": numbers}
+        right = bool(parse_error is None and isinstance(value, (int, float)) and value == 1)
+        detail = {**self._names(item), "lm_eval": numbers}
         if item.scored:
             detail.update(logprob=self.outputs[item.id][0], is_greedy=self.outputs[item.id][1])
             return Prediction(item.id, picked(task, item, filtered), task.doc_to_target(item.instance.doc),
@@ -182,12 +190,17 @@ class LmEvalTask(Task):
         return Prediction(item.id, None if parse_error else str(filtered[0]), task.doc_to_target(item.instance.doc),
                           right, parse_error=parse_error, detail=detail)
 
+    @staticmethod
+    def _names(item: Item) -> dict[str, str]:
+        """The prediction's lm-eval task, as the sub-task and document its energy is counted under."""
+        return {"lm_eval_task": item.task, "group": item.task, "sample": str(item.instance.doc_id)}
+
     def score(self, predictions: list[Prediction]) -> QualityResult:
         if not predictions:
             raise ValueError("no predictions to score")
         outputs = {p.id: p for p in predictions}
         metrics: dict[str, float] = {}
-        scored_predictions, details, n_docs = [], {}, 0
+        scored_predictions, details, n_docs, task_metrics = [], {}, 0, {}
         for name, task in self.tasks.items():
             items = [i for i in self.examples.values() if i.task == name and i.id in outputs]
             kept = self._kept(items)
@@ -196,7 +209,8 @@ class LmEvalTask(Task):
                 scored_predictions += [outputs[i.id] for i in items]
                 continue
             per_doc = score_docs(task, [answered(i.instance, self._response(i)) for i in kept])
-            values = aggregate(task, per_doc)
+            values, sample_len = aggregate(task, per_doc)
+            task_metrics[name] = {"sample_len": sample_len, **{f"{m},{f}": v for (m, f), v in values.items()}}
             metrics.update({metric_name(name, m, f): v for (m, f), v in values.items()})
             details[name] = {"metrics": {f"{m},{f}": v for (m, f), v in values.items()}, "n": len(per_doc),
                              "higher_is_better": task.higher_is_better(), "n_shot": task.config.num_fewshot,
@@ -205,8 +219,12 @@ class LmEvalTask(Task):
             scored_predictions += [self._prediction(i, per_doc[i.instance.doc_id], outputs[i.id].parse_error)
                                    if i.id in kept_ids else outputs[i.id] for i in items]
         metrics["n"] = float(n_docs)
+        groups = group_scores(self.groups, task_metrics)
+        for name, values in groups.items():
+            metrics.update({metric_name(name, *key.split(",", 1)): v for key, v in values["metrics"].items()})
         return QualityResult(primary=self.primary, metrics=metrics, predictions=scored_predictions,
-                             details={"lm_eval": details}, tags=self._tags(), flags=self._flags(scored_predictions))
+                             details={"lm_eval": details, **({"lm_eval_groups": groups} if groups else {})},
+                             tags=self._tags(), flags=self._flags(scored_predictions))
 
     def _kept(self, items: list[Item]) -> list[Item]:
         """The items of the documents that can be scored: all of them for generations (a failed one is an
@@ -250,7 +268,8 @@ def chat_messages(messages: list[dict[str, str]], add_generation_prompt: bool = 
 
 
 def load_tasks(cfg: Any) -> dict[str, Any]:
-    """lm-eval's tasks by name (groups and tags expanded to their tasks); each a one-sentence error if wrong."""
+    """lm-eval's tasks by name (groups and tags expanded to their tasks), as `TaskManager.load` returns them
+    ({"tasks": {name: Task}, "groups": {name: Group}}); each a one-sentence error if wrong."""
     if not cfg.tasks:
         raise SustainError("task=lm_eval needs tasks to run: set task.tasks=[gsm8k] (lm-eval task names), and "
                            "task.include_path=folder for your own task YAMLs.")
@@ -267,7 +286,7 @@ def load_tasks(cfg: Any) -> dict[str, Any]:
             hint = f"did you mean {close[0]}?" if close else "`lm-eval ls tasks` lists them."
             raise SustainError(f"lm-eval knows no task {name!r} (in its registry or task.include_path): {hint}")
     try:
-        return dict(manager.load(list(cfg.tasks))["tasks"])
+        return manager.load(list(cfg.tasks))
     except (FileNotFoundError, ConnectionError, OSError) as exc:
         raise SustainError(f"lm-eval could not load the data of task(s) {', '.join(cfg.tasks)} ({exc}): with no "
                            f"hub access, fill the Hugging Face cache first and set HF_DATASETS_OFFLINE=1; a "
@@ -350,8 +369,10 @@ def score_docs(task: Any, instances: list[Any]) -> dict[int, dict[str, tuple[lis
     return out
 
 
-def aggregate(task: Any, per_doc: dict[int, dict[str, tuple[Any, dict[str, Any]]]]) -> dict[tuple[str, str], float]:
-    """Each (metric, filter) over the documents with the task's aggregation (lm-eval's mean where it has none)."""
+def aggregate(task: Any, per_doc: dict[int, dict[str, tuple[Any, dict[str, Any]]]]) \
+        -> tuple[dict[tuple[str, str], float], int]:
+    """Each (metric, filter) over the documents with the task's aggregation (lm-eval's mean where it has none),
+    and the task's size as lm-eval counts it for a group's weights (its metric with the most values)."""
     from lm_eval.api.metrics import mean
 
     raw: dict[tuple[str, str], list[Any]] = defaultdict(list)
@@ -360,7 +381,38 @@ def aggregate(task: Any, per_doc: dict[int, dict[str, tuple[Any, dict[str, Any]]
             for metric, value in values.items():
                 raw[(metric, key)].append(value)
     aggregations = task.aggregation()
-    return {key: float(aggregations.get(key[0], mean)(items)) for key, items in raw.items()}
+    values = {key: float(aggregations.get(key[0], mean)(items)) for key, items in raw.items()}
+    return values, max((len(items) for items in raw.values()), default=0)
+
+
+def group_scores(groups: dict[str, Any], task_metrics: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each group's aggregates by lm-eval's own `aggregate_groups` (subgroups first, each task weighted by its
+    size where the group says so) over its tasks' scores in lm-eval's result form
+    ({task: {"metric,filter": value, "sample_len": n}}): {group: {"metrics", "n", "tasks"}}."""
+    if not groups:
+        return {}
+    from lm_eval.evaluator_utils import EvalAcc, aggregate_groups
+
+    done = aggregate_groups(EvalAcc(metrics={k: dict(v) for k, v in task_metrics.items()}, groups=dict(groups)))
+    out = {}
+    for name, group in groups.items():
+        values = done.metrics[name]
+        out[name] = {"metrics": {k: float(v) for k, v in values.items() if "," in k and "_stderr," not in k
+                                 and isinstance(v, (int, float))},
+                     "n": values.get("sample_len", 0), "tasks": [t.task_name for t in group.get_all_tasks()]}
+    return out
+
+
+def group_primary(group: Any) -> str:
+    """A group's first aggregate that its tasks say is higher-is-better, under the aggregate's first filter (the
+    first such task's first filter where the group lists none)."""
+    for agg in group.aggregate_metric_list:
+        for task in group.get_all_tasks():
+            if task.higher_is_better().get(agg.metric):
+                filters = agg.filter_list or [f.name for f in getattr(task, "_filters", ())] or ["none"]
+                return metric_name(group.name, agg.metric, filters[0])
+    raise SustainError(f"lm-eval group {group.name} aggregates no higher-is-better metric to rank runs by: list a "
+                       f"task or group that has one first in task.tasks.")
 
 
 def first_metric(task: Any) -> tuple[str, str]:
