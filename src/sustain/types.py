@@ -53,7 +53,8 @@ class Prediction:
     gold: Any
     correct: bool
     parse_error: str | None = None
-    detail: dict[str, Any] = field(default_factory=dict)  # task-specific, e.g. failed unit tests
+    detail: dict[str, Any] = field(default_factory=dict)  # task-specific, e.g. failed unit tests; "group" and
+    # "sample" (a sub-task and the document scored) give energy per sample and per correct sample per group
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "predicted": self.predicted, "gold": self.gold, "correct": self.correct,
