@@ -187,7 +187,9 @@ def _track(tracker: Any, cfg: SustainConfig, task: Task, gen: Generation, record
     """The report and its files to MLflow and the run folder, and the meter's timeline as a figure."""
     from sustain.report.plots import plot_timeline
 
-    rows = artifacts.request_rows(records, gen.predictions, report.energy.attribution.per_request_j)
+    scored = {**gen.predictions, **{p.id: p for p in report.quality.predictions}}  # as the task scored them
+    artifacts.write_predictions(records, scored, out_dir)
+    rows = artifacts.request_rows(records, scored, report.energy.attribution.per_request_j)
     artifacts.write_requests(rows, out_dir)
     if report.sessions is not None:
         artifacts.write_sessions(report.sessions.table(), report.sessions.turns, out_dir)

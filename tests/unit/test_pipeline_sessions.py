@@ -36,3 +36,20 @@ def test_the_sessions_table_reaches_mlflow(fake_run, tmp_path):
     run_id = summary["run"]["run_id"]
     assert "sessions.json" in {a.path for a in client.list_artifacts(run_id)}
     assert client.get_run(run_id).data.metrics["sessions_completed"] == 2
+
+
+def test_predictions_on_disk_say_what_the_task_scored(fake_run, tmp_path):
+    """The task decides a session's success only when it scores all of it: predictions.jsonl and requests.csv
+    carry that verdict, not the per-turn guess written while the engine ran."""
+    lines = [{"id": f"s{i}", "turns": [{"messages": [{"role": "user", "content": "hi"}]},
+                                       {"messages": [{"role": "user", "content": "verdict?"}]}],
+              "expected": {"final_contains": "\"sources\""}} for i in range(4)]
+    data = tmp_path / "mine.jsonl"
+    data.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    summary, out = fake_run("task=sessions", f"task.dataset={data}", "task.delays=none", "batch_size=4")
+    rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    correct = sorted(r["id"] for r in rows if r["correct"])
+    assert correct == ["s0/1", "s2/1"]  # the fake engine answers its JSON on even sessions' last turns
+    requests = pd.read_csv(out / "requests.csv")
+    assert sorted(requests[requests["correct"]]["id"]) == correct
+    assert summary["metrics"]["session_success_rate"] == 0.5 and summary["sessions"]["succeeded"] == 2
