@@ -30,8 +30,8 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 MODELS = [
     "qwen2_5_0_5b", "qwen2_5_1_5b", "qwen2_5_3b", "qwen2_5_7b", "qwen2_5_14b", "qwen2_5_32b", "qwen2_5_72b",
@@ -154,8 +154,7 @@ GOALS = {10_000: 2.0, 100_000: 5.0}  # issue 22: seconds of wall time at these s
 GOAL_MB = 500.0  # issue 22: peak resident memory at any size
 
 
-@dataclass(frozen=True)
-class Timing:
+class Timing(NamedTuple):
     wall_s: float
     cpu_s: float
     peak_mb: float  # the report process's own maximum resident set (wait4's rusage, not all children's)
