@@ -200,12 +200,16 @@ def _codes(encoded, names: dict[str, int]):
 
 
 def _prefixed(con: sqlite3.Connection, table: str, prefixes: tuple[str, ...]) -> tuple[str, ...]:
-    """The keys of `table` that start with one of `prefixes` (a range of the (key, run) index each)."""
-    if not prefixes:
-        return ()
-    ranges = " OR ".join("(key >= ? AND key < ?)" for _ in prefixes)
-    bounds = [b for p in prefixes for b in (p, p[:-1] + chr(ord(p[-1]) + 1))]
-    return tuple(k for (k,) in con.execute(f"SELECT DISTINCT key FROM {table} WHERE {ranges} ORDER BY key", bounds))
+    """The keys of `table` that start with one of `prefixes`, found by hopping along the (key, run) index: one
+    lookup per distinct key, however many runs hold it (a DISTINCT over the ranges reads every entry)."""
+    keys: list[str] = []
+    for prefix in prefixes:
+        end, op, low = prefix[:-1] + chr(ord(prefix[-1]) + 1), ">=", prefix
+        while (row := con.execute(f"SELECT key FROM {table} WHERE key {op} ? AND key < ? ORDER BY key LIMIT 1",
+                                  (low, end)).fetchone()) is not None:
+            keys.append(row[0])
+            op, low = ">", row[0]
+    return tuple(keys)
 
 
 def _reused_sqlite(con: sqlite3.Connection, query: Query, seen: set[str]) -> pd.DataFrame:
