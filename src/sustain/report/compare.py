@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from sustain.errors import SustainError
@@ -210,11 +211,11 @@ def _footprint_inputs(raw) -> pd.Series:
         params[[k for k in params.columns if str(k).startswith(FOOTPRINT_PREFIXES)]])
     if wide.columns.empty:
         return pd.Series(dtype=object)
-    pieces = [(key + "=" + wide[key].astype(str)).where(wide[key].notna(), "") for key in sorted(wide.columns)]
-    joined = pieces[0]
-    for piece in pieces[1:]:
-        joined = joined.where(piece == "", joined.where(joined == "", joined + "; ") + piece)
-    return joined.where(wide.notna().any(axis=1))
+    keys = sorted(wide.columns)
+    groups = wide.groupby(keys, dropna=False, sort=False)  # a few distinct settings among many runs
+    texts = ["; ".join(f"{k}={v}" for k, v in zip(keys, first) if pd.notna(v)) or np.nan
+             for first in groups.first().reset_index().itertuples(index=False)]
+    return pd.Series(np.array(texts, dtype=object)[groups.ngroup().to_numpy()], index=wide.index)
 
 
 def load_external(path: str | Path, reference_row: str | None = None) -> pd.DataFrame:

@@ -28,7 +28,7 @@ from sustain.errors import SustainError
 
 PAGE = 1000
 FEW_RUNS = 500  # up to this many runs, their values are found by the run index rather than a scan of the table
-BATCH_ROWS = 262_144  # rows per Arrow batch of a columnar read: a few MB each, whatever the store's size
+BATCH_ROWS = 65_536  # rows per Arrow batch of a columnar read: a few MB each, whatever the store's size
 REUSED_PREFIX = "sweep.reused."
 PARENT_TAG = "mlflow.parentRunId"
 PROGRESS_BAR = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
@@ -107,8 +107,8 @@ def _read_sqlite(path: Path, query: Query) -> Raw:
         if query.require:
             where.append("run_uuid IN (SELECT run_uuid FROM latest_metrics WHERE key = ? AND NOT is_nan)")
             args.append(query.require)
-        runs = pd.read_sql_query(f"SELECT run_uuid AS run_id, name AS run_name, start_time FROM runs "
-                                 f"WHERE {' AND '.join(where)}", con, params=args)
+        runs = _select(path, f"SELECT run_uuid AS run_id, name AS run_name, start_time FROM runs "
+                             f"WHERE {' AND '.join(where)}", args)
         if query.parent_run_id:
             runs = pd.concat([runs, _reused_sqlite(con, query, set(runs["run_id"]))], ignore_index=True)
         if runs.empty:
@@ -118,7 +118,7 @@ def _read_sqlite(path: Path, query: Query) -> Raw:
                 "param": _prefixed(con, "params", query.prefixes)}
     finally:
         con.close()
-    return _raw(runs, _columns(path, runs["run_id"].tolist(), keys))
+    return _raw(runs, _columns(path, runs["run_id"], keys))
 
 
 class Unreadable(Exception):
@@ -133,7 +133,21 @@ VALUE_SQL = {"metric": ("latest_metrics", "CASE WHEN is_nan THEN NULL ELSE CAST(
              "tag": ("tags", "CAST(value AS TEXT)"), "param": ("params", "CAST(value AS TEXT)")}
 
 
-def _columns(path: Path, run_ids: list[str], keys: dict[str, tuple[str, ...]]) -> dict[str, pd.DataFrame]:
+def _select(path: Path, sql: str, args: list) -> pd.DataFrame:
+    """A query's rows through ADBC's Arrow batches: 100,000 runs without a Python object per cell."""
+    import adbc_driver_manager
+    from adbc_driver_sqlite import dbapi
+
+    try:
+        with dbapi.connect(_uri(path)) as con, con.cursor() as cur:
+            cur.execute(sql, args)
+            table = cur.fetch_arrow_table()
+    except adbc_driver_manager.Error as exc:
+        raise Unreadable(str(exc)) from None
+    return table.to_pandas() if table.num_rows else pd.DataFrame(columns=table.column_names)
+
+
+def _columns(path: Path, run_ids: pd.Series, keys: dict[str, tuple[str, ...]]) -> dict[str, pd.DataFrame]:
     """Each kind's wanted keys as one column per key, one row per run of `run_ids`, read through ADBC's SQLite
     driver into Arrow batches and scattered into arrays: no Python object per value, so 100,000 runs take
     seconds and memory that does not grow with the table (issue 22)."""
