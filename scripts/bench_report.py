@@ -1,22 +1,29 @@
-"""How long `python -m sustain.report` takes over a large MLflow store (issue 11: 10,000 runs in <= 10 s).
+"""How long `python -m sustain.report` takes, and how much memory it holds, over large MLflow stores
+(issue 22: 100,000 runs in <= 5 s and <= 500 MB resident, 10,000 runs in <= 2 s, memory flat as runs grow).
 
 It fills a SQLite store with realistic finished runs (about 90 metrics, 40 params and 25 tags each, the
-names sustain logs) and times the report as a subprocess, the way a user runs it.
+names sustain logs) and times the report as a subprocess, the way a user runs it: wall and CPU seconds and
+the process's peak resident memory (its own rusage from wait4), each size `--repeat` times (min and median).
 
 How the store is filled: MLflow itself creates the store and the experiment (so the schema is exactly
 the installed MLflow's), and one run is logged through `MlflowClient.log_batch` as a template; the
-10,000 runs are then written by direct SQL inserts (`executemany`) into the tables MLflow created
+runs are then written by direct SQL inserts (`executemany`) into the tables MLflow created
 (runs, metrics, latest_metrics, params, tags). Logging them through MLflow's API would take about an
-hour on a 2-core machine; the rows are the same that `log_batch` writes.
+hour per 10,000 runs on a 2-core machine; the rows are the same that `log_batch` writes.
 
-    python scripts/bench_report.py                      # 10,000 runs in a temporary folder
-    python scripts/bench_report.py --runs 2000 --keep /tmp/store   # keep the store for profiling
+    python scripts/bench_report.py                                   # 10,000 runs in a temporary folder
+    python scripts/bench_report.py --runs 1000,10000,100000 --keep /tmp/stores   # the curve; stores kept
+    python scripts/bench_report.py --runs 100000 --keep /tmp/stores --repeat 1 --profile   # + cProfile
 """
-
 from __future__ import annotations
 
 import argparse
+import io
+import math
+import os
+import pstats
 import random
+import statistics
 import sqlite3
 import subprocess
 import sys
@@ -24,6 +31,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import NamedTuple
 
 MODELS = [
     "qwen2_5_0_5b", "qwen2_5_1_5b", "qwen2_5_3b", "qwen2_5_7b", "qwen2_5_14b", "qwen2_5_32b", "qwen2_5_72b",
@@ -68,8 +76,9 @@ TAG_NAMES = [
 ]
 
 
-def fill(db: Path, n_runs: int, seed: int = 0) -> str:
-    """A store of `n_runs` finished runs in experiment 'sustain'; returns its tracking URI."""
+def fill(db: Path, n_runs: int, seed: int = 0, chunk: int = 2000) -> str:
+    """A store of `n_runs` finished runs in experiment 'sustain'; returns its tracking URI. Rows go in
+    `chunk` runs at a time, so filling 100,000 runs holds a few hundred MB, not gigabytes."""
     from mlflow.entities import Metric, Param, RunTag
     from mlflow.tracking import MlflowClient
 
@@ -82,97 +91,157 @@ def fill(db: Path, n_runs: int, seed: int = 0) -> str:
     client.delete_run(template)
 
     rng = random.Random(seed)
-    runs, metrics, params, tags = [], [], [], []
     t0 = int(time.time() * 1000) - n_runs * 60_000
-    for i in range(n_runs):
-        run_id = uuid.uuid4().hex
-        model_i = rng.randrange(len(MODELS))
-        model, bs, gpus = MODELS[model_i], rng.choice(BATCH_SIZES), rng.choice(GPUS)
-        task = rng.choice(list(TASKS))
-        size = 0.5 + model_i
-        energy = size * 40 * (1 + 8 / bs) * rng.uniform(0.9, 1.1) * (1 + 0.1 * gpus)
-        decode = size * 0.3 * (1 + bs / 64) * rng.uniform(0.9, 1.1) / gpus ** 0.5
-        quality = min(1.0, 0.3 + 0.02 * model_i + rng.uniform(-0.05, 0.05))
-        values = {name: rng.uniform(0, 100) for name in METRICS}
-        values.update({
-            "energy_per_request_j_mean": energy, "energy_per_request_j_std": energy / 5,
-            "energy_per_correct_j": energy / quality, "decode_latency_s_mean": decode,
-            "decode_latency_s_std": decode / 4, "p90_decode_ms": decode * 1300, "quality": quality,
-            "macro_f1" if TASKS[task] == "macro_f1" else "exact_match": quality,
-            "judge_score_mean": min(1.0, quality + 0.3), "judge_score_std": 0.1, "n_correct": 100 * quality,
-            "water_l_per_request": energy / 3.6e6 * 1.8, "deployment_kwh_per_year": energy * 10_000 * 365 / 3.6e6,
-        })
-        start = t0 + i * 60_000
-        status = "FAILED" if rng.random() < 0.03 else "FINISHED"
-        runs.append((run_id, f"{model}-none-bs{bs}-g{gpus}-{task}", "UNKNOWN", "", "", "bench", status, start,
-                     start + 50_000, "", "active", f"{db.parent}/artifacts/{run_id}", int(exp)))
-        for key, value in values.items():
-            metrics.append((key, float(value), start + 50_000, run_id, 0, 0))
-        config = {"model.name": model, "quantization.name": "none", "task.name": task, "batch_size": str(bs),
-                  "gpus": str(gpus), "run_name": runs[-1][1]}
-        params += [(key, config.get(key, f"value-{rng.randrange(5)}"), run_id) for key in PARAMS]
-        tag_values = {"model": model, "quantization": "none", "gpus": str(gpus), "batch_size": str(bs), "task": task,
-                      "task.primary_metric": TASKS[task], "judge": "openai", "mlflow.runName": runs[-1][1],
-                      "energy.source": "zeus: NVML energy counters (GPU)", "energy.measured": "true",
-                      "validity.flags": "none", "om.meaningful": "true", "sustain.config_hash": uuid.uuid4().hex[:16]}
-        tags += [(key, tag_values.get(key, f"tag-{rng.randrange(9)}"), run_id) for key in TAG_NAMES]
-
     with sqlite3.connect(db) as con:
-        con.executemany("INSERT INTO runs (run_uuid, name, source_type, source_name, entry_point_name, user_id, "
-                        "status, start_time, end_time, source_version, lifecycle_stage, artifact_uri, experiment_id) "
-                        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", runs)
-        con.executemany("INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan) VALUES (?,?,?,?,?,?)",
-                        metrics)
-        con.executemany("INSERT INTO latest_metrics (key, value, timestamp, run_uuid, step, is_nan) "
-                        "VALUES (?,?,?,?,?,?)", metrics)
-        con.executemany("INSERT INTO params (key, value, run_uuid) VALUES (?,?,?)", params)
-        con.executemany("INSERT INTO tags (key, value, run_uuid) VALUES (?,?,?)", tags)
+        con.execute("PRAGMA synchronous = OFF")
+        for first in range(0, n_runs, chunk):
+            _insert(con, [_run(rng, db, int(exp), t0, i) for i in range(first, min(first + chunk, n_runs))])
     return uri
 
 
-def time_report(uri: str, out: Path, extra: list[str]) -> tuple[float, float, subprocess.CompletedProcess]:
-    """Wall-clock and CPU seconds of the report; on a shared machine the CPU time is the steadier figure."""
-    import resource
+def _run(rng: random.Random, db: Path, exp: int, t0: int, i: int) -> tuple[tuple, list, list, list]:
+    """One run's rows: (runs row, metrics, params, tags)."""
+    run_id = uuid.uuid4().hex
+    model_i = rng.randrange(len(MODELS))
+    model, bs, gpus = MODELS[model_i], rng.choice(BATCH_SIZES), rng.choice(GPUS)
+    task = rng.choice(list(TASKS))
+    size = 0.5 + model_i
+    energy = size * 40 * (1 + 8 / bs) * rng.uniform(0.9, 1.1) * (1 + 0.1 * gpus)
+    decode = size * 0.3 * (1 + bs / 64) * rng.uniform(0.9, 1.1) / gpus ** 0.5
+    quality = min(1.0, 0.3 + 0.02 * model_i + rng.uniform(-0.05, 0.05))
+    values = {name: rng.uniform(0, 100) for name in METRICS}
+    values.update({
+        "energy_per_request_j_mean": energy, "energy_per_request_j_std": energy / 5,
+        "energy_per_correct_j": energy / quality, "decode_latency_s_mean": decode,
+        "decode_latency_s_std": decode / 4, "p90_decode_ms": decode * 1300, "quality": quality,
+        "macro_f1" if TASKS[task] == "macro_f1" else "exact_match": quality,
+        "judge_score_mean": min(1.0, quality + 0.3), "judge_score_std": 0.1, "n_correct": 100 * quality,
+        "water_l_per_request": energy / 3.6e6 * 1.8, "deployment_kwh_per_year": energy * 10_000 * 365 / 3.6e6,
+    })
+    start = t0 + i * 60_000
+    status = "FAILED" if rng.random() < 0.03 else "FINISHED"
+    name = f"{model}-none-bs{bs}-g{gpus}-{task}"
+    run = (run_id, name, "UNKNOWN", "", "", "bench", status, start, start + 50_000, "", "active",
+           f"{db.parent}/artifacts/{run_id}", exp)
+    metrics = [(key, float(value), start + 50_000, run_id, 0, 0) for key, value in values.items()]
+    config = {"model.name": model, "quantization.name": "none", "task.name": task, "batch_size": str(bs),
+              "gpus": str(gpus), "run_name": name}
+    params = [(key, config.get(key, f"value-{rng.randrange(5)}"), run_id) for key in PARAMS]
+    tag_values = {"model": model, "quantization": "none", "gpus": str(gpus), "batch_size": str(bs), "task": task,
+                  "task.primary_metric": TASKS[task], "judge": "openai", "mlflow.runName": name,
+                  "energy.source": "zeus: NVML energy counters (GPU)", "energy.measured": "true",
+                  "validity.flags": "none", "om.meaningful": "true", "sustain.config_hash": uuid.uuid4().hex[:16]}
+    tags = [(key, tag_values.get(key, f"tag-{rng.randrange(9)}"), run_id) for key in TAG_NAMES]
+    return run, metrics, params, tags
 
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+
+def _insert(con: sqlite3.Connection, rows: list[tuple[tuple, list, list, list]]) -> None:
+    runs = [r for r, _, _, _ in rows]
+    metrics = [m for _, ms, _, _ in rows for m in ms]
+    con.executemany("INSERT INTO runs (run_uuid, name, source_type, source_name, entry_point_name, user_id, "
+                    "status, start_time, end_time, source_version, lifecycle_stage, artifact_uri, experiment_id) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", runs)
+    con.executemany("INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan) VALUES (?,?,?,?,?,?)",
+                    metrics)
+    con.executemany("INSERT INTO latest_metrics (key, value, timestamp, run_uuid, step, is_nan) "
+                    "VALUES (?,?,?,?,?,?)", metrics)
+    con.executemany("INSERT INTO params (key, value, run_uuid) VALUES (?,?,?)", [p for _, _, ps, _ in rows for p in ps])
+    con.executemany("INSERT INTO tags (key, value, run_uuid) VALUES (?,?,?)", [t for _, _, _, ts in rows for t in ts])
+    con.commit()
+
+
+GOALS = {10_000: 2.0, 100_000: 5.0}  # issue 22: seconds of wall time at these sizes
+GOAL_MB = 500.0  # issue 22: peak resident memory at any size
+
+
+class Timing(NamedTuple):
+    wall_s: float
+    cpu_s: float
+    peak_mb: float  # the report process's own maximum resident set (wait4's rusage, not all children's)
+
+
+def time_report(uri: str, out: Path, extra: list[str]) -> tuple[Timing, str, str, int]:
+    """Wall, CPU seconds and peak memory of one `python -m sustain.report` process; on a shared machine the
+    CPU time is the steadier figure. Returns the timing, stdout, stderr and exit status."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
+        start = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-m", "sustain.report", "--tracking-uri", uri, "--out", str(out),
+                                 *extra], stdout=stdout, stderr=stderr, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        stdout.seek(0)
+        stderr.seek(0)
+        text, errors = stdout.read(), stderr.read()
+    return Timing(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024), text, errors, proc.returncode
+
+
+def profile(uri: str, out: Path, extra: list[str], top: int = 30) -> str:
+    """The report under cProfile (py-spy is not a dependency): the `top` functions by cumulative time."""
+    stats = out.parent / "report.prof"
+    subprocess.run([sys.executable, "-m", "cProfile", "-o", str(stats), "-m", "sustain.report", "--tracking-uri", uri,
+                    "--out", str(out), *extra], check=True, capture_output=True)
+    text = io.StringIO()
+    pstats.Stats(str(stats), stream=text).sort_stats("cumulative").print_stats(top)
+    return text.getvalue()
+
+
+def store(folder: Path, n_runs: int) -> str:
+    """The store of `n_runs` runs in `folder`, filled unless it is already there (so filling is never timed)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    db = folder / "mlflow.db"
+    if db.exists():
+        print(f"bench: reusing {db}")
+        return f"sqlite:///{db}"
     start = time.perf_counter()
-    res = subprocess.run([sys.executable, "-m", "sustain.report", "--tracking-uri", uri, "--out", str(out), *extra],
-                         capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu, res
+    uri = fill(db, n_runs)
+    print(f"bench: filled {db} with {n_runs} runs (about {len(METRICS)} metrics, {len(PARAMS)} params, "
+          f"{len(TAG_NAMES)} tags each) in {time.perf_counter() - start:.1f} s")
+    return uri
+
+
+def measure(n_runs: int, uri: str, folder: Path, repeat: int, extra: list[str]) -> list[Timing] | None:
+    timings = []
+    for _ in range(repeat):
+        timing, text, errors, code = time_report(uri, folder / "report", extra)
+        if code != 0:
+            print(text.strip(), errors.strip()[-2000:], sep="\n", file=sys.stderr)
+            return None
+        timings.append(timing)
+    walls, peaks = [t.wall_s for t in timings], [t.peak_mb for t in timings]
+    goal = GOALS.get(n_runs)
+    over = ([f"the {goal:g} s goal"] if goal is not None and min(walls) > goal else []) + (
+        [f"the {GOAL_MB:g} MB goal"] if min(peaks) > GOAL_MB else [])
+    print(f"bench: {n_runs:>7} runs x{repeat}: wall min {min(walls):.2f} s, median {statistics.median(walls):.2f} s; "
+          f"CPU median {statistics.median(t.cpu_s for t in timings):.2f} s; peak resident min {min(peaks):.0f} MB, "
+          f"median {statistics.median(peaks):.0f} MB ({'OVER ' + ' and '.join(over) if over else 'within the goals'})")
+    return timings
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--runs", type=int, default=10_000)
-    p.add_argument("--keep", type=Path, help="fill (or reuse) the store in this folder and keep it")
-    p.add_argument("--goal-s", type=float, default=10.0)
+    p.add_argument("--runs", default="10000", help="comma-separated store sizes, e.g. 1000,10000,100000")
+    p.add_argument("--repeat", type=int, default=3, help="timed reports per size (min and median are printed)")
+    p.add_argument("--keep", type=Path, help="fill (or reuse) the stores in this folder (runs-N/) and keep them")
+    p.add_argument("--profile", action="store_true", help="then profile the report over the last size (cProfile)")
     p.add_argument("report_args", nargs="*", help="extra arguments for sustain.report (after --)")
     args = p.parse_args()
-    folder = args.keep or Path(tempfile.mkdtemp(prefix="sustain-bench-"))
-    folder.mkdir(parents=True, exist_ok=True)
-    db = folder / "mlflow.db"
-    if db.exists():
-        uri = f"sqlite:///{db}"
-        print(f"bench: reusing {db}")
-    else:
-        start = time.perf_counter()
-        uri = fill(db, args.runs)
-        print(f"bench: filled {db} with {args.runs} runs (about {len(METRICS)} metrics, {len(PARAMS)} params, "
-              f"{len(TAG_NAMES)} tags each) in {time.perf_counter() - start:.1f} s")
-    import os
-
-    seconds, cpu, res = time_report(uri, folder / "report", args.report_args)
-    print(res.stdout.strip())
-    if res.returncode != 0:
-        print(res.stderr.strip()[-2000:], file=sys.stderr)
-        return res.returncode
-    verdict = "within" if seconds <= args.goal_s else "OVER"
-    print(f"bench: python -m sustain.report over {args.runs} runs took {seconds:.1f} s wall, {cpu:.1f} s CPU "
-          f"({verdict} the {args.goal_s:g} s goal; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
-    return 0 if seconds <= args.goal_s else 1
+    sizes = [int(n.replace("_", "")) for n in args.runs.split(",") if n.strip()]
+    root = args.keep or Path(tempfile.mkdtemp(prefix="sustain-bench-"))
+    within = True
+    for n_runs in sizes:
+        folder = root / f"runs-{n_runs}"
+        timings = measure(n_runs, store(folder, n_runs), folder, args.repeat, args.report_args)
+        if timings is None:
+            return 2
+        within &= (min(t.wall_s for t in timings) <= GOALS.get(n_runs, math.inf)
+                   and min(t.peak_mb for t in timings) <= GOAL_MB)
+    print(f"bench: load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs after the runs")
+    if args.profile:
+        folder = root / f"runs-{sizes[-1]}"
+        print(profile(f"sqlite:///{folder / 'mlflow.db'}", folder / "report-profile", args.report_args))
+    return 0 if within else 1
 
 
 if __name__ == "__main__":

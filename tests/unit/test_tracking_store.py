@@ -66,8 +66,11 @@ def _frames(uri, **query):
     return direct.sort_values("run_id").reset_index(drop=True), client.sort_values("run_id").reset_index(drop=True)
 
 
+@pytest.mark.parametrize("few_runs", [store.FEW_RUNS, 0], ids=["run-index", "table-scan"])
 @pytest.mark.parametrize("query", [{}, {"tags": {"task": "arithmetic"}}, {"experiment": "absent"}, "parent"])
-def test_direct_sqlite_read_equals_mlflows_client(small_store, query):
+def test_direct_sqlite_read_equals_mlflows_client(small_store, query, few_runs, monkeypatch):
+    """Both ways the columnar reader finds values (a few runs by the run index, many by a scan of the table)."""
+    monkeypatch.setattr(store, "FEW_RUNS", few_runs)
     query = {"parent": small_store["parent"]} if query == "parent" else query
     direct, client = _frames(small_store["uri"], **query)
     pd.testing.assert_frame_equal(direct, client)
@@ -78,6 +81,16 @@ def test_direct_sqlite_read_equals_mlflows_client(small_store, query):
             "arithmetic", "exact_match", 1.2, True)
         assert row["footprint_inputs"] == "carbon.wue=1.8; water.wue_source=preset us"
         assert direct.set_index("model").loc["m-old", "quality_fallback"]
+
+
+def test_required_metric_keeps_only_the_runs_that_logged_it(small_store):
+    """A section's own runs (sessions: `sessions_completed`) are found by the index, not by reading every run."""
+    q = store.Query("sustain", None, {}, ("quality", "p90_decode_ms"), ("model",), (), require="p90_decode_ms")
+    direct = store._read_sqlite(store.Path(small_store["uri"].removeprefix("sqlite:///")), q)
+    client = store._read_client(small_store["uri"], q)
+    assert len(direct.runs) == len(client.runs) == 6  # the six runs of the two tasks; "old" has no p90
+    assert direct.wide("metric", ("p90_decode_ms",)).notna().all().all()
+    assert sorted(direct.wide("tag", ("model",))["model"]) == sorted(client.wide("tag", ("model",))["model"])
 
 
 def test_cli_one_section_per_task_with_pick(small_store, tmp_path, capsys):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from sustain.errors import SustainError
@@ -177,7 +178,7 @@ def from_raw(raw) -> pd.DataFrame:
     """The report's columns from what `store.read` returns, column by column (no per-run Python loop)."""
     if raw.runs.empty:
         return empty_runs()
-    metrics = raw.wide("metric", (*metric_columns().values(), P90_DECODE_MS)).apply(pd.to_numeric, errors="coerce")
+    metrics = raw.wide("metric", (*metric_columns().values(), P90_DECODE_MS))
     tags = raw.wide("tag", tuple(TAGS.values())).astype(object)
     df = pd.DataFrame({"run_id": raw.runs["run_id"].to_numpy(), "run_name": raw.runs["run_name"].to_numpy()})
     for column, key in metric_columns().items():
@@ -203,17 +204,18 @@ def from_raw(raw) -> pd.DataFrame:
 
 
 def _footprint_inputs(raw) -> pd.Series:
-    """`key=value; ...` of the tags and params the water and deployment figures were computed from."""
-    rows = raw.values[raw.values["kind"].isin(["tag", "param"])
-                      & raw.values["key"].astype(str).str.startswith(FOOTPRINT_PREFIXES)]
-    if rows.empty:
+    """`key=value; ...` of the tags and params the water and deployment figures were computed from (a tag before
+    a param of the same key); NaN for a run that has none."""
+    tags, params = raw.wide("tag"), raw.wide("param")
+    wide = tags[[k for k in tags.columns if str(k).startswith(FOOTPRINT_PREFIXES)]].combine_first(
+        params[[k for k in params.columns if str(k).startswith(FOOTPRINT_PREFIXES)]])
+    if wide.columns.empty:
         return pd.Series(dtype=object)
-    wide = rows.pivot_table(index="run_id", columns="key", values="value", aggfunc="first")
-    pieces = [(key + "=" + wide[key].astype(str)).where(wide[key].notna(), "") for key in sorted(wide.columns)]
-    joined = pieces[0]
-    for piece in pieces[1:]:
-        joined = joined.where(piece == "", joined.where(joined == "", joined + "; ") + piece)
-    return joined
+    keys = sorted(wide.columns)
+    groups = wide.groupby(keys, dropna=False, sort=False)  # a few distinct settings among many runs
+    texts = ["; ".join(f"{k}={v}" for k, v in zip(keys, first) if pd.notna(v)) or np.nan
+             for first in groups.first().reset_index().itertuples(index=False)]
+    return pd.Series(np.array(texts, dtype=object)[groups.ngroup().to_numpy()], index=wide.index)
 
 
 def load_external(path: str | Path, reference_row: str | None = None) -> pd.DataFrame:

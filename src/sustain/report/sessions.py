@@ -53,7 +53,7 @@ class Sessions:
 def load(tracking_uri: str, experiment: str, parent_run_id: str | None, tags: dict[str, str]) -> Sessions | None:
     """The sessions runs among those the report reads (runs with `sessions_completed`); None when there are none."""
     raw = store.read(tracking_uri, store.Query(experiment, parent_run_id, dict(tags), METRICS, tuple(TAGS.values()),
-                                               ()))
+                                               (), require="sessions_completed"))
     runs = _runs(raw)
     if runs.empty:
         return None
