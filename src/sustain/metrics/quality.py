@@ -23,7 +23,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 
 LABELS = ("GROUNDED", "UNGROUNDED", "SMALL_TALK")
 ERROR = "Error"
@@ -140,6 +139,8 @@ def classification_report(
     and it makes invalid outputs cost twice: a miss on the true class and an ERROR class with F1 0.
     Classes with no predictions (or no support) get 0 rather than a warning (`zero_division=0`).
     """
+    from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support  # 0.9 s to import
+
     if len(references) != len(predictions):
         raise ValueError(f"{len(references)} references but {len(predictions)} predictions")
     if not references:
