@@ -289,9 +289,13 @@ def attribute(
 
 def busy_intervals(records: Iterable[RequestRecord], t0: float, t1: float) -> list[tuple[float, float]]:
     """The parts of [t0, t1] during which at least one request was in flight (arrival to last token)."""
-    spans = sorted((max(r.arrival_s, t0), min(r.last_token_s, t1)) for r in records if r.last_token_s is not None)
+    return union([(r.arrival_s, r.last_token_s) for r in records if r.last_token_s is not None], t0, t1)
+
+
+def union(intervals: Iterable[tuple[float, float]], t0: float, t1: float) -> list[tuple[float, float]]:
+    """The merged intervals, clipped to [t0, t1]."""
     merged: list[tuple[float, float]] = []
-    for a, b in spans:
+    for a, b in sorted((max(a, t0), min(b, t1)) for a, b in intervals):
         if b <= a:
             continue
         if merged and a <= merged[-1][1]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sustain.energy.attribution import successful, tokens_in_window
+from sustain.energy.attribution import successful, tokens_in_window, union
 from sustain.energy.timeline import Timeline
 from sustain.engines.records import RequestRecord
 from sustain import names
@@ -62,24 +62,11 @@ def _prefill(r: RequestRecord) -> tuple[float, float]:
     return min(begin, r.first_token_s), r.first_token_s
 
 
-def _union(intervals: list[tuple[float, float]], t0: float, t1: float) -> list[tuple[float, float]]:
-    """The merged intervals, clipped to [t0, t1]."""
-    merged: list[tuple[float, float]] = []
-    for a, b in sorted((max(a, t0), min(b, t1)) for a, b in intervals):
-        if b <= a:
-            continue
-        if merged and a <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
-        else:
-            merged.append((a, b))
-    return merged
-
-
 def split_phases(records: Iterable[RequestRecord], timeline: Timeline, span: tuple[float, float]) -> PhaseSplit:
     """Prefill and decode energy of `timeline` over `span` (see the module docstring for the method)."""
     done = successful(records)
     t0, t1 = span
-    busy = _union([_prefill(r) for r in done], t0, t1)
+    busy = union([_prefill(r) for r in done], t0, t1)
     prefill_j = sum(timeline.energy_between(a, b) for a, b in busy)
     total_j = timeline.energy_between(t0, t1)
     prompt = 0.0

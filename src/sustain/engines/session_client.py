@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sustain.engines.records import RequestRecord
-from sustain.engines.streaming import Endpoint, StreamResult, json_dumps, path_of, stream_one
+from sustain.engines.streaming import Endpoint, StreamResult, http_session, path_of, stream_one
 from sustain.load.base import LoadProfile
 from sustain import tool_calls
 from sustain.types import Session, ToolCall
@@ -44,13 +44,9 @@ async def run_all(endpoint: Endpoint, sessions: Sequence[Session], body_for: Bod
                   environment: Any = None, send: Callable[..., Any] = stream_one) -> StreamResult:
     """`send(session, url, headers, request_id, body)` is the streaming call (a fake in unit tests);
     `environment` (a `ToolEnvironment`) answers live sessions' tool calls."""
-    import aiohttp
-
     offsets = profile.arrivals(len(sessions))
     slots = asyncio.Semaphore(profile.max_in_flight or max(len(sessions), 1))
     base = endpoint.base_url.rstrip("/")
-    connector = aiohttp.TCPConnector(limit=0, force_close=False)
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=timeout_s)
     records: list[RequestRecord] = []
 
     async def ask(session: Session, k: int, messages: list[dict[str, Any]], cap: int | None) -> RequestRecord:
@@ -81,7 +77,7 @@ async def run_all(endpoint: Endpoint, sessions: Sequence[Session], body_for: Bod
             else:
                 await replay(session)
 
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout, json_serialize=json_dumps) as client:
+    async with http_session(timeout_s) as client:
         start = time.monotonic()
         tasks = []
         for session, offset in zip(sessions, offsets):

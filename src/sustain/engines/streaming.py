@@ -62,13 +62,9 @@ def run(endpoint: Endpoint, bodies: Sequence[tuple[str, dict[str, Any]]], profil
 
 async def stream_all(endpoint: Endpoint, bodies: Sequence[tuple[str, dict[str, Any]]], profile: LoadProfile,
                      on_record: Callable[[RequestRecord], None], timeout_s: float) -> StreamResult:
-    import aiohttp
-
     offsets = profile.arrivals(len(bodies))
     slots = asyncio.Semaphore(profile.max_in_flight or max(len(bodies), 1))
     base = endpoint.base_url.rstrip("/")
-    connector = aiohttp.TCPConnector(limit=0, force_close=False)
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=timeout_s)
     records: list[RequestRecord] = []
 
     async def one(request_id: str, body: dict[str, Any]) -> None:
@@ -77,7 +73,7 @@ async def stream_all(endpoint: Endpoint, bodies: Sequence[tuple[str, dict[str, A
         records.append(record)
         on_record(record)
 
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout, json_serialize=json_dumps) as session:
+    async with http_session(timeout_s) as session:
         start = time.monotonic()
         tasks = []
         for (request_id, body), offset in zip(bodies, offsets):
@@ -88,6 +84,15 @@ async def stream_all(endpoint: Endpoint, bodies: Sequence[tuple[str, dict[str, A
         await asyncio.gather(*tasks)
         end = time.monotonic()  # the last response done, failed ones included: `vllm bench serve`'s duration
     return StreamResult(records, start, end)
+
+
+def http_session(timeout_s: float) -> Any:
+    """One aiohttp session for a run's requests: unlimited connections, kept alive; `timeout_s` without a byte
+    read ends a request."""
+    import aiohttp
+
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, force_close=False), json_serialize=json_dumps,
+                                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=timeout_s))
 
 
 def path_of(body: dict[str, Any]) -> str:
