@@ -73,3 +73,15 @@ def test_the_timeline_figure_states_its_energy_source(tmp_path):
     assert energy_badge(domains) == "gpu: MEASURED (counters)\ncpu: ESTIMATE, not measured"
     plot_timeline(domains["gpu"], attribution, 0.0, 5.5, tmp_path / "t.png", domains)
     assert (tmp_path / "t.png").stat().st_size > 10_000
+
+
+def test_summary_says_how_close_decoding_came_to_the_bandwidth_bound_or_why_not():
+    _, _, attribution, footprint = _run()
+    extra = {"roofline_share": 0.14, "roofline_bound_tok_s": 436.7, "memory_bandwidth_gb_s": 37.36}
+    summary = _summary(footprint, attribution, extra)
+    summary["tags"] = {"roofline.bandwidth_source": "measured numpy copy bandwidth"}
+    assert ("decode at 14% of the memory-bandwidth bound (437 tok/s at the running batch, 37.4 GB/s, measured "
+            "numpy copy bandwidth; an estimate)") in format_summary(summary)
+    summary = _summary(footprint, attribution)
+    summary["tags"] = {"roofline.missing": "no model size known for model=x"}
+    assert "roofline              not estimated: no model size known for model=x" in format_summary(summary)

@@ -39,6 +39,7 @@ def format_summary(summary: dict[str, Any]) -> str:
                            f"p90 {num('p90_decode_ms', '{:.0f}')}, p99 {num('p99_decode_ms', '{:.0f}')} ms"),
         ("TTFT", f"mean {num('mean_ttft_ms', '{:.0f}')} ms, p99 {num('p99_ttft_ms', '{:.0f}')} ms"),
         ("output tokens", f"{num('mean_output_tokens', '{:.1f}')} / request, {num('output_throughput_tok_s', '{:.1f}')} tok/s"),
+        _roofline_row(m, summary.get("tags", {})),
         *_reasoning_rows(m, num),
         *_session_rows(summary.get("sessions"), num),
     ]
@@ -58,6 +59,16 @@ def format_summary(summary: dict[str, Any]) -> str:
     line = "─" * (width + 60)
     body = "\n".join(f"  {k:<{width}}  {v}" for k, v in rows)
     return f"{line}\n  sustain · {run['name']}\n{line}\n{body}\n{line}"
+
+
+def _roofline_row(m: dict[str, float], tags: dict[str, str]) -> tuple[str, str]:
+    """How close decoding came to the memory-bandwidth bound: near 1 the hardware is the limit, low the software."""
+    if "roofline_share" not in m:
+        return "roofline", f"not estimated: {tags.get('roofline.missing', 'no decode throughput to compare')}"
+    return "roofline", (f"decode at {m['roofline_share']:.0%} of the memory-bandwidth bound "
+                        f"({m.get('roofline_bound_tok_s', math.nan):.0f} tok/s at the running batch, "
+                        f"{m.get('memory_bandwidth_gb_s', math.nan):.1f} GB/s, "
+                        f"{tags.get('roofline.bandwidth_source', 'bandwidth source not recorded')}; an estimate)")
 
 
 def _reasoning_rows(m: dict[str, float], num: Any) -> list[tuple[str, str]]:
