@@ -110,7 +110,8 @@ def _benchmark(cfg: SustainConfig, out_dir: Path, tracker: Any, checkpoint: Chec
         footprint=footprint, roofline=roofline, roofline_missing=roofline_missing,
     )
     if job.sessions:
-        report = report.with_(sessions=session_figures(job.sessions, records, gen.predictions, attribution))
+        scored = {p.id: p for p in quality.predictions}  # a session's success is known once the task scored it
+        report = report.with_(sessions=session_figures(job.sessions, records, scored, attribution))
     if cfg.judge._target_:
         report = report.with_(judge=judge_outputs(cfg.judge, task, records, out_dir, cfg.energy))
     report = report.with_(overall=overall_for(cfg, task, report.metrics(), tracker))
@@ -126,8 +127,7 @@ def _prepare(cfg: SustainConfig, out_dir: Path) -> tuple[Task, Engine, EngineJob
     job = EngineJob(
         model=cfg.model, quantization=cfg.quantization, batch_size=cfg.batch_size, gpus=cfg.gpus,
         requests=task.requests(), sessions=task.sessions(), history=task.history, environment=task.environment(),
-        decoding=task.decoding(),
-        out_dir=out_dir, verbose=cfg.verbose, load=cfg.load,
+        decoding=task.decoding(), out_dir=out_dir, verbose=cfg.verbose, load=cfg.load,
         sampling=Sampling(max_tokens=cfg.model.max_tokens or cfg.task.max_tokens, temperature=cfg.task.temperature,
                           top_p=cfg.task.top_p, seed=cfg.engine.seed),
     )
@@ -192,8 +192,9 @@ def _track(tracker: Any, cfg: SustainConfig, task: Task, gen: Generation, record
     rows = artifacts.request_rows(records, scored, report.energy.attribution.per_request_j)
     artifacts.write_requests(rows, out_dir)
     if report.sessions is not None:
-        artifacts.write_sessions(report.sessions.table(), report.sessions.turns, out_dir)
-        tracker.log_table(report.sessions.table(), "sessions.json")
+        table = report.sessions.table()
+        artifacts.write_sessions(table, report.sessions.turns, out_dir)
+        tracker.log_table(table, "sessions.json")
     tracker.log_dataset(cfg.task.name, task.source, len(task.ids))
     tracker.log_power_timeline(gen.timeline.to_rows())
     tracker.log_table(rows)

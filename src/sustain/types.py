@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+THINK_END = "</think>"  # the closing tag of the reasoning block reasoning models emit before their answer
+
 
 @dataclass(frozen=True)
 class Request:
@@ -130,6 +132,12 @@ class Session:
 
     def request_id(self, turn: int) -> str:
         return f"{self.id}/{turn}"
+
+    @staticmethod
+    def split_request_id(request_id: str) -> tuple[str, int]:
+        """`request_id`'s inverse: the session id and the turn index."""
+        session_id, _, turn = request_id.rpartition("/")
+        return session_id, int(turn)
 
     def opening(self) -> list[dict[str, Any]]:
         return [{"role": "system", "content": self.system}] if self.system else []

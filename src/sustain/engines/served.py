@@ -11,6 +11,7 @@ import time
 from abc import abstractmethod
 from collections.abc import Iterator
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from sustain import tool_calls
@@ -45,8 +46,8 @@ class ServedEngine(Engine):
             on_loaded(info)
             cpu0 = time.thread_time()  # the client's event loop runs in this thread; tools run in others
             if job.sessions:
-                result = session_client.run(endpoint, job.sessions, lambda messages, cap, session, step: self.turn_body(
-                    job, messages, cap, session, step), profile, on_record, self.cfg.timeout_s, job.history, job.environment)
+                result = session_client.run(endpoint, job.sessions, partial(self.turn_body, job), profile, on_record,
+                                            self.cfg.timeout_s, job.history, job.environment)
             else:
                 result = streaming.run(endpoint, bodies, profile, on_record, self.cfg.timeout_s)
             info["client_cpu_s"] = time.thread_time() - cpu0
@@ -74,15 +75,15 @@ class ServedEngine(Engine):
         body.update(self.decoding_fields(job))
         return body
 
-    def turn_body(self, job: EngineJob, messages: list[dict[str, Any]], max_tokens: int | None,
-                  session: Session | None = None, step: int = 0) -> dict[str, Any]:
+    def turn_body(self, job: EngineJob, messages: list[dict[str, Any]], max_tokens: int | None, session: Session,
+                  step: int) -> dict[str, Any]:
         """`body` for one session turn: the history so far, the turn's own output cap over the job's. A live
         session's tools go as the API's `tools` (`auto`: the model decides whether to call one; `required` on
         its first request: it must), or, with `tool_calling=constrained`, as a reply schema (sustain.tool_calls)."""
         body = self.body(job, list(messages))
         if max_tokens is not None:
             body["max_tokens"] = max_tokens
-        if session is not None and session.live:
+        if session.live:
             if session.tool_calling == "constrained":
                 body.update(self.decoding_fields(replace(job, decoding=Decoding(
                     json_schema=tool_calls.reply_schema(session.tools)))))

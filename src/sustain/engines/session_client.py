@@ -22,10 +22,10 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from sustain import tool_calls
 from sustain.engines.records import RequestRecord
 from sustain.engines.streaming import Endpoint, StreamResult, http_session, path_of, stream_one
 from sustain.load.base import LoadProfile
-from sustain import tool_calls
 from sustain.types import Session, ToolCall
 
 # (messages, max_tokens, session, step) -> the request body

@@ -24,12 +24,12 @@ import orjson
 from sustain.engines.records import RequestRecord
 from sustain.errors import SustainError
 from sustain.load.base import LoadProfile
+from sustain.types import THINK_END
 
 DATA = b"data: "
 DONE = b"[DONE]"
 ERROR_BODY_CHARS = 300
-CONTEXT_CHARS = "sustain_context_chars"
-THINK_END = "</think>"  # a scoring body's context length, kept here and never sent
+CONTEXT_CHARS = "sustain_context_chars"  # a scoring body's context length, kept here and never sent
 
 
 @dataclass(frozen=True)

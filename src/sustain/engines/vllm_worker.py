@@ -15,7 +15,7 @@ import time
 import traceback
 from typing import Any
 
-from sustain.types import Session, Turn
+from sustain.types import THINK_END, Session, Turn
 
 
 def main(spec: dict[str, Any], queue: Any) -> None:
@@ -143,13 +143,13 @@ def _run_requests(engine: Any, spec: dict[str, Any], sampling: dict[str, Any], e
     params = SamplingParams(**sampling)
     overrides = dict(spec.get("overrides", {}))
     raw = spec.get("prompts", {})
-    render = _renderer(engine, spec)
+    render, tokenizer = _renderer(engine, spec), engine.get_tokenizer()
     prompts = [(rid, raw[rid] if rid in raw else render(messages)) for rid, messages in spec["requests"]]
     continuations = spec.get("continuations", {})
     ctxlens: dict[str, int] = {}
     for k, (rid, prompt) in enumerate(prompts):
         if rid in continuations:
-            ids, ctxlens[rid] = encode_pair(engine.get_tokenizer(), prompt, continuations[rid])
+            ids, ctxlens[rid] = encode_pair(tokenizer, prompt, continuations[rid])
             prompts[k] = (rid, {"prompt_token_ids": ids})
             overrides[rid] = {**overrides.get(rid, {}), "prompt_logprobs": 1}
 
@@ -170,7 +170,7 @@ def _run_requests(engine: Any, spec: dict[str, Any], sampling: dict[str, Any], e
         for out in outputs:
             times = _track(token_times[out.request_id], out, now)
             if out.finished:
-                record = _record(out, arrivals[out.request_id], times, engine.get_tokenizer())
+                record = _record(out, arrivals[out.request_id], times, tokenizer)
                 if out.request_id in ctxlens:
                     record["logprob"], record["is_greedy"] = continuation_score(
                         out.prompt_logprobs, out.prompt_token_ids, ctxlens[out.request_id])
@@ -188,7 +188,7 @@ def _run_sessions(engine: Any, spec: dict[str, Any], sampling: dict[str, Any], e
         return params if max_tokens is None else SamplingParams(**{**sampling, "max_tokens": max_tokens})
 
     runner = SessionRunner(engine, sessions_of(spec["sessions"]), spec.get("history", "generated"),
-                           _renderer(engine, spec), params_for, emit)
+                           _renderer(engine, spec), params_for, emit, engine.get_tokenizer())
     return runner.run()
 
 
@@ -209,9 +209,9 @@ class SessionRunner:
     """
 
     def __init__(self, engine: Any, sessions: list[Session], history: str, render: Any, params_for: Any,
-                 emit: Any, clock: Any = time.monotonic, sleep: Any = time.sleep) -> None:
+                 emit: Any, tokenizer: Any = None, clock: Any = time.monotonic, sleep: Any = time.sleep) -> None:
         self.engine, self.sessions, self.history = engine, sessions, history
-        self.render, self.params_for, self.emit = render, params_for, emit
+        self.render, self.params_for, self.emit, self.tokenizer = render, params_for, emit, tokenizer
         self.clock, self.sleep = clock, sleep
         self.messages: list[list[dict[str, Any]]] = [s.opening() for s in sessions]
         self.due: list[tuple[float, int, int]] = []  # heap of (due time, session index, turn index)
@@ -259,8 +259,7 @@ class SessionRunner:
             return
         del self.running[out.request_id]
         session = self.sessions[k]
-        tokenizer = self.engine.get_tokenizer() if hasattr(self.engine, "get_tokenizer") else None
-        self.emit({**_record(out, arrival, times, tokenizer), "session_id": session.id, "turn": turn})
+        self.emit({**_record(out, arrival, times, self.tokenizer), "session_id": session.id, "turn": turn})
         self.messages[k].append(session.reply(turn, out.outputs[0].text, self.history))
         if turn + 1 < len(session.turns):
             heapq.heappush(self.due, (now + session.turns[turn + 1].delay_s, k, turn + 1))
@@ -312,8 +311,6 @@ def _record(out: Any, arrival_s: float, token_times: list[float], tokenizer: Any
                                                                             completion.text),
     }
 
-
-THINK_END = "</think>"
 
 
 def reasoning_tokens(tokenizer: Any, ids: Any, text: str) -> int:

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sustain.types import THINK_END
+
 LABELS = ("GROUNDED", "UNGROUNDED", "SMALL_TALK")
 ERROR = "Error"
 ALL_LABELS = (*LABELS, ERROR)
@@ -33,7 +35,7 @@ EXTRA_TEXT = "extra text outside the JSON object"
 _FENCE = re.compile(r"^```(?:json)?[ \t]*\n?(.*?)\n?[ \t]*```$", re.DOTALL | re.IGNORECASE)
 
 
-_THINK = re.compile(r"^\s*(?:<think>)?.*?</think>", re.DOTALL)
+_THINK = re.compile(r"^\s*(?:<think>)?.*?" + re.escape(THINK_END), re.DOTALL)
 
 
 def strip_reasoning(text: str) -> str:

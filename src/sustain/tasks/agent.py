@@ -27,7 +27,7 @@ from sustain.tasks.agent_env import (
 )
 from sustain.tasks.base import EMBEDDED, JudgeItem, Prediction, QualityResult, Request, Task, TaskConfig, dataset_path
 from sustain.tasks.examples import Row, read_rows
-from sustain.tasks.sessions import _split, meets
+from sustain.tasks.sessions import meets
 from sustain.types import Session, ToolEnvironment, Turn
 
 SUCCESS = "agent_success_rate"
@@ -125,12 +125,12 @@ class AgentTask(Task):
     def predict_record(self, record: Any) -> Prediction:
         session_id, step = record.session_id, record.turn
         if session_id is None or step is None:
-            session_id, step = _split(record.id)
+            session_id, step = Session.split_request_id(record.id)
         return self._predict(record.id, session_id, step, record.output_text, record.error,
                              record.tool_calls or [], record.final_state)
 
     def predict(self, id: str, output: str | None, error: str | None = None) -> Prediction:
-        return self._predict(id, *_split(id), output, error, [], None)
+        return self._predict(id, *Session.split_request_id(id), output, error, [], None)
 
     def _predict(self, id: str, session_id: str, step: int, output: str | None, error: str | None,
                  tool_calls: list[dict[str, Any]], final_state: dict[str, Any] | None) -> Prediction:
@@ -183,7 +183,7 @@ class AgentTask(Task):
                 "failure": failure}
 
     def judge_item(self, id: str, output: str) -> JudgeItem:
-        ex = self.examples[_split(id)[0]]
+        ex = self.examples[Session.split_request_id(id)[0]]
         expected = ex.session.expected or {}
         reference = ", ".join(expected.get("final_contains", [])) or json.dumps(expected.get("state", {}))
         answer = strip_reasoning(output) if self.cfg.strip_reasoning else output

@@ -41,11 +41,11 @@ from typing import Any, Dict, List, Optional
 from sustain.errors import SustainError
 from sustain.registry import MAXIMIZE, MINIMIZE, NEITHER, Metric
 from sustain.tasks.base import JudgeItem, Prediction, QualityResult, Request, Task, TaskConfig
+from sustain.types import THINK_END
 
 GENERATE = "generate_until"
 SCORED = ("loglikelihood", "multiple_choice")  # output types whose requests score a continuation
 FEWSHOT_SEED = 1234  # lm-eval's default fewshot_random_seed
-THINK_END = "</think>"
 GEN_KEYS = {"until", "max_gen_toks", "max_new_tokens", "max_tokens", "max_completion_tokens", "do_sample",
             "temperature"}
 _CHAT = "sustain-chat:"  # marks a context that holds lm-eval's chat messages, to be templated by the engine

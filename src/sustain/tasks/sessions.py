@@ -101,11 +101,11 @@ class SessionsTask(Task):
     def predict_record(self, record: Any) -> Prediction:
         session_id, turn = record.session_id, record.turn
         if session_id is None or turn is None:
-            session_id, turn = _split(record.id)
+            session_id, turn = Session.split_request_id(record.id)
         return self._predict(record.id, session_id, turn, record.output_text, record.error)
 
     def predict(self, id: str, output: str | None, error: str | None = None) -> Prediction:
-        return self._predict(id, *_split(id), output, error)
+        return self._predict(id, *Session.split_request_id(id), output, error)
 
     def _predict(self, id: str, session_id: str, turn: int, output: str | None, error: str | None) -> Prediction:
         session = self.examples[session_id].session
@@ -145,7 +145,7 @@ class SessionsTask(Task):
                 "completed": completed, "expected": session.expected is not None, "successful": successful}
 
     def judge_item(self, id: str, output: str) -> JudgeItem:
-        session_id, turn = _split(id)
+        session_id, turn = Session.split_request_id(id)
         session = self.examples[session_id].session
         said = [m for m in session.turns[turn].messages if m.get("role") in ROLES]
         reference = _gold(session) if turn == len(session.turns) - 1 else None
@@ -174,11 +174,6 @@ def render_tools(system: str | None, tools: tuple[dict[str, Any], ...]) -> str:
 
 def _gold(session: Session) -> list[str] | None:
     return list(session.expected["final_contains"]) if session.expected else None
-
-
-def _split(request_id: str) -> tuple[str, int]:
-    session_id, _, turn = request_id.rpartition("/")
-    return session_id, int(turn)
 
 
 def _one_of(key: str, value: str, allowed: tuple[str, ...]) -> None:
