@@ -55,11 +55,18 @@ def run_in(folder: Path, engine_overrides: list[str], sustain_cmd, run_env, tmp_
     return json.loads((out / "summary.json").read_text()), out
 
 
+def why(requests: pd.DataFrame, out: Path) -> str:
+    """What failed, and what the server logged last: a failure here must say more than a False."""
+    log = out / "engine-server.log"
+    tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:]) if log.exists() else "(no server log)"
+    return f"{requests[['id', 'error']].to_string()}\n--- server log, last lines ---\n{tail}"
+
+
 def check_sessions(summary: dict, out: Path) -> pd.DataFrame:
     requests = pd.read_csv(out / "requests.csv")
     sessions = pd.read_csv(out / "sessions.csv")
-    assert sorted(sessions["session"]) == ["trip-0", "trip-1", "trip-2"] and sessions["completed"].all()
-    assert len(requests) == 9 and requests["error"].isna().all()
+    assert sorted(sessions["session"]) == ["trip-0", "trip-1", "trip-2"] and sessions["completed"].all(), why(requests, out)
+    assert len(requests) == 9 and requests["error"].isna().all(), why(requests, out)
     summed = requests.groupby("session")["energy_attributed_j"].sum()
     for row in sessions.itertuples():
         assert row.energy_j == pytest.approx(summed[row.session], rel=1e-9)

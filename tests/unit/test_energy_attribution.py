@@ -123,13 +123,19 @@ def test_attribute_steady_state_by_hand():
     assert a.whole_run_per_request_j == pytest.approx(110.0)
     assert a.avg_running_batch == pytest.approx(2.0) and a.batch_fill == pytest.approx(1.0)
     assert a.measured and a.source == "measured: test"
-    assert any("2 of 12 requests failed" in w for w in a.warnings)
+    assert "2 of 12 requests failed and are left out (the first, failed: engine error)" in a.warnings
     metrics = a.to_metrics()
     assert metrics["energy_per_request_j_mean"] == pytest.approx(22.5 * per_token)
     assert metrics["energy_window_s"] == pytest.approx(7.0)
     assert metrics["energy_window_j"] == pytest.approx(700.0)
     assert metrics["steady_state"] == 1.0 and metrics["energy_measured"] == 1.0
     assert all(isinstance(v, float) for v in metrics.values())
+
+
+def test_the_failed_requests_flag_names_the_first_failure_and_why():
+    records = [r for r in _records() if r.id != "failed"]
+    a = attribute(records, _constant_100w(), batch_size=2)
+    assert "1 of 11 requests failed and are left out (the first, aborted: no error, but no complete reply)" in a.warnings
 
 
 def test_attribute_falls_back_to_whole_run_with_the_reason():

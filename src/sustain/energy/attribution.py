@@ -22,6 +22,7 @@ from sustain.errors import SustainError
 
 RULES = ("mlenergy", "queue_empty")
 MIN_BATCH_FILL = 0.85  # ML.ENERGY's validity bound: below it the batch never really filled
+ERROR_CHARS = 200  # of the first failed request's error, in the validity flag
 
 
 @dataclass
@@ -260,7 +261,11 @@ def attribute(
     if cut:
         warnings.append(f"{cut} of {len(done)} outputs were cut at max_tokens")
     if len(done) < len(records):
-        warnings.append(f"{len(records) - len(done)} of {len(records)} requests failed and are left out")
+        kept = {id(r) for r in done}
+        first = next(r for r in records if id(r) not in kept)
+        why = (first.error or "no error, but no complete reply")[:ERROR_CHARS]
+        warnings.append(f"{len(records) - len(done)} of {len(records)} requests failed and are left out (the first, "
+                        f"{first.id}: {why})")
 
     return Attribution(
         mode=mode,
