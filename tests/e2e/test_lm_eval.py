@@ -124,3 +124,34 @@ def test_a_multiple_choice_task_is_scored_from_vllms_prompt_log_probabilities(tm
     for row in rows:
         assert by_id[row["id"]]["logprob"] == pytest.approx(row["logprob"], abs=0.05), row["id"]
     assert served["lm_eval_sustain_choice_acc_none"] == metrics["lm_eval_sustain_choice_acc_none"]
+
+
+def test_a_code_task_runs_its_programs_in_the_jail_on_llama_cpp(tmp_path, sustain_cmd, run_env):
+    """A user's HumanEval-shaped task (unsafe_code) in their own folder, on the embedded model: each program runs
+    with its tests in sustain's jail. The task's own metric raises if called, so the run finishing at all shows
+    lm-eval's unsandboxed scoring never ran."""
+    import shutil
+    import subprocess
+
+    study = tmp_path / "study"
+    study.mkdir()
+    for name in ("sustain_code.yaml", "sustain_code.jsonl", "code_utils.py"):
+        shutil.copy(DATA / name, study / name)
+    out = tmp_path / "run"
+    proc = subprocess.run(
+        [*sustain_cmd, "task=lm_eval", "task.tasks=[sustain_code]", "task.include_path=.", "engine=llamacpp",
+         "batch_size=2", f"hydra.run.dir={out}", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
+         f"tracking.artifact_root={tmp_path}/artifacts", f"checkpoint_dir={tmp_path}/checkpoints",
+         "energy.min_window_s=0"],
+        cwd=study, env={**run_env, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}, capture_output=True,
+        text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    metrics, tags = summary["metrics"], summary["tags"]
+    rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    assert len(rows) == 4 and all(r["result"] for r in rows)  # "passed", or why not
+    passed = sum(r["result"] == "passed" for r in rows)
+    assert all(r["predicted"].startswith("def ") for r in rows)  # the program: the prompt and the completion
+    assert metrics["lm_eval_sustain_code_pass_1_create_test"] == pytest.approx(passed / 4)
+    assert metrics["n_correct"] == passed and tags["code.jail"] == "bwrap"
+    assert metrics["energy_per_sample_j_sustain_code"] > 0

@@ -190,10 +190,63 @@ def test_engines_without_prompt_logprobs_refuse_choices_before_start(tmp_path):
             engine.prepare(_job(scored))
 
 
-def test_tasks_that_run_the_models_code_are_refused():
-    task = LmEvalTask(LmEvalConfig(tasks=["sustain_unsafe"], include_path=str(DATA)))
-    with pytest.raises(SustainError, match="sustain_unsafe runs the model's code .* task=code"):
-        task.load()
+COMPLETIONS = {  # per HumanEval-shaped document: what the "model" completes the prompt with
+    0: "    return a + b\n",  # right
+    1: "    return min(xs)\n",  # wrong
+    2: "    return ' '.join(s.split()[::-1])\nimport os\nos._exit(0)\n",  # right, then exits before the tests
+    3: "    return n % 2 == 0\n",  # right
+}
+
+
+def code_task(name="sustain_code", **kw) -> LmEvalTask:
+    task = LmEvalTask(LmEvalConfig(tasks=[name], include_path=str(DATA), **kw))
+    task.load()
+    return task
+
+
+def test_a_code_task_is_scored_in_the_jail_never_by_its_own_metric():
+    """lm-eval's HumanEval shape (prompt + completion, pass@k with k in the metric's kwargs): the YAML's own
+    metric raises if called, so a score at all shows sustain's jailed pass@k replaced it."""
+    task = code_task()
+    assert task.primary == "lm_eval_sustain_code_pass_1_create_test"
+    predictions = [task.predict(item.id, COMPLETIONS[item.instance.doc_id]) for item in task.examples.values()]
+    result = task.score(predictions)
+    assert result.metrics["lm_eval_sustain_code_pass_1_create_test"] == pytest.approx(0.5)
+    by_doc = {task.examples[p.id].instance.doc_id: p for p in result.predictions}
+    assert [by_doc[d].correct for d in range(4)] == [True, False, False, True]
+    assert by_doc[0].detail["result"] == "passed"
+    assert "failed: AssertionError" in by_doc[1].detail["result"]
+    assert by_doc[2].detail["result"].startswith("program exited before the tests ran")
+    assert result.tags["code.jail"] == "bwrap" and result.flags == []
+    assert registry().get(result.primary).direction == MAXIMIZE
+
+
+def test_an_mbpp_shaped_code_task_scores_its_pass_at_1_float_and_the_references_all_pass():
+    task = code_task("sustain_code_mbpp")
+    assert task.primary == "lm_eval_sustain_code_mbpp_pass_at_1_none"
+    docs = {item.id: item.instance.doc for item in task.examples.values()}
+    result = task.score([task.predict(i, doc["prompt"] + doc["canonical_solution"]) for i, doc in docs.items()])
+    assert result.metrics["lm_eval_sustain_code_mbpp_pass_at_1_none"] == 1.0
+    assert all(p.correct for p in result.predictions)
+
+
+def test_each_program_runs_once_however_often_it_is_scored():
+    task = code_task()
+    predictions = [task.predict(item.id, COMPLETIONS[item.instance.doc_id]) for item in task.examples.values()]
+    jailed = task.code["sustain_code"]
+    runs = []
+    real = jailed.jail.run
+    jailed.jail.run = lambda *a, **kw: runs.append(1) or real(*a, **kw)
+    task.score(predictions)
+    assert runs == []  # predict ran each program; score reads the verdicts
+    assert len(jailed.verdicts) == 4
+
+
+def test_the_process_jail_is_stamped_on_a_code_tasks_scores():
+    task = code_task(jail="process")
+    result = task.score([task.predict(item.id, COMPLETIONS[item.instance.doc_id]) for item in task.examples.values()])
+    assert result.tags["code.jail"] == "process"
+    assert any("WITHOUT the bubblewrap jail" in flag for flag in result.flags)
 
 
 def test_unknown_task_and_no_task_are_one_sentence():

@@ -13,7 +13,9 @@ What the engine gets, per request: the prompt as raw text (a completion) or, wit
 `do_sample`). A log-likelihood or multiple-choice task sends each (document, choice) as one request with
 a `continuation`: engines that return prompt log-probabilities (vllm, vllm_server) score it, and lm-eval's
 `process_results` reads every choice's (log-probability, is_greedy) of a document at once; other engines
-refuse before anything starts. Rolling log-likelihood (perplexity) tasks are refused.
+refuse before anything starts. Rolling log-likelihood (perplexity) tasks are refused. A code task
+(`unsafe_code: true`, HumanEval, MBPP) has its programs run with their tests in sustain's jail, never by
+lm-eval's `code_eval` (sustain.tasks.lm_eval_code).
 
 Each metric is logged as `lm_eval_<task>_<metric>_<filter>` (lm-eval's `metric,filter`), and each named
 group's aggregate as `lm_eval_<group>_<metric>_<filter>`, computed by lm-eval's own `aggregate_groups`
@@ -28,11 +30,14 @@ sample and per correct sample are logged per task (sustain.metrics.energy).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import json
+import os
 import re
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -41,6 +46,7 @@ from typing import Any, Dict, List, Optional
 from sustain.errors import SustainError
 from sustain.registry import MAXIMIZE, MINIMIZE, NEITHER, Metric
 from sustain.tasks.base import JudgeItem, Prediction, QualityResult, Request, Task, TaskConfig
+from sustain.tasks.lm_eval_code import JailedPassAtK, jail_metrics
 from sustain.types import THINK_END
 
 GENERATE = "generate_until"
@@ -64,6 +70,11 @@ class LmEvalConfig(TaskConfig):
     gen_kwargs: Dict[str, Any] = field(default_factory=dict)  # over each task's generation_kwargs
     fewshot_random_seed: int = FEWSHOT_SEED
     strip_reasoning: bool = False  # True: score after </think> and stop only at EOS (lm-eval's think_end_token)
+    # code tasks (unsafe_code): each program with its tests in sustain's jail, as task=code runs them
+    timeout_s: float = 10.0  # wall-clock limit per program
+    cpu_s: int = 5  # CPU-time limit per program
+    memory_mb: int = 512  # address-space limit per program
+    jail: str = "bwrap"  # bwrap | process (weaker, opt-in, flagged on every figure; docs/jail.md)
 
 
 @dataclass
@@ -91,6 +102,7 @@ class LmEvalTask(Task):
         self.tasks: dict[str, Any] = {}
         self.groups: dict[str, Any] = {}  # lm-eval groups that aggregate their tasks' scores
         self.outputs: dict[str, Any] = {}  # a generation's text, or a scored request's (logprob, is_greedy)
+        self.code: dict[str, JailedPassAtK] = {}  # code tasks' jailed scorers, by task
 
     def load(self) -> None:
         if self.cfg.dataset != "embedded":
@@ -102,6 +114,8 @@ class LmEvalTask(Task):
         items = []
         for name, task in self.tasks.items():
             configure(task, name, self.cfg)
+            if task.get_config("unsafe_code"):
+                self.code[name] = jail_metrics(task, self.cfg)
             items.extend(self._build(name, task))
         self.examples = {item.id: item for item in items}
         self._source = self.cfg.include_path or "lm-eval registry"
@@ -183,11 +197,14 @@ class LmEvalTask(Task):
                    if isinstance(v, (int, float))}
         right = bool(parse_error is None and isinstance(value, (int, float)) and value == 1)
         detail = {**self._names(item), "lm_eval": numbers}
+        answer = only(filtered[0])
+        if item.task in self.code and parse_error is None:
+            detail["result"] = self.code[item.task].verdict(str(answer), str(task.doc_to_target(item.instance.doc)))
         if item.scored:
             detail.update(logprob=self.outputs[item.id][0], is_greedy=self.outputs[item.id][1])
             return Prediction(item.id, picked(task, item, filtered), task.doc_to_target(item.instance.doc),
                               right and item.instance.idx == 0, detail=detail)
-        return Prediction(item.id, None if parse_error else str(filtered[0]), task.doc_to_target(item.instance.doc),
+        return Prediction(item.id, None if parse_error else str(answer), task.doc_to_target(item.instance.doc),
                           right, parse_error=parse_error, detail=detail)
 
     @staticmethod
@@ -240,15 +257,18 @@ class LmEvalTask(Task):
         generated = sum(not self.examples[p.id].scored for p in failed)
         docs = {(self.examples[p.id].task, self.examples[p.id].instance.doc_id) for p in failed
                 if self.examples[p.id].scored}
+        jailed = next(iter(self.code.values()), None)
         return ([f"lm_eval: {generated} failed request(s) scored as empty outputs"] if generated else []) + \
             ([f"lm_eval: {len(docs)} document(s) left out of the scores: a log-likelihood request failed"]
-             if docs else [])
+             if docs else []) + (jailed.flags if jailed else [])
 
     def _tags(self) -> dict[str, str]:
         from importlib.metadata import version
 
+        jailed = next(iter(self.code.values()), None)
         return {"lm_eval.version": version("lm-eval"), "lm_eval.tasks": ",".join(self.tasks),
-                "lm_eval.chat_template": str(self.cfg.apply_chat_template).lower()}
+                "lm_eval.chat_template": str(self.cfg.apply_chat_template).lower(),
+                **({"code.jail": jailed.jail.name} if jailed else {})}
 
     def judge_item(self, id: str, output: str) -> JudgeItem:
         item = self.examples[id]
@@ -286,11 +306,28 @@ def load_tasks(cfg: Any) -> dict[str, Any]:
             hint = f"did you mean {close[0]}?" if close else "`lm-eval ls tasks` lists them."
             raise SustainError(f"lm-eval knows no task {name!r} (in its registry or task.include_path): {hint}")
     try:
-        return manager.load(list(cfg.tasks))
+        with code_eval_import_check():
+            return manager.load(list(cfg.tasks))
     except (FileNotFoundError, ConnectionError, OSError) as exc:
         raise SustainError(f"lm-eval could not load the data of task(s) {', '.join(cfg.tasks)} ({exc}): with no "
                            f"hub access, fill the Hugging Face cache first and set HF_DATASETS_OFFLINE=1; a "
                            f"YAML's relative data_files are read from the working directory.") from None
+
+
+@contextlib.contextmanager
+def code_eval_import_check() -> Iterator[None]:
+    """lm-eval's HumanEval and MBPP modules check on import that HF evaluate's `code_eval` may run code (their own
+    constant `add(2, 3)`), and fail unless HF_ALLOW_CODE_EVAL=1. That check alone runs with it set: the model's
+    programs never reach `code_eval`, sustain scores them in its jail (sustain.tasks.lm_eval_code)."""
+    before = os.environ.get("HF_ALLOW_CODE_EVAL")
+    os.environ["HF_ALLOW_CODE_EVAL"] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("HF_ALLOW_CODE_EVAL", None)
+        else:
+            os.environ["HF_ALLOW_CODE_EVAL"] = before
 
 
 @lru_cache(maxsize=4)
@@ -310,9 +347,6 @@ def configure(task: Any, name: str, cfg: Any) -> None:
     if kind != GENERATE and kind not in SCORED:
         raise SustainError(f"lm-eval task {name} is a {kind} task (whole-document perplexity), which sustain "
                            f"does not score yet: run generate_until, loglikelihood or multiple_choice tasks.")
-    if task.get_config("unsafe_code"):
-        raise SustainError(f"lm-eval task {name} runs the model's code to score it, outside sustain's jail: run "
-                           f"code tasks with task=code, which jails them.")
     if (task.get_config("repeats") or 1) > 1:
         raise SustainError(f"lm-eval task {name} samples each document several times (repeats), which sustain "
                            f"does not run yet: choose a task with one answer per document.")
@@ -345,6 +379,11 @@ def picked(task: Any, item: Item, responses: list[Any]) -> str | None:
     best = max(range(len(responses)), key=lambda k: responses[k][0])
     choices = task.doc_to_choice(item.instance.doc)
     return str(choices[best]) if best < len(choices) else None
+
+
+def only(response: Any) -> Any:
+    """A filter's response of one document: a list of one (HumanEval's programs, one per repeat) as its element."""
+    return response[0] if isinstance(response, (list, tuple)) and len(response) == 1 else response
 
 
 def answered(instance: Any, output: str) -> Any:
@@ -455,6 +494,11 @@ METRICS = [
            "lm-eval's aggregation over documents", f"lm-eval's {metric} of one task under one filter, scored by "
            f"lm-eval itself.", "lm_eval", source=__name__)
     for metric, up in sorted(_KNOWN.items(), key=lambda kv: -len(kv[0]))
+] + [
+    Metric(f"lm_eval_{{task}}_{metric}_{{filter}}", "1", MAXIMIZE, "mean over documents", f"{what} of an lm-eval "
+           f"code task: the share of documents whose program passed the tests in sustain's jail.", "lm_eval",
+           source=__name__)
+    for metric, what in (("pass_at_1", "MBPP's pass_at_1"), ("pass_{k}", "HumanEval's pass@k"))
 ] + [Metric("lm_eval_{task}_{metric}", "score", NEITHER, "lm-eval's aggregation over documents",
             "A metric a lm-eval task defines itself; its direction is in the run's quality details "
             "(higher_is_better).", "lm_eval", source=__name__)]
