@@ -45,6 +45,8 @@ ENERGY_PER_SAMPLE_GROUP = declare("energy_per_sample_j_{group}", "J", MIN, "per 
 ENERGY_PER_CORRECT_GROUP = declare("energy_per_correct_j_{group}", "J", MIN, "per sub-task, over its samples",
                                    "Energy of one sub-task's measured requests over its correctly answered "
                                    "samples; absent with none correct.", "energy")
+SUBTASKS = declare("subtasks", "count", NEITHER, RUN, "Sub-tasks a run scored apart (lm-eval tasks and groups): "
+                   "their scores and energy are the run's subtasks.json table.", "quality")
 declare("energy_per_token_j", "J", MIN, WINDOW, "Energy per output token in the steady-state window.", "energy")
 declare("energy_window_j", "J", NEITHER, WINDOW, "Energy the meter read over the steady-state window.", "energy")
 declare("energy_window_s", "s", NEITHER, WINDOW, "Length of the steady-state window.", "energy")

@@ -195,6 +195,10 @@ def _track(tracker: Any, cfg: SustainConfig, task: Task, gen: Generation, record
         table = report.sessions.table()
         artifacts.write_sessions(table, report.sessions.turns, out_dir)
         tracker.log_table(table, "sessions.json")
+    subtasks = report.subtask_rows()
+    if subtasks:
+        artifacts.write_subtasks(subtasks, out_dir)
+        tracker.log_table(subtasks, "subtasks.json")
     tracker.log_dataset(cfg.task.name, task.source, len(task.ids))
     tracker.log_power_timeline(gen.timeline.to_rows())
     tracker.log_table(rows)

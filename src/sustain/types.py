@@ -63,6 +63,19 @@ class Prediction:
                 "parse_error": self.parse_error, **self.detail}
 
 
+@dataclass(frozen=True)
+class SubtaskScore:
+    """One sub-task's scores within a run (an lm-eval task, or a group of tasks): the report shows each as a row
+    family, beside its energy per sample and per correct sample (`energy_per_sample_j_{name}`)."""
+
+    name: str  # as in the predictions' detail["group"] (a task); a group's own name
+    kind: str  # "task" or "group"
+    n: int  # documents scored
+    metrics: dict[str, float]  # metric names as logged (lm_eval_<name>_<metric>_<filter>) and their values
+    primary: str  # the one of `metrics` that ranks runs (higher is better)
+    tasks: tuple[str, ...] = ()  # a group's tasks
+
+
 @dataclass
 class QualityResult:
     """A task's score of a run: its primary metric by name, every other figure, and per-sample results."""
@@ -73,6 +86,7 @@ class QualityResult:
     details: dict[str, Any] = field(default_factory=dict)  # JSON-able extras: confusion matrix, per class
     flags: list[str] = field(default_factory=list)  # validity flags: why every figure of the run needs a caveat
     tags: dict[str, str] = field(default_factory=dict)  # run tags, e.g. {"code.jail": "bwrap"}
+    subtasks: list[SubtaskScore] = field(default_factory=list)  # a task made of tasks (lm-eval): each one's scores
 
     @property
     def value(self) -> float:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 pytest.importorskip("lm_eval")
@@ -403,3 +404,25 @@ def test_pipeline_logs_group_scores_and_energy_per_task(fake_run):
         assert metrics[f"energy_per_correct_j_{task}"] == pytest.approx(spent / right)
     # a question's three choices are one sample: its energy is three requests' energy
     assert metrics["energy_per_sample_j_sustain_choice"] == pytest.approx(3 * metrics["energy_per_sample_j_sustain_qa"])
+    # each task and group is a sub-task: its scores beside its energy, in the run folder and, read back from MLflow,
+    # in the report as a row family
+    subtasks = pd.read_csv(out / "subtasks.csv")
+    assert set(subtasks["subtask"]) == {"sustain_qa", "sustain_choice", "sustain_claim", "sustain_choices"}
+    assert metrics["subtasks"] == 4
+    group = subtasks[subtasks["subtask"] == "sustain_choices"]
+    assert list(group["kind"]) == ["group"] and group["energy_per_sample_j"].isna().all()
+    assert group["tasks"].iloc[0] == "sustain_choice,sustain_claim"
+    qa = subtasks[subtasks["subtask"] == "sustain_qa"].set_index("metric")
+    assert qa.loc["lm_eval_sustain_qa_exact_match_strict-match", "primary"]
+    assert qa["energy_per_sample_j"].iloc[0] == pytest.approx(metrics["energy_per_sample_j_sustain_qa"])
+    assert (qa["direction"] == "maximize").all() and (qa["n"] == 6).all()
+    from sustain.report.__main__ import main
+
+    report = out.parent / "report"
+    assert main(["--tracking-uri", summary["run"]["tracking_uri"], "--out", str(report)]) == 0
+    text = (report / "subtasks.md").read_text()
+    assert "## sustain_qa (a task)" in text and "## sustain_choices (a group of sustain_choice, sustain_claim)" in text
+    assert text.index("## sustain_qa") < text.index("## sustain_choices")  # tasks first, then groups
+    assert "exact_match_strict-match (primary)" in text and "J / correct sample" in text
+    html = (report / "report.html").read_text()
+    assert "Sub-task sustain_claim (a task)" in html

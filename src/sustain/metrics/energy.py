@@ -112,14 +112,14 @@ def energy_per_group(attribution: Attribution, quality: QualityResult) -> dict[s
     for group, by_sample in samples.items():
         measured = [sum(energy[i] for i in ids) for ids in by_sample.values() if all(i in energy for i in ids)]
         if measured:
-            out[ENERGY_PER_SAMPLE_GROUP.format(group=_safe(group))] = sum(measured) / len(measured)
+            out[ENERGY_PER_SAMPLE_GROUP.format(group=group_key(group))] = sum(measured) / len(measured)
         spent = [energy[i] for ids in by_sample.values() for i in ids if i in energy]
         if correct[group] and spent:
-            out[ENERGY_PER_CORRECT_GROUP.format(group=_safe(group))] = sum(spent) / len(correct[group])
+            out[ENERGY_PER_CORRECT_GROUP.format(group=group_key(group))] = sum(spent) / len(correct[group])
     return out
 
 
-def _safe(name: str) -> str:
+def group_key(name: str) -> str:
     """A sub-task's name as part of an MLflow metric name."""
     return re.sub(r"[^A-Za-z0-9_.\-/]", "_", name)
 

@@ -18,6 +18,7 @@ from sustain.report import agents as agent_section
 from sustain.report import compare
 from sustain.report import pick as picking
 from sustain.report import sessions as session_section
+from sustain.report import subtasks as subtask_section
 
 EPILOG = f"""\
 examples:
@@ -33,7 +34,8 @@ pick.md with --pick, search.md/.csv when runs of a search are compared (its Pare
 batch size); with sessions runs (task=sessions), sessions.md/.csv (per run), sessions_points.csv and
 sessions_energy.png (per session), sessions_prefix_cache.csv/.png (runs differing only in the prefix cache); with
 agent runs (task=agent), agents.csv/.md and agents_pareto.png (energy per successful task against success rate,
-per agent task). Runs of different tasks get one section each, never one ranking: the CSVs carry a `task`
+per agent task); with runs made of tasks (task=lm_eval), subtasks.csv/.md (each lm-eval task and group as a
+row family: its scores, energy per sample and per correct sample per run). Runs of different tasks get one section each, never one ranking: the CSVs carry a `task`
 column and, with several tasks, each figure is drawn per task (fig2_quality_vs_energy.<task>.png).
 Quality is the task's primary metric (tag task.primary_metric) or the judge's score; runs from before
 tasks were plugins have only macro_f1, which is used and marked.
@@ -252,8 +254,11 @@ def run(args: argparse.Namespace) -> Path:
     agents = agent_section.load(args.tracking_uri, args.experiment, args.parent_run, tags)
     if agents is not None:
         agent_section.write(agents, out)
+    subtasks = subtask_section.load(args.tracking_uri, args.experiment, args.parent_run, tags)
+    if subtasks is not None:
+        subtask_section.write(subtasks, out)
     sources = _sources(args, tags, runs, externals, df, sections, declared)
-    _write_html(out, sources, sections, scenarios, sessions, agents)
+    _write_html(out, sources, sections, scenarios, sessions, agents, subtasks)
 
     target = args.log_to_run or args.parent_run
     if target:
@@ -308,7 +313,8 @@ def _write_outputs(out: Path, df: pd.DataFrame, sections: list[Section], scenari
 
 
 def _write_html(out: Path, sources: list[str], sections: list[Section], scenarios,
-                sessions: session_section.Sessions | None = None, agents: agent_section.Agents | None = None) -> None:
+                sessions: session_section.Sessions | None = None, agents: agent_section.Agents | None = None,
+                subtasks: subtask_section.Subtasks | None = None) -> None:
     from sustain.report.html import Block, render
 
     blocks = []
@@ -350,6 +356,8 @@ def _write_html(out: Path, sources: list[str], sections: list[Section], scenario
         blocks += session_section.blocks(sessions)
     if agents is not None:
         blocks += agent_section.blocks(agents)
+    if subtasks is not None:
+        blocks += subtask_section.blocks(subtasks)
     (out / "report.html").write_text(render("sustain: comparison report", sources, blocks), encoding="utf-8")
 
 

@@ -13,7 +13,8 @@ from typing import Any
 from sustain.judge.outcome import JudgeOutcome
 from sustain import names
 from sustain.metrics import validity
-from sustain.metrics.energy import EnergyFigures
+from sustain.catalog import ENERGY_PER_CORRECT_GROUP, ENERGY_PER_SAMPLE_GROUP, SUBTASKS
+from sustain.metrics.energy import EnergyFigures, group_key
 from sustain.metrics.footprint import Footprint
 from sustain.metrics.latency import Latency
 from sustain.metrics.overall import Overall
@@ -93,6 +94,8 @@ class RunReport:
         q = self.quality
         out = {**q.metrics, names.QUALITY: q.value, names.N_CORRECT: float(q.n_correct),
                **self.latency.metrics(), **self.energy.metrics(), **self.engine.metrics()}
+        if q.subtasks:
+            out[SUBTASKS] = float(len(q.subtasks))
         for piece in (self.footprint, self.judge, self.overall, self.roofline, self.sessions):
             if piece is not None:
                 out.update(piece.metrics())
@@ -124,6 +127,23 @@ class RunReport:
         if judged is not None:
             out["judge"] = judged
         return out
+
+    def subtask_rows(self) -> list[dict[str, Any]]:
+        """One row per sub-task and metric (the report's row families, `subtasks.json`): the score beside the
+        sub-task's energy per sample and per correct sample (a group has none of its own: its tasks do)."""
+        from sustain.registry import direction
+
+        energy = self.energy.metrics()
+        rows = []
+        for sub in self.quality.subtasks:
+            key = group_key(sub.name)
+            for metric, value in sub.metrics.items():
+                rows.append({"subtask": sub.name, "kind": sub.kind, "tasks": ",".join(sub.tasks), "n": sub.n,
+                             "metric": metric, "value": value, "primary": metric == sub.primary,
+                             "direction": direction(metric),
+                             "energy_per_sample_j": energy.get(ENERGY_PER_SAMPLE_GROUP.format(group=key)),
+                             "energy_per_correct_j": energy.get(ENERGY_PER_CORRECT_GROUP.format(group=key))})
+        return rows
 
     def text(self) -> str:
         from sustain.report.summary import format_summary

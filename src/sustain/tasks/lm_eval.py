@@ -47,7 +47,7 @@ from sustain.errors import SustainError
 from sustain.registry import MAXIMIZE, MINIMIZE, NEITHER, Metric
 from sustain.tasks.base import JudgeItem, Prediction, QualityResult, Request, Task, TaskConfig
 from sustain.tasks.lm_eval_code import JailedPassAtK, jail_metrics
-from sustain.types import THINK_END
+from sustain.types import THINK_END, SubtaskScore
 
 GENERATE = "generate_until"
 SCORED = ("loglikelihood", "multiple_choice")  # output types whose requests score a continuation
@@ -217,7 +217,7 @@ class LmEvalTask(Task):
             raise ValueError("no predictions to score")
         outputs = {p.id: p for p in predictions}
         metrics: dict[str, float] = {}
-        scored_predictions, details, n_docs, task_metrics = [], {}, 0, {}
+        scored_predictions, details, n_docs, task_metrics, subtasks = [], {}, 0, {}, []
         for name, task in self.tasks.items():
             items = [i for i in self.examples.values() if i.task == name and i.id in outputs]
             kept = self._kept(items)
@@ -233,15 +233,20 @@ class LmEvalTask(Task):
                              "higher_is_better": task.higher_is_better(), "n_shot": task.config.num_fewshot,
                              "version": task.VERSION}
             n_docs += len(per_doc)
+            scores = {metric_name(name, m, f): v for (m, f), v in values.items()}
+            subtasks.append(SubtaskScore(name, "task", len(per_doc), scores, metric_name(name, *first_metric(task))))
             scored_predictions += [self._prediction(i, per_doc[i.instance.doc_id], outputs[i.id].parse_error)
                                    if i.id in kept_ids else outputs[i.id] for i in items]
         metrics["n"] = float(n_docs)
         groups = group_scores(self.groups, task_metrics)
         for name, values in groups.items():
-            metrics.update({metric_name(name, *key.split(",", 1)): v for key, v in values["metrics"].items()})
+            scores = {metric_name(name, *key.split(",", 1)): v for key, v in values["metrics"].items()}
+            metrics.update(scores)
+            subtasks.append(SubtaskScore(name, "group", int(values["n"]), scores, _ranked_by(self.groups[name], scores),
+                                         tuple(values["tasks"])))
         return QualityResult(primary=self.primary, metrics=metrics, predictions=scored_predictions,
                              details={"lm_eval": details, **({"lm_eval_groups": groups} if groups else {})},
-                             tags=self._tags(), flags=self._flags(scored_predictions))
+                             tags=self._tags(), flags=self._flags(scored_predictions), subtasks=subtasks)
 
     def _kept(self, items: list[Item]) -> list[Item]:
         """The items of the documents that can be scored: all of them for generations (a failed one is an
@@ -452,6 +457,14 @@ def group_primary(group: Any) -> str:
                 return metric_name(group.name, agg.metric, filters[0])
     raise SustainError(f"lm-eval group {group.name} aggregates no higher-is-better metric to rank runs by: list a "
                        f"task or group that has one first in task.tasks.")
+
+
+def _ranked_by(group: Any, scores: dict[str, float]) -> str:
+    """A group's primary, or its first aggregate where none is higher-is-better (only the first group must rank)."""
+    try:
+        return group_primary(group)
+    except SustainError:
+        return next(iter(scores), "")
 
 
 def first_metric(task: Any) -> tuple[str, str]:

@@ -67,6 +67,13 @@ def write_sessions(rows: list[dict[str, Any]], turns: list[dict[str, Any]], out_
     pd.DataFrame(turns).to_csv(out_dir / "turns.csv", index=False)
 
 
+def write_subtasks(rows: list[dict[str, Any]], out_dir: Path) -> None:
+    """subtasks.csv: each sub-task's (lm-eval task's or group's) scores beside its energy per sample."""
+    import pandas as pd
+
+    pd.DataFrame(rows).to_csv(out_dir / "subtasks.csv", index=False)
+
+
 def write_summary(data: dict[str, Any], out_dir: Path, name: str = "summary.json") -> None:
     """A JSON file of the run folder: the summary, the resolved config, or why the run was skipped."""
     (out_dir / name).write_text(json.dumps(data, indent=2, default=str))
