@@ -75,3 +75,28 @@ def test_the_openai_engine_refuses_an_unreachable_endpoint_and_a_wrong_key(stand
     with pytest.raises(SustainError, match="refused the API key"):
         check_reachable(streaming.Endpoint(standin, "m", "wrong"))
     check_reachable(streaming.Endpoint(standin, "m", "k"))
+
+
+@pytest.fixture(scope="module")
+def closing_standin(tmp_path_factory):
+    """A stand-in that closes each connection 50 ms after a streamed response it announced as keep-alive, as
+    llama.cpp's llama-server does."""
+    port = server.free_port()
+    argv = [sys.executable, STANDIN, str(port), "--tokens", "3", "--close-after-stream-ms", "50"]
+    with server.running(argv, f"http://127.0.0.1:{port}/health", tmp_path_factory.mktemp("c") / "s.log", 60):
+        yield f"http://127.0.0.1:{port}/v1"
+
+
+@pytest.mark.parametrize("keep_alive", [True, False])
+def test_a_server_that_closes_after_each_stream_loses_no_request_without_keep_alive(closing_standin, keep_alive):
+    """Requests one after another: with keep-alive the next one goes out on the connection the server is about to
+    close and is lost (the CI failure of the llama.cpp sessions test); without, every one is answered."""
+    result = streaming.run(streaming.Endpoint(closing_standin, "m", keep_alive=keep_alive),
+                           [(str(i), body(3)) for i in range(20)], build(ConcurrencyConfig(max_in_flight=1), "load"),
+                           lambda r: None, timeout_s=30)
+    errors = [r.error for r in result.records if r.error]
+    if keep_alive:
+        assert errors and all("ServerDisconnected" in e for e in errors)
+    else:
+        assert errors == []
+

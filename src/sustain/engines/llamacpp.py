@@ -87,7 +87,9 @@ class LlamaCppEngine(ServedEngine):
                 *to_flags(dict(self.cfg.args))]
         with server.running(argv, f"http://{server.HOST}:{port}/health", job.out_dir / LOG_NAME,
                             self.cfg.startup_timeout_s, name="llama.cpp server", verbose=job.verbose) as load_s:
-            yield Endpoint(f"http://{server.HOST}:{port}/v1", job.model.name), load_s
+            # llama-server answers "Keep-Alive" but closes the connection after a streamed response: a request
+            # sent on it meanwhile is lost (ServerDisconnectedError), so each request gets its own connection
+            yield Endpoint(f"http://{server.HOST}:{port}/v1", job.model.name, keep_alive=False), load_s
 
     def devices(self) -> tuple[str | None, list[str]]:
         """The devices `llama-server --list-devices` names (a GPU build lists its GPUs); none: the CPU."""

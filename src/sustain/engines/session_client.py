@@ -77,7 +77,7 @@ async def run_all(endpoint: Endpoint, sessions: Sequence[Session], body_for: Bod
             else:
                 await replay(session)
 
-    async with http_session(timeout_s) as client:
+    async with http_session(timeout_s, endpoint.keep_alive) as client:
         start = time.monotonic()
         tasks = []
         for session, offset in zip(sessions, offsets):

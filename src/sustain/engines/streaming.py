@@ -39,6 +39,7 @@ class Endpoint:
     base_url: str
     model: str
     api_key: str | None = None
+    keep_alive: bool = True  # False: a new connection per request (a server that closes them unannounced)
 
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
@@ -73,7 +74,7 @@ async def stream_all(endpoint: Endpoint, bodies: Sequence[tuple[str, dict[str, A
         records.append(record)
         on_record(record)
 
-    async with http_session(timeout_s) as session:
+    async with http_session(timeout_s, endpoint.keep_alive) as session:
         start = time.monotonic()
         tasks = []
         for (request_id, body), offset in zip(bodies, offsets):
@@ -86,12 +87,13 @@ async def stream_all(endpoint: Endpoint, bodies: Sequence[tuple[str, dict[str, A
     return StreamResult(records, start, end)
 
 
-def http_session(timeout_s: float) -> Any:
-    """One aiohttp session for a run's requests: unlimited connections, kept alive; `timeout_s` without a byte
-    read ends a request."""
+def http_session(timeout_s: float, keep_alive: bool = True) -> Any:
+    """One aiohttp session for a run's requests: unlimited connections, kept alive unless `keep_alive` is False;
+    `timeout_s` without a byte read ends a request."""
     import aiohttp
 
-    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, force_close=False), json_serialize=json_dumps,
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, force_close=not keep_alive),
+                                 json_serialize=json_dumps,
                                  timeout=aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=timeout_s))
 
 
