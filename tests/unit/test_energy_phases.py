@@ -49,3 +49,25 @@ def test_overlapping_prefills_count_once_and_the_window_clips_prompts():
     assert split.prompt_tokens == pytest.approx(100 + 400)  # half of b's prompt, all of c's
     # a's tokens in (1, 5]: 40 by its token times; b and c emit only their first token, from prefill
     assert split.decode_tokens == pytest.approx(40)
+
+
+def test_a_window_never_decoding_alone_has_no_energy_per_output_token_rather_than_zero():
+    # three requests queued at once on a server without scheduling times: one is always "in prefill" (arrival to
+    # first token) while another decodes, so no moment is decode alone
+    tl = _power([(6.0, 100.0)])
+    records = [RequestRecord(id=i, prompt_tokens=50, output_tokens=20, output_text="x", finish_reason="stop",
+                             arrival_s=0.0, scheduled_s=None, first_token_s=first, last_token_s=first + 2.0)
+               for i, first in (("a", 1.0), ("b", 3.0), ("c", 5.0))]
+    split = split_phases(records, tl, (0.0, 5.0))
+    assert split.decode_j == 0 and split.decode_tokens > 0
+    assert split.per_output_token_j is None and "energy_per_output_token_j" not in split.to_metrics()
+    assert split.per_prompt_token_j == pytest.approx(500 / 150)
+
+
+def test_the_summary_says_why_there_is_no_split():
+    from sustain.report.summary import _footprint_rows
+
+    m = {"energy_node_per_request_j_mean": 5.0, "energy_per_prompt_token_j": 3.3}
+    footprint = {"domains": [], "phases_method": "prefill-busy time"}
+    rows = dict(_footprint_rows(footprint, m, lambda k, f: f.format(m[k]) if k in m else "n/a"))
+    assert rows["prefill / decode"].startswith("3.3 J / prompt token, the whole window's energy; no split")

@@ -416,6 +416,13 @@ def test_pipeline_logs_group_scores_and_energy_per_task(fake_run):
     assert qa.loc["lm_eval_sustain_qa_exact_match_strict-match", "primary"]
     assert qa["energy_per_sample_j"].iloc[0] == pytest.approx(metrics["energy_per_sample_j_sustain_qa"])
     assert (qa["direction"] == "maximize").all() and (qa["n"] == 6).all()
+    from sustain.report.summary import format_summary
+
+    text = format_summary(summary)
+    assert "sustain_choices (group): acc_none 0.600 over 10 documents; energy: its tasks'" in text
+    qa_line = f"sustain_qa (task): exact_match_strict-match 0.167 over 6 documents; " \
+              f"{metrics['energy_per_sample_j_sustain_qa']:.3g} J / sample"
+    assert qa_line in text and "subtasks.csv in the run folder" in text
     from sustain.report.__main__ import main
 
     report = out.parent / "report"

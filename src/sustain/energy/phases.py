@@ -12,7 +12,8 @@ finer but the request records do not carry it.
 
 Energy per prompt token = prefill energy / prompt tokens prefilled in the window (each request's prompt
 spread evenly over its prefill interval). Energy per output token = decode energy / output tokens after
-each request's first (the first token comes out of prefill).
+each request's first (the first token comes out of prefill); none where some request was in prefill (or,
+without scheduling times, queued) at every moment of the window, which leaves no decode energy to tell apart.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ class PhaseSplit:
 
     @property
     def per_output_token_j(self) -> float | None:
-        return self.decode_j / self.decode_tokens if self.decode_tokens > 0 else None
+        """None where no moment of the window was decode alone: a 0 J lower bound would read as free decoding."""
+        return self.decode_j / self.decode_tokens if self.decode_tokens > 0 and self.decode_j > 0 else None
 
     def to_metrics(self) -> dict[str, float]:
         out = {"energy_prefill_j": self.prefill_j, "energy_decode_j": self.decode_j,

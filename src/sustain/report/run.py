@@ -123,6 +123,8 @@ class RunReport:
             out["footprint"] = self.footprint.summary()
         if self.sessions is not None:
             out["sessions"] = self.sessions.summary()
+        if self.quality.subtasks:
+            out["subtasks"] = [row for row in self.subtask_rows() if row["primary"]]
         judged = self.judge.section() if self.judge else None
         if judged is not None:
             out["judge"] = judged

@@ -96,11 +96,20 @@ def family(rows: pd.DataFrame) -> pd.DataFrame:
     shown["Documents"] = [_count(first.at[i, "n"]) for i in ids]
     group = rows["kind"].iloc[0] == "group"
     shown["J / sample"] = ["its tasks'" if group else _num(first.at[i, "energy_per_sample_j"]) for i in ids]
-    shown["J / correct sample"] = ["its tasks'" if group else _num(first.at[i, "energy_per_correct_j"]) for i in ids]
+    shown["J / correct sample"] = ["its tasks'" if group else _per_correct(first.at[i, "energy_per_correct_j"],
+                                                                         first.at[i, "energy_per_sample_j"])
+                                   for i in ids]
     if len(primary):
         best = pd.to_numeric(wide[primary.iloc[0]], errors="coerce").tolist()
         shown = shown.iloc[sorted(range(len(best)), key=lambda i: (pd.isna(best[i]), -(best[i] or 0)))]
     return shown.reset_index(drop=True)
+
+
+def _per_correct(energy: Any, per_sample: Any) -> str:
+    """No correct document leaves nothing to divide by: said, never a blank that reads as 'not measured'."""
+    if pd.isna(pd.to_numeric(energy, errors="coerce")):
+        return "none correct" if not pd.isna(pd.to_numeric(per_sample, errors="coerce")) else ""
+    return _num(energy)
 
 
 def _score(value: Any) -> str:

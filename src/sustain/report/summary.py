@@ -27,6 +27,7 @@ def format_summary(summary: dict[str, Any]) -> str:
         ("requests", f"{run['n_requests']} from {run['dataset']}"),
         _quality_row(summary),
         *[tuple(row) for row in summary.get("quality", {}).get("summary", [])],  # the task's own reading
+        *_subtask_rows(summary.get("subtasks", [])),
         ("correct answers", _correct_line(m)),
         ("error rate", num("error_rate", "{:.1%}")),
         ("energy / request", _energy_line(m, num, how)),
@@ -54,7 +55,7 @@ def format_summary(summary: dict[str, Any]) -> str:
     flags = summary["validity"]["flags"]
     rows.append(("validity", "ok" if not flags else f"{len(flags)} flag(s): " + "; ".join(flags)))
     rows.append(("MLflow run", f"{run.get('run_id')} in {run.get('tracking_uri')}"))
-    rows.append(("next", _next_step(run, bool(summary.get("sessions")))))
+    rows.append(("next", _next_step(run, bool(summary.get("sessions")), bool(summary.get("subtasks")))))
     width = max(len(k) for k, _ in rows)
     line = "─" * (width + 60)
     body = "\n".join(f"  {k:<{width}}  {v}" for k, v in rows)
@@ -133,6 +134,11 @@ def _footprint_rows(footprint: dict[str, Any] | None, m: dict[str, float], num: 
         rows.append((f"  {d['domain']} source", d["source"]))
     if footprint.get("node_notes"):
         rows.append(("  left out", "; ".join(footprint["node_notes"])))
+    if "energy_per_output_token_j" not in m and "energy_per_prompt_token_j" in m:
+        rows.append(("prefill / decode", f"{num('energy_per_prompt_token_j', '{:.4g}')} J / prompt token, the whole "
+                                         f"window's energy; no split: a request was in prefill (or queued, where the "
+                                         f"engine reports no scheduling time) at every moment of the window"))
+        return rows
     rows.append(("prefill / decode", f"{num('energy_per_prompt_token_j', '{:.4g}')} J / prompt token, "
                                      f"{num('energy_per_output_token_j', '{:.4g}')} J / output token "
                                      f"({footprint['phases_method']})"))
@@ -177,8 +183,26 @@ def _energy_line(m: dict[str, float], num: Any, how: str) -> str:
             f"× each request's tokens (spread across requests {num('energy_per_request_j_std', '{:.2f}')} J; {how})")
 
 
-def _next_step(run: dict[str, Any], sessions: bool = False) -> str:
+def _subtask_rows(subtasks: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """Each task and group of a run made of tasks: its primary score, documents and energy per sample."""
+    rows = []
+    for i, sub in enumerate(subtasks):
+        prefix = f"lm_eval_{sub['subtask']}_"
+        metric = sub["metric"][len(prefix):] if sub["metric"].startswith(prefix) else sub["metric"]
+        energy = ("energy: its tasks'" if sub["kind"] == "group" else "no energy per sample"
+                  if sub["energy_per_sample_j"] is None else f"{sub['energy_per_sample_j']:.3g} J / sample")
+        correct = "" if sub["energy_per_correct_j"] is None else f", {sub['energy_per_correct_j']:.3g} J / correct sample"
+        rows.append(("sub-tasks" if i == 0 else "", f"{sub['subtask']} ({sub['kind']}): {metric} {sub['value']:.3f} "
+                                                     f"over {sub['n']} documents; {energy}{correct}"))
+    return rows
+
+
+def _next_step(run: dict[str, Any], sessions: bool = False, subtasks: bool = False) -> str:
     """What a newcomer can try from here, one override away."""
+    if subtasks:
+        return (f"subtasks.csv in the run folder has every task's and group's scores and energy; batch_size=2,8,32 -m "
+                f"for a sweep; python -m sustain.report shows each task as a row family; mlflow ui --backend-store-uri "
+                f"{run.get('tracking_uri')}")
     if sessions:
         server = "engine=vllm_server " if run.get("engine") == "vllm" else ""  # the offline engine starts all at once
         return (f"{server}load=concurrency load.max_in_flight=4 for four sessions at once; +engine.args.enable_prefix_caching="
