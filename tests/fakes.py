@@ -51,7 +51,7 @@ class FakeEngine(Engine):
                 text = self.good if (i + k) % 2 == 0 else "It is grounded."
                 records.append(RequestRecord(req.id, 100, self.tokens, text, "stop", start, arrival, times[0],
                                              times[-1], token_times_s=list(times)))
-                if self.logprobs is not None and req.continuation is not None:
+                if self.logprobs is not None and req.scored:
                     records[-1].logprob, records[-1].is_greedy = self.logprobs(req)
                 on_record(records[-1])
         return EngineRun(records=records, start_s=start, end_s=time.monotonic(), load_s=0.0, info={})
@@ -80,7 +80,10 @@ class FakeEngine(Engine):
 
 
 def fake_logprob(request) -> tuple[float, bool]:
-    """A continuation's stand-in log-probability, varying with the prompt so documents pick different choices."""
+    """A continuation's stand-in log-probability, varying with the prompt so documents pick different choices;
+    a rolling request's, with its length."""
+    if request.rolling:
+        return -0.1 * len(request.prompt) - 1.0, False
     distance = abs(len(request.continuation) - (9 + len(request.prompt) % 5))
     return -0.5 - distance, distance == 0
 
@@ -89,6 +92,7 @@ class FakeScoringEngine(FakeEngine):
     """FakeEngine that returns prompt log-probabilities (`fake_logprob`), as engine=vllm does."""
 
     prompt_logprobs = True
+    rolling_logprobs = True
     logprobs = staticmethod(fake_logprob)
 
 

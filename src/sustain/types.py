@@ -16,7 +16,8 @@ class Request:
     `prompt` sent as it is (lm-eval's tasks without a chat template), with this request's own stop sequences
     and caps over the job's sampling where a task asks for them. With a `continuation`, nothing is generated
     that matters: the engine scores the continuation's log-probability after `prompt` (lm-eval's loglikelihood),
-    which only engines with `prompt_logprobs` can."""
+    which only engines with `prompt_logprobs` can; `rolling` asks for the log-probability of all of `prompt`
+    (lm-eval's loglikelihood_rolling), which only engines with `rolling_logprobs` can."""
 
     id: str
     messages: list[dict[str, str]]
@@ -25,10 +26,16 @@ class Request:
     max_tokens: int | None = None  # None: the job's
     temperature: float | None = None  # None: the job's
     continuation: str | None = None  # text whose log-probability after `prompt` is asked for
+    rolling: bool = False  # the whole `prompt`'s log-probability, in windows of the model's context (perplexity)
+
+    @property
+    def scored(self) -> bool:
+        """A request that asks for a log-probability, not for generated text."""
+        return self.continuation is not None or self.rolling
 
     def sampling_overrides(self) -> dict[str, Any]:
         """This request's own sampling fields, by their vLLM / OpenAI names, over the job's."""
-        if self.continuation is not None:
+        if self.scored:
             return {"max_tokens": 1, "temperature": 0.0}
         out: dict[str, Any] = {"stop": list(self.stop)} if self.stop else {}
         if self.max_tokens is not None:

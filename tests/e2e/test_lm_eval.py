@@ -155,3 +155,38 @@ def test_a_code_task_runs_its_programs_in_the_jail_on_llama_cpp(tmp_path, sustai
     assert metrics["lm_eval_sustain_code_pass_1_create_test"] == pytest.approx(passed / 4)
     assert metrics["n_correct"] == passed and tags["code.jail"] == "bwrap"
     assert metrics["energy_per_sample_j_sustain_code"] > 0
+
+
+def test_perplexity_is_scored_as_lm_evals_own_vllm_model_scores_it(tmp_path, offline):
+    """A rolling log-likelihood task on engine=vllm beside a generation task, and lm-eval's own vLLM model on the
+    same model and documents (tests/e2e/lm_eval_vllm.py): each document's log-likelihood and the perplexities."""
+    import subprocess
+    import sys
+
+    from omegaconf import OmegaConf
+
+    from sustain import pipeline
+    from sustain.models import embedded
+    from tests.fakes import compose_config
+
+    cfg = compose_config(
+        "task=lm_eval", "task.tasks=[sustain_qa,sustain_rolling]", f"task.include_path={DATA}", "task.limit=null",
+        "+task.gen_kwargs.max_gen_toks=8", "batch_size=4", "model.max_model_len=2048",
+        f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", f"tracking.artifact_root={tmp_path}/a",
+        f"checkpoint_dir={tmp_path}/checkpoints")
+    report = pipeline.run(OmegaConf.to_object(cfg), OmegaConf.to_container(cfg, resolve=True), tmp_path / "out")
+    metrics = report.metrics()
+    ours = {int(r["sample"]): r["logprob"] for line in (tmp_path / "out" / "predictions.jsonl").read_text().splitlines()
+            if (r := json.loads(line))["group"] == "sustain_rolling"}
+    proc = subprocess.run([sys.executable, str(Path(__file__).parent / "lm_eval_vllm.py"),
+                           str(embedded.prepare()), "sustain_rolling"],
+                          cwd=DATA, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    theirs = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith('{"results"')))
+    assert sorted(ours) == list(range(6))
+    for doc, logprob in ours.items():
+        assert logprob == pytest.approx(theirs["responses"][str(doc)], abs=0.05), doc
+    for metric in ("word_perplexity", "byte_perplexity", "bits_per_byte"):
+        assert metrics[f"lm_eval_sustain_rolling_{metric}_none"] == pytest.approx(
+            theirs["results"][f"{metric},none"], rel=0.02), metric
+    assert metrics["energy_per_sample_j_sustain_rolling"] > 0

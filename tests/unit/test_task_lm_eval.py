@@ -63,7 +63,10 @@ def lm_eval_itself(outputs, task="sustain_qa", **kw):
                     (r.args for r in requests)]
 
         def loglikelihood_rolling(self, requests, disable_tqdm=False):
-            raise AssertionError("no rolling task here")
+            from tests.fakes import fake_logprob
+
+            self.seen.extend(r.args for r in requests)
+            return [fake_logprob(Request("x", [], prompt=r.args[0], rolling=True))[0] for r in requests]
 
     lm = Recorder()
     lm.seen = []
@@ -172,13 +175,82 @@ def test_a_document_with_a_failed_choice_is_left_out_and_flagged():
     assert {p.id: p for p in result.predictions}["sustain_choice/1/2"].parse_error == "request failed: boom"
 
 
-def test_rolling_loglikelihood_tasks_are_refused_in_one_sentence():
+def test_rolling_loglikelihood_scores_equal_lm_evals_own_scoring():
+    """Perplexity: one request per document with the text lm-eval scores, its log-likelihood read by lm-eval's own
+    process_results and aggregations (word and byte perplexity, bits per byte)."""
+    from tests.fakes import fake_logprob
+
+    task = LmEvalTask(LmEvalConfig(tasks=["sustain_qa", "sustain_rolling"], include_path=str(DATA)))
+    task.load()
+    rolling = [r for r in task.requests() if r.rolling]
+    seen, theirs = lm_eval_itself(ANSWERS, task="sustain_rolling")
+    assert [(r.prompt,) for r in rolling] == seen and len(rolling) == 6
+    assert all(r.sampling_overrides() == {"max_tokens": 1, "temperature": 0.0} for r in rolling)
+    preds = [task.predict(r.id, "x", None, *fake_logprob(r)) if r.rolling else task.predict(r.id, "no")
+             for r in task.requests()]
+    result = task.score(preds)
+    for metric in ("word_perplexity", "byte_perplexity", "bits_per_byte"):
+        assert result.metrics[f"lm_eval_sustain_rolling_{metric}_none"] == pytest.approx(theirs[f"{metric},none"])
+    assert registry().get("lm_eval_sustain_rolling_word_perplexity_none").direction == "minimize"
+    assert result.primary == "lm_eval_sustain_qa_exact_match_strict-match"
+
+
+def test_a_run_of_perplexity_alone_is_refused_in_one_sentence():
     task = LmEvalTask(LmEvalConfig(tasks=["sustain_rolling"], include_path=str(DATA)))
     with pytest.raises(SustainError) as err:
         task.load()
     message = str(err.value)
-    assert "sustain_rolling is a loglikelihood_rolling task" in message
+    assert "sustain_rolling has no higher-is-better metric" in message
     assert message.count(". ") == 0 and message.endswith(".")
+
+
+def test_only_the_offline_vllm_engine_scores_whole_documents(tmp_path):
+    from sustain.engines.vllm_server import VllmServerConfig, VllmServerEngine
+
+    task = LmEvalTask(LmEvalConfig(tasks=["sustain_qa", "sustain_rolling"], include_path=str(DATA), limit=1))
+    task.load()
+    with pytest.raises(SustainError, match="engine=vllm_server cannot score whole documents .* use engine=vllm"):
+        VllmServerEngine(VllmServerConfig()).prepare(_job(task.requests()))
+
+
+def test_rolling_windows_are_lm_evals_disjoint_windows():
+    from lm_eval.utils import get_rolling_token_windows, make_disjoint_window
+
+    from sustain.engines.vllm_worker import rolling_windows
+
+    for n in (0, 1, 5, 6, 7, 12, 13, 30):
+        tokens = list(range(100, 100 + n))
+        theirs = [make_disjoint_window(w) for w in get_rolling_token_windows(tokens, 7, 6, 1)]
+        assert rolling_windows(tokens, 7, 6) == [tuple(w) for w in theirs], n
+        predicted = [t for _, p in rolling_windows(tokens, 7, 6) for t in p]
+        assert predicted == tokens  # every token scored once
+
+
+def test_a_documents_windows_fold_into_one_record():
+    from sustain.engines.vllm_worker import RollingDocs
+
+    class Tok:
+        bos_token_id, eos_token_id = None, 0
+
+        def encode(self, text):
+            return [ord(c) for c in text]
+
+    emitted, ctxlens, overrides = [], {}, {}
+    docs = RollingDocs({"d", "empty"}, Tok(), max_model_len=6)  # windows of 4 predicted tokens
+    prompts = docs.split([("q", "plain"), ("d", "abcdefghij"), ("empty", "")], ctxlens, overrides, emitted.append)
+    assert [rid for rid, _ in prompts] == ["q", "d\x1f0", "d\x1f1", "d\x1f2"]
+    assert prompts[1][1] == {"prompt_token_ids": [0, *map(ord, "abcd")]} and ctxlens["d\x1f0"] == 1
+    assert [r["id"] for r in emitted] == ["empty"] and emitted[0]["error"]
+
+    def window(k, lp, first, last):
+        return {"id": f"d\x1f{k}", "prompt_tokens": 5, "output_tokens": 1, "logprob": lp, "is_greedy": True,
+                "arrival_s": first - 1, "scheduled_s": None, "first_token_s": first, "last_token_s": last}
+
+    assert docs.finished(window(1, -2.0, 5.0, 6.0)) is None and docs.finished(window(0, -1.0, 3.0, 4.0)) is None
+    record = docs.finished(window(2, -0.5, 7.0, 8.0))
+    assert record["id"] == "d" and record["logprob"] == -3.5 and record["is_greedy"]
+    assert (record["arrival_s"], record["first_token_s"], record["last_token_s"]) == (2.0, 3.0, 8.0)
+    assert record["prompt_tokens"] == 15 and record["output_tokens"] == 3
 
 
 def test_engines_without_prompt_logprobs_refuse_choices_before_start(tmp_path):

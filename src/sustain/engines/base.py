@@ -74,6 +74,7 @@ class Engine(ABC):
 
     measured_locally: bool = True
     prompt_logprobs: bool = False  # scores a request's continuation (lm-eval's loglikelihood requests)
+    rolling_logprobs: bool = False  # scores a whole document in windows (lm-eval's loglikelihood_rolling)
 
     def __init__(self, cfg: Any) -> None:
         self.cfg = cfg
@@ -94,6 +95,9 @@ class Engine(ABC):
             raise SustainError(f"engine={self.name} returns no prompt log-probabilities, which this task's "
                                f"log-likelihood (multiple-choice) requests need: use engine=vllm or "
                                f"engine=vllm_server, or a generate_until task.")
+        if not self.rolling_logprobs and any(r.rolling for r in job.requests):
+            raise SustainError(f"engine={self.name} cannot score whole documents in windows of the model's context, "
+                               f"which this task's rolling log-likelihood (perplexity) requests need: use engine=vllm.")
 
     def describe(self) -> dict[str, str]:
         """Tags naming what served the run (engine name, version, endpoint without secrets)."""

@@ -40,6 +40,7 @@ SCHEMAS = {"vllm_schema": VllmEngineConfig}
 
 class VllmEngine(Engine):
     prompt_logprobs = True
+    rolling_logprobs = True
 
     def prepare(self, job: EngineJob) -> None:
         """Only `load=burst`: requests, and sessions' first turns, all go in at once offline."""
@@ -99,6 +100,7 @@ class VllmEngine(Engine):
             "requests": [(r.id, r.messages) for r in job.requests],
             "prompts": {r.id: r.prompt for r in job.requests if r.prompt is not None},
             "continuations": {r.id: r.continuation for r in job.requests if r.continuation is not None},
+            "rolling": [r.id for r in job.requests if r.rolling],
             "overrides": {r.id: r.sampling_overrides() for r in job.requests if r.sampling_overrides()},
             "sessions": [plain_session(s) for s in job.sessions],
             "history": job.history,

@@ -49,6 +49,7 @@ class VllmServerEngine(ServedEngine):
         from sustain.engines.vllm import engine_arg_names
         from sustain.models.resolve import resolve
 
+        self.refuse_continuations(job)
         refuse_unknown(self.cfg.args, engine_arg_names(), "vLLM's EngineArgs (engine.args)")
         if self.cfg.shared and job.batch_size > self.cfg.shared_max_num_seqs:
             raise SustainError(

@@ -152,6 +152,8 @@ def _run_requests(engine: Any, spec: dict[str, Any], sampling: dict[str, Any], e
             ids, ctxlens[rid] = encode_pair(tokenizer, prompt, continuations[rid])
             prompts[k] = (rid, {"prompt_token_ids": ids})
             overrides[rid] = {**overrides.get(rid, {}), "prompt_logprobs": 1}
+    rolled = RollingDocs(set(spec.get("rolling", ())), tokenizer, _max_model_len(engine))
+    prompts = rolled.split(prompts, ctxlens, overrides, emit)
 
     arrivals: dict[str, float] = {}
     start_s = time.monotonic()
@@ -161,7 +163,9 @@ def _run_requests(engine: Any, spec: dict[str, Any], sampling: dict[str, Any], e
             own = SamplingParams(**{**sampling, **overrides[rid]}) if rid in overrides else params
             engine.add_request(rid, prompt, own)
         except Exception as exc:  # e.g. a prompt longer than max_model_len: that request fails alone
-            emit(_failed(rid, arrivals[rid], f"{type(exc).__name__}: {exc}"))
+            failed = rolled.failure(_failed(rid, arrivals[rid], f"{type(exc).__name__}: {exc}"))
+            if failed is not None:
+                emit(failed)
 
     token_times: dict[str, list[float]] = {rid: [] for rid, _ in prompts}
     while engine.has_unfinished_requests():
@@ -174,8 +178,98 @@ def _run_requests(engine: Any, spec: dict[str, Any], sampling: dict[str, Any], e
                 if out.request_id in ctxlens:
                     record["logprob"], record["is_greedy"] = continuation_score(
                         out.prompt_logprobs, out.prompt_token_ids, ctxlens[out.request_id])
-                emit(record)
+                done = rolled.finished(record) if record["id"] in rolled.document_of else record
+                if done is not None:
+                    emit(done)
     return start_s
+
+
+def _max_model_len(engine: Any) -> int:
+    config = getattr(engine, "model_config", None) or engine.vllm_config.model_config
+    return int(config.max_model_len)
+
+
+class RollingDocs:
+    """Rolling log-likelihood (lm-eval's loglikelihood_rolling): each document is tokenized as lm-eval's vLLM model
+    tokenizes it (the tokenizer's default special tokens), cut into disjoint windows of at most `max_model_len` - 2
+    predicted tokens (the first conditioned on the BOS token, else EOS; each later one on the tokens before it),
+    each window one engine request scored like a continuation, and the document's record is the windows' sum:
+    log-probability, greedy only if all were, prompt and output tokens, the first arrival and the last token."""
+
+    SEP = "\x1f"  # between a document's id and its window's index
+
+    def __init__(self, ids: set[str], tokenizer: Any, max_model_len: int) -> None:
+        self.ids, self.tokenizer, self.max_len = ids, tokenizer, max_model_len
+        self.document_of: dict[str, str] = {}
+        self.left: dict[str, int] = {}
+        self.sums: dict[str, dict[str, Any]] = {}
+        self.failed: set[str] = set()
+
+    def split(self, prompts: list[tuple[str, Any]], ctxlens: dict[str, int], overrides: dict[str, dict[str, Any]],
+              emit: Any) -> list[tuple[str, Any]]:
+        """`prompts` with each rolling document replaced by its windows (a document without a token fails)."""
+        out = []
+        prefix = self.tokenizer.bos_token_id if self.tokenizer.bos_token_id is not None else self.tokenizer.eos_token_id
+        for rid, prompt in prompts:
+            if rid not in self.ids:
+                out.append((rid, prompt))
+                continue
+            windows = rolling_windows(self.tokenizer.encode(prompt), prefix, self.max_len - 2)
+            if not windows:
+                emit(_failed(rid, time.monotonic(), "the document has no token to score"))
+            self.left[rid] = len(windows)
+            for k, (context, predicted) in enumerate(windows):
+                sub = f"{rid}{self.SEP}{k}"
+                self.document_of[sub], ctxlens[sub] = rid, len(context)
+                overrides[sub] = {**overrides.get(rid, {}), "prompt_logprobs": 1}
+                out.append((sub, {"prompt_token_ids": context + predicted}))
+        return out
+
+    def failure(self, record: dict[str, Any]) -> dict[str, Any] | None:
+        """A failed request's record, a window's as its document's (once: the document has failed)."""
+        doc = self.document_of.get(record["id"])
+        if doc is None:
+            return record
+        if doc in self.failed:
+            return None
+        self.failed.add(doc)
+        self.sums.pop(doc, None)
+        return {**record, "id": doc}
+
+    def finished(self, record: dict[str, Any]) -> dict[str, Any] | None:
+        """A window's record folded into its document's; the document's record once its last window is in."""
+        doc = self.document_of[record["id"]]
+        if doc in self.failed:
+            return None
+        total = self.sums.get(doc)
+        if total is None:
+            self.sums[doc] = total = {**record, "id": doc, "output_text": "", "token_times_s": []}
+        else:
+            for key in ("prompt_tokens", "output_tokens", "logprob"):
+                total[key] += record[key]
+            total["is_greedy"] = total["is_greedy"] and record["is_greedy"]
+            for key, pick in (("arrival_s", min), ("scheduled_s", min), ("first_token_s", min), ("last_token_s", max)):
+                known = [v for v in (total[key], record[key]) if v is not None]
+                total[key] = pick(known) if known else None
+        self.left[doc] -= 1
+        return self.sums.pop(doc) if self.left[doc] == 0 else None
+
+
+def rolling_windows(tokens: list[int], prefix: int, max_seq_len: int) -> list[tuple[list[int], list[int]]]:
+    """(context, predicted) token windows covering `tokens` once, as lm-eval's rolling windows made disjoint: the
+    first predicts up to `max_seq_len` tokens after `prefix`; each next one up to `max_seq_len` more, its context
+    the tokens before them that fill the window to `max_seq_len` + 1."""
+    if not tokens:
+        return []
+    first = min(max_seq_len, len(tokens))
+    windows = [([prefix], tokens[:first])]
+    done = first
+    while done < len(tokens):
+        n = min(len(tokens) - done, max_seq_len)
+        end = done + n
+        windows.append((tokens[end - max_seq_len - 1:end - n], tokens[end - n:end]))
+        done = end
+    return windows
 
 
 def _run_sessions(engine: Any, spec: dict[str, Any], sampling: dict[str, Any], emit: Any) -> float:

@@ -13,7 +13,9 @@ What the engine gets, per request: the prompt as raw text (a completion) or, wit
 `do_sample`). A log-likelihood or multiple-choice task sends each (document, choice) as one request with
 a `continuation`: engines that return prompt log-probabilities (vllm, vllm_server) score it, and lm-eval's
 `process_results` reads every choice's (log-probability, is_greedy) of a document at once; other engines
-refuse before anything starts. Rolling log-likelihood (perplexity) tasks are refused. A code task
+refuse before anything starts. A rolling log-likelihood (perplexity) task sends each document as one request
+that engine=vllm scores whole, in windows of the model's context as lm-eval's vLLM model cuts them
+(`vllm_worker.RollingDocs`); the others refuse it. A code task
 (`unsafe_code: true`, HumanEval, MBPP) has its programs run with their tests in sustain's jail, never by
 lm-eval's `code_eval` (sustain.tasks.lm_eval_code).
 
@@ -51,6 +53,7 @@ from sustain.types import THINK_END, SubtaskScore
 
 GENERATE = "generate_until"
 SCORED = ("loglikelihood", "multiple_choice")  # output types whose requests score a continuation
+ROLLING = "loglikelihood_rolling"  # whole-document log-likelihood (perplexity): one request per document
 FEWSHOT_SEED = 1234  # lm-eval's default fewshot_random_seed
 GEN_KEYS = {"until", "max_gen_toks", "max_new_tokens", "max_tokens", "max_completion_tokens", "do_sample",
             "temperature"}
@@ -89,7 +92,7 @@ class Item:
 
     @property
     def scored(self) -> bool:
-        return self.request.continuation is not None
+        return self.request.scored
 
 
 class LmEvalTask(Task):
@@ -136,6 +139,9 @@ class LmEvalTask(Task):
 
         if inst.request_type == "loglikelihood":
             return scored_item(name, inst)
+        if inst.request_type == ROLLING:
+            request = Request(f"{name}/{inst.doc_id}", [], prompt=inst.args[0], rolling=True)
+            return Item(request.id, name, inst, request, [])
         context, gen_kwargs = inst.args
         unknown = sorted(set(gen_kwargs) - GEN_KEYS)
         if unknown:
@@ -180,8 +186,8 @@ class LmEvalTask(Task):
                         is_greedy: bool | None) -> Prediction:
         """A choice's score alone says nothing of the document: `score` reads it with the others."""
         self.outputs.pop(item.id, None)
-        if logprob is not None:
-            self.outputs[item.id] = (logprob, bool(is_greedy))
+        if logprob is not None:  # what lm-eval's model returns: a rolling request's sum alone
+            self.outputs[item.id] = logprob if item.request.rolling else (logprob, bool(is_greedy))
         failed = None if logprob is not None else f"request failed: {error or 'the engine returned no logprob'}"
         return Prediction(item.id, item.request.continuation, self.tasks[item.task].doc_to_target(
             item.instance.doc), False, parse_error=failed,
@@ -200,7 +206,9 @@ class LmEvalTask(Task):
         answer = only(filtered[0])
         if item.task in self.code and parse_error is None:
             detail["result"] = self.code[item.task].verdict(str(answer), str(task.doc_to_target(item.instance.doc)))
-        if item.scored:
+        if item.request.rolling:
+            detail.update(logprob=self.outputs[item.id])
+        elif item.scored:
             detail.update(logprob=self.outputs[item.id][0], is_greedy=self.outputs[item.id][1])
             return Prediction(item.id, picked(task, item, filtered), task.doc_to_target(item.instance.doc),
                               right and item.instance.idx == 0, detail=detail)
@@ -349,13 +357,13 @@ def task_manager(include_path: str | None) -> Any:
 def configure(task: Any, name: str, cfg: Any) -> None:
     """lm-eval's own per-task overrides (simple_evaluate), after refusing what this step cannot run."""
     kind = task.get_config("output_type")
-    if kind != GENERATE and kind not in SCORED:
-        raise SustainError(f"lm-eval task {name} is a {kind} task (whole-document perplexity), which sustain "
-                           f"does not score yet: run generate_until, loglikelihood or multiple_choice tasks.")
+    if kind not in (GENERATE, ROLLING, *SCORED):
+        raise SustainError(f"lm-eval task {name} is a {kind} task, which sustain does not run: run generate_until, "
+                           f"loglikelihood, multiple_choice or loglikelihood_rolling tasks.")
     if (task.get_config("repeats") or 1) > 1:
         raise SustainError(f"lm-eval task {name} samples each document several times (repeats), which sustain "
                            f"does not run yet: choose a task with one answer per document.")
-    if cfg.gen_kwargs:
+    if cfg.gen_kwargs and kind == GENERATE:  # as simple_evaluate: a scoring task has no generation to change
         task.set_config(key="generation_kwargs", value=dict(cfg.gen_kwargs), update=True)
     if cfg.num_fewshot is not None and task.get_config("num_fewshot") != 0:
         task.set_config(key="num_fewshot", value=cfg.num_fewshot)
@@ -479,8 +487,9 @@ def primary_metric(tasks: dict[str, Any]) -> str:
     name, task = next(iter(tasks.items()))
     metric, filter_key = first_metric(task)
     if not task.higher_is_better().get(metric):
-        raise SustainError(f"lm-eval task {name} has no higher-is-better metric to rank runs by: list a task "
-                           f"that has one first in task.tasks.")
+        raise SustainError(f"lm-eval task {name} has no higher-is-better metric to rank runs by (a perplexity task "
+                           f"has none): list a task that has one first in task.tasks, and {name}'s figures are "
+                           f"logged beside it.")
     return metric_name(name, metric, filter_key)
 
 
