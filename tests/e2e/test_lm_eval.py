@@ -93,7 +93,7 @@ def choice_run(tmp_path: Path, *engine: str) -> tuple[dict, list[dict]]:
     from tests.fakes import compose_config
 
     cfg = compose_config(
-        "task=lm_eval", "task.tasks=[sustain_choice]", f"task.include_path={DATA}", "task.limit=null",
+        "task=lm_eval", "task.tasks=[sustain_choice,sustain_rolling]", f"task.include_path={DATA}", "task.limit=null",
         "batch_size=4", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", f"tracking.artifact_root={tmp_path}/a",
         f"checkpoint_dir={tmp_path}/checkpoints", *engine)
     out = tmp_path / (engine[0].split("=")[1] if engine else "vllm")
@@ -105,11 +105,13 @@ def test_a_multiple_choice_task_is_scored_from_vllms_prompt_log_probabilities(tm
     """The offline engine returns each choice's log-probability; acc is the share of documents whose most
     likely choice is the gold one (lm-eval's own acc, checked against lm-eval in the unit tests). The vLLM
     server's echoed prompt log-probabilities (/v1/completions with echo, as lm-eval's local-completions asks)
-    give the same log-probabilities and the same score."""
+    give the same log-probabilities and the same score; so do a perplexity task's documents, each scored whole
+    (the server gets each window's token ids, cut with the model's tokenizer)."""
     import math
 
-    metrics, rows = choice_run(tmp_path)
-    assert metrics["n"] == 6 and len(rows) == 18  # 6 documents × 3 choices, one request each
+    metrics, every = choice_run(tmp_path)
+    rows = [r for r in every if r["group"] == "sustain_choice"]
+    assert metrics["n"] == 6 + 6 and len(rows) == 18  # 6 documents × 3 choices, one request each; 6 documents
     assert all(math.isfinite(r["logprob"]) and r["logprob"] < 0 for r in rows)
     docs: dict[str, list[dict]] = {}
     for row in rows:
@@ -121,9 +123,11 @@ def test_a_multiple_choice_task_is_scored_from_vllms_prompt_log_probabilities(tm
 
     served, served_rows = choice_run(tmp_path, "engine=vllm_server", "engine.cpu_memory_fraction=0.08")
     by_id = {r["id"]: r for r in served_rows}
-    for row in rows:
+    for row in every:
         assert by_id[row["id"]]["logprob"] == pytest.approx(row["logprob"], abs=0.05), row["id"]
     assert served["lm_eval_sustain_choice_acc_none"] == metrics["lm_eval_sustain_choice_acc_none"]
+    assert served["lm_eval_sustain_rolling_word_perplexity_none"] == pytest.approx(
+        metrics["lm_eval_sustain_rolling_word_perplexity_none"], rel=0.02)
 
 
 def test_a_code_task_runs_its_programs_in_the_jail_on_llama_cpp(tmp_path, sustain_cmd, run_env):

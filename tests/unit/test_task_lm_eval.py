@@ -204,19 +204,36 @@ def test_a_run_of_perplexity_alone_is_refused_in_one_sentence():
     assert message.count(". ") == 0 and message.endswith(".")
 
 
-def test_only_the_offline_vllm_engine_scores_whole_documents(tmp_path):
-    from sustain.engines.vllm_server import VllmServerConfig, VllmServerEngine
+def test_engines_without_rolling_log_probabilities_refuse_perplexity_before_start(tmp_path):
+    from sustain.engines.llamacpp import LlamaCppConfig, LlamaCppEngine
+    from sustain.engines.openai import OpenAIEngine, OpenAIEngineConfig
 
     task = LmEvalTask(LmEvalConfig(tasks=["sustain_qa", "sustain_rolling"], include_path=str(DATA), limit=1))
     task.load()
-    with pytest.raises(SustainError, match="engine=vllm_server cannot score whole documents .* use engine=vllm"):
-        VllmServerEngine(VllmServerConfig()).prepare(_job(task.requests()))
+    for engine in (LlamaCppEngine(LlamaCppConfig()), OpenAIEngine(OpenAIEngineConfig(api_key_env=None))):
+        with pytest.raises(SustainError, match=f"engine={engine.name} cannot score whole documents"):
+            engine.prepare(_job(task.requests()))
+
+
+def test_the_vllm_server_gets_each_window_as_token_ids_and_sums_the_predicted_ones():
+    from sustain.engines.served import rolling_body
+    from sustain.engines.streaming import WINDOWS, window_logprob
+
+    body = rolling_body({"model": "m", "prompt": "text", "stream": True, "stop": ["x"], "max_tokens": 9},
+                        [([1], [5, 6, 7]), ([6, 7], [8])])
+    assert body[WINDOWS] == [([1, 5, 6, 7], 1), ([6, 7, 8], 2)] and "stream" not in body and "stop" not in body
+    assert body["prompt"] == [1, 5, 6, 7]  # a completions body, as the client routes it
+    assert (body["echo"], body["logprobs"], body["max_tokens"], body["temperature"]) == (True, 1, 1, 0.0)
+    answer = {"choices": [{"logprobs": {"token_logprobs": [None, -1.0, -2.0, -0.5, -9.0],  # the last: generated
+                                        "top_logprobs": [None, {"a": -1.0}, {"b": -1.5}, {"c": -0.5}, {"d": -9}]}}]}
+    assert window_logprob(answer, 1, 4) == (-3.5, False)  # -2.0 was not its position's top-1
+    assert window_logprob(answer, 3, 4) == (-0.5, True)
 
 
 def test_rolling_windows_are_lm_evals_disjoint_windows():
     from lm_eval.utils import get_rolling_token_windows, make_disjoint_window
 
-    from sustain.engines.vllm_worker import rolling_windows
+    from sustain.engines.rolling import rolling_windows
 
     for n in (0, 1, 5, 6, 7, 12, 13, 30):
         tokens = list(range(100, 100 + n))
@@ -505,3 +522,15 @@ def test_pipeline_logs_group_scores_and_energy_per_task(fake_run):
     assert "exact_match_strict-match (primary)" in text and "J / correct sample" in text
     html = (report / "report.html").read_text()
     assert "Sub-task sustain_claim (a task)" in html
+
+
+def test_the_servers_context_length_is_read_as_vllm_derives_it(tmp_path):
+    from sustain.engines.vllm_server import config_max_len
+
+    (tmp_path / "config.json").write_text(json.dumps({"max_position_embeddings": 8192, "n_positions": 4096}))
+    assert config_max_len(tmp_path) == 4096
+    (tmp_path / "config.json").write_text(json.dumps({"text_config": {"max_position_embeddings": 2048}}))
+    assert config_max_len(tmp_path) == 2048
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(SustainError, match="set model.max_model_len"):
+        config_max_len(tmp_path)

@@ -103,7 +103,13 @@ class ServedEngine(Engine):
         body.update(request.sampling_overrides())
         if request.continuation is not None:
             body = scoring_body(body, request.prompt or "", request.continuation)
+        if request.rolling:
+            body = rolling_body(body, self.rolling_windows(job, request.prompt or ""))
         return body
+
+    def rolling_windows(self, job: EngineJob, text: str) -> list[tuple[list[int], list[int]]]:
+        """A document's (context, predicted) token windows; only an engine with `rolling_logprobs` has them."""
+        raise NotImplementedError
 
     def model_name(self, job: EngineJob) -> str:
         return job.model.name
@@ -133,6 +139,18 @@ def scoring_body(body: dict[str, Any], context: str, continuation: str) -> dict[
     body = {k: v for k, v in body.items() if k not in ("stream", "stream_options", "stop")}
     body.update(prompt=context + continuation, echo=True, logprobs=1, max_tokens=1, temperature=0.0)
     body[CONTEXT_CHARS] = len(context.rstrip())
+    return body
+
+
+def rolling_body(body: dict[str, Any], windows: list[tuple[list[int], list[int]]]) -> dict[str, Any]:
+    """Completions that score a whole document: each window's token ids echoed with their log-probabilities and
+    top-1, one token generated, not streamed; the client sends them one by one and sums (`streaming.WINDOWS`)."""
+    from sustain.engines.streaming import WINDOWS
+
+    body = {k: v for k, v in body.items() if k not in ("stream", "stream_options", "stop")}
+    body.update(echo=True, logprobs=1, max_tokens=1, temperature=0.0)
+    body[WINDOWS] = [(context + predicted, len(context)) for context, predicted in windows]
+    body["prompt"] = body[WINDOWS][0][0] if windows else []  # each window's ids replace it as it is sent
     return body
 
 

@@ -30,6 +30,7 @@ DATA = b"data: "
 DONE = b"[DONE]"
 ERROR_BODY_CHARS = 300
 CONTEXT_CHARS = "sustain_context_chars"  # a scoring body's context length, kept here and never sent
+WINDOWS = "sustain_windows"  # a rolling body's (token ids, context length) windows, sent one by one
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,8 @@ async def stream_one(session: Any, url: str, headers: dict[str, str], request_id
 
     if CONTEXT_CHARS in body:
         return await score_one(session, url, headers, request_id, body)
+    if WINDOWS in body:
+        return await score_windows(session, url, headers, request_id, body)
 
     times: list[float] = []
     text: list[str] = []
@@ -207,6 +210,47 @@ async def score_one(session: Any, url: str, headers: dict[str, str], request_id:
         arrival_s=arrival, scheduled_s=None, first_token_s=done, last_token_s=done, error=error,
         token_times_s=[done] if done else [], logprob=None if error else logprob,
         is_greedy=None if error else is_greedy)
+
+
+async def score_windows(session: Any, url: str, headers: dict[str, str], request_id: str,
+                        body: dict[str, Any]) -> RequestRecord:
+    """A whole document's log-likelihood (`vllm_server`'s rolling body): each window a completion of its token ids,
+    echoed with their log-probabilities, one after another; the record is their sum, timed from the first request
+    to the last answer, one output token per window."""
+    import aiohttp
+
+    arrival, logprob, greedy, prompt_tokens, done, error = time.monotonic(), 0.0, True, 0, None, None
+    if not body[WINDOWS]:
+        error = "the document has no token to score"
+    try:
+        for ids, ctxlen in body[WINDOWS]:
+            send = {**{k: v for k, v in body.items() if k != WINDOWS}, "prompt": ids}
+            async with session.post(url, json=send, headers=headers) as response:
+                if response.status != 200:
+                    error = await _http_error(response)
+                    break
+                answer = orjson.loads(await response.read())
+            window, window_greedy = window_logprob(answer, ctxlen, len(ids))
+            logprob, greedy, prompt_tokens = logprob + window, greedy and window_greedy, prompt_tokens + len(ids)
+        else:
+            done = None if error else time.monotonic()
+    except (aiohttp.ClientError, asyncio.TimeoutError, orjson.JSONDecodeError, KeyError, TypeError) as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    n = len(body[WINDOWS])
+    return RequestRecord(
+        id=request_id, prompt_tokens=prompt_tokens, output_tokens=0 if error else n, output_text="",
+        finish_reason=None if error else "length", arrival_s=arrival, scheduled_s=None, first_token_s=done,
+        last_token_s=done, error=error, token_times_s=[done] if done else [], logprob=None if error else logprob,
+        is_greedy=None if error else greedy)
+
+
+def window_logprob(answer: dict[str, Any], ctxlen: int, n_ids: int) -> tuple[float, bool]:
+    """The echoed prompt tokens from `ctxlen` to the prompt's end (the generated token left out): their summed
+    log-probability and whether each was its position's top-1."""
+    logprobs = answer["choices"][0]["logprobs"]
+    chosen = logprobs["token_logprobs"][ctxlen:n_ids]
+    top = logprobs["top_logprobs"][ctxlen:n_ids]
+    return float(sum(chosen)), all(lp >= max(t.values()) for lp, t in zip(chosen, top))
 
 
 def continuation_logprob(answer: dict[str, Any], context_chars: int) -> tuple[float, bool]:

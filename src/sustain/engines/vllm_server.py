@@ -44,6 +44,7 @@ SCHEMAS = {"vllm_server_schema": VllmServerConfig}
 
 class VllmServerEngine(ServedEngine):
     prompt_logprobs = True
+    rolling_logprobs = True
 
     def prepare(self, job: EngineJob) -> None:
         from sustain.engines.vllm import engine_arg_names
@@ -88,6 +89,19 @@ class VllmServerEngine(ServedEngine):
                                     self.cfg.startup_timeout_s, name="vLLM server", verbose=job.verbose)
         return proc, Endpoint(f"http://{server.HOST}:{port}/v1", job.model.name), load_s
 
+    def rolling_windows(self, job: EngineJob, text: str) -> list[tuple[list[int], list[int]]]:
+        """The document's windows, cut here with the served model's own tokenizer at the server's context length,
+        so the server scores what the offline engine scores."""
+        from sustain.engines.rolling import document_windows
+
+        if not hasattr(self, "_tokenizer"):
+            from transformers import AutoTokenizer
+
+            self._tokenizer = AutoTokenizer.from_pretrained(str(self.model_path),
+                                                            trust_remote_code=job.model.trust_remote_code)
+        return document_windows(self._tokenizer, text, self.cfg.args.get("max_model_len") or job.model.max_model_len
+                                or config_max_len(Path(self.model_path)))
+
     def client_cap(self, job: EngineJob) -> int | None:
         return job.batch_size if self.cfg.shared else None
 
@@ -124,6 +138,20 @@ class VllmServerEngine(ServedEngine):
         import torch
 
         return "cuda", [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+
+
+def config_max_len(folder: Path) -> int:
+    """The context length vLLM derives from a model's config.json when max_model_len is not set: the smallest of
+    the length keys the config has."""
+    config = json.loads((folder / "config.json").read_text())
+    config = config.get("text_config", config)
+    keys = ("max_position_embeddings", "n_positions", "max_seq_len", "seq_length", "max_sequence_length",
+            "model_max_length")
+    found = [int(config[k]) for k in keys if isinstance(config.get(k), int)]
+    if not found:
+        raise SustainError(f"{folder}/config.json names no context length: set model.max_model_len to score whole "
+                           f"documents.")
+    return min(found)
 
 
 def _has_cuda() -> bool:

@@ -15,6 +15,7 @@ import time
 import traceback
 from typing import Any
 
+from sustain.engines.rolling import document_windows
 from sustain.types import THINK_END, Session, Turn
 
 
@@ -190,11 +191,10 @@ def _max_model_len(engine: Any) -> int:
 
 
 class RollingDocs:
-    """Rolling log-likelihood (lm-eval's loglikelihood_rolling): each document is tokenized as lm-eval's vLLM model
-    tokenizes it (the tokenizer's default special tokens), cut into disjoint windows of at most `max_model_len` - 2
-    predicted tokens (the first conditioned on the BOS token, else EOS; each later one on the tokens before it),
-    each window one engine request scored like a continuation, and the document's record is the windows' sum:
-    log-probability, greedy only if all were, prompt and output tokens, the first arrival and the last token."""
+    """Rolling log-likelihood (lm-eval's loglikelihood_rolling): each document cut into windows as
+    `rolling.document_windows` cuts it, each window one engine request scored like a continuation, and the
+    document's record is the windows' sum: log-probability, greedy only if all were, prompt and output tokens, the
+    first arrival and the last token."""
 
     SEP = "\x1f"  # between a document's id and its window's index
 
@@ -209,12 +209,11 @@ class RollingDocs:
               emit: Any) -> list[tuple[str, Any]]:
         """`prompts` with each rolling document replaced by its windows (a document without a token fails)."""
         out = []
-        prefix = self.tokenizer.bos_token_id if self.tokenizer.bos_token_id is not None else self.tokenizer.eos_token_id
         for rid, prompt in prompts:
             if rid not in self.ids:
                 out.append((rid, prompt))
                 continue
-            windows = rolling_windows(self.tokenizer.encode(prompt), prefix, self.max_len - 2)
+            windows = document_windows(self.tokenizer, prompt, self.max_len)
             if not windows:
                 emit(_failed(rid, time.monotonic(), "the document has no token to score"))
             self.left[rid] = len(windows)
@@ -253,23 +252,6 @@ class RollingDocs:
                 total[key] = pick(known) if known else None
         self.left[doc] -= 1
         return self.sums.pop(doc) if self.left[doc] == 0 else None
-
-
-def rolling_windows(tokens: list[int], prefix: int, max_seq_len: int) -> list[tuple[list[int], list[int]]]:
-    """(context, predicted) token windows covering `tokens` once, as lm-eval's rolling windows made disjoint: the
-    first predicts up to `max_seq_len` tokens after `prefix`; each next one up to `max_seq_len` more, its context
-    the tokens before them that fill the window to `max_seq_len` + 1."""
-    if not tokens:
-        return []
-    first = min(max_seq_len, len(tokens))
-    windows = [([prefix], tokens[:first])]
-    done = first
-    while done < len(tokens):
-        n = min(len(tokens) - done, max_seq_len)
-        end = done + n
-        windows.append((tokens[end - max_seq_len - 1:end - n], tokens[end - n:end]))
-        done = end
-    return windows
 
 
 def _run_sessions(engine: Any, spec: dict[str, Any], sampling: dict[str, Any], emit: Any) -> float:

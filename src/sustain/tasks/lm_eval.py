@@ -14,8 +14,8 @@ What the engine gets, per request: the prompt as raw text (a completion) or, wit
 a `continuation`: engines that return prompt log-probabilities (vllm, vllm_server) score it, and lm-eval's
 `process_results` reads every choice's (log-probability, is_greedy) of a document at once; other engines
 refuse before anything starts. A rolling log-likelihood (perplexity) task sends each document as one request
-that engine=vllm scores whole, in windows of the model's context as lm-eval's vLLM model cuts them
-(`vllm_worker.RollingDocs`); the others refuse it. A code task
+that the vLLM engines score whole, in windows of the model's context as lm-eval's vLLM model cuts them
+(`sustain.engines.rolling`); the others refuse it. A code task
 (`unsafe_code: true`, HumanEval, MBPP) has its programs run with their tests in sustain's jail, never by
 lm-eval's `code_eval` (sustain.tasks.lm_eval_code).
 
