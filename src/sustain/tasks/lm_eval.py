@@ -236,12 +236,12 @@ class LmEvalTask(Task):
             per_doc = score_docs(task, [answered(i.instance, self._response(i)) for i in kept])
             values, sample_len = aggregate(task, per_doc)
             task_metrics[name] = {"sample_len": sample_len, **{f"{m},{f}": v for (m, f), v in values.items()}}
-            metrics.update({metric_name(name, m, f): v for (m, f), v in values.items()})
+            scores = {metric_name(name, m, f): v for (m, f), v in values.items()}
+            metrics.update(scores)
             details[name] = {"metrics": {f"{m},{f}": v for (m, f), v in values.items()}, "n": len(per_doc),
                              "higher_is_better": task.higher_is_better(), "n_shot": task.config.num_fewshot,
                              "version": task.VERSION}
             n_docs += len(per_doc)
-            scores = {metric_name(name, m, f): v for (m, f), v in values.items()}
             subtasks.append(SubtaskScore(name, "task", len(per_doc), scores, metric_name(name, *first_metric(task))))
             scored_predictions += [self._prediction(i, per_doc[i.instance.doc_id], outputs[i.id].parse_error)
                                    if i.id in kept_ids else outputs[i.id] for i in items]
