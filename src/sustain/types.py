@@ -81,6 +81,11 @@ class SubtaskScore:
     metrics: dict[str, float]  # metric names as logged (lm_eval_<name>_<metric>_<filter>) and their values
     primary: str  # the one of `metrics` that ranks runs (higher is better)
     tasks: tuple[str, ...] = ()  # a group's tasks
+    prefix: str = ""  # what every one of its metric names starts with (lm_eval_<name>_)
+
+    def label(self, metric: str) -> str:
+        """A metric's name where the sub-task is named already: without the prefix."""
+        return metric.removeprefix(self.prefix)
 
 
 @dataclass

@@ -232,10 +232,9 @@ async def score_windows(session: Any, url: str, headers: dict[str, str], request
                 answer = orjson.loads(await response.read())
             window, window_greedy = window_logprob(answer, ctxlen, len(ids))
             logprob, greedy, prompt_tokens = logprob + window, greedy and window_greedy, prompt_tokens + len(ids)
-        else:
-            done = None if error else time.monotonic()
     except (aiohttp.ClientError, asyncio.TimeoutError, orjson.JSONDecodeError, KeyError, TypeError) as exc:
         error = f"{type(exc).__name__}: {exc}"
+    done = None if error else time.monotonic()
     n = len(body[WINDOWS])
     return RequestRecord(
         id=request_id, prompt_tokens=prompt_tokens, output_tokens=0 if error else n, output_text="",

@@ -388,7 +388,6 @@ def _record(out: Any, arrival_s: float, token_times: list[float], tokenizer: Any
     }
 
 
-
 def reasoning_tokens(tokenizer: Any, ids: Any, text: str) -> int:
     """Output tokens up to the end of a leading think block (`...</think>`, as `strip_reasoning` cuts it): the
     fewest leading tokens whose decoded text holds the closing tag, found by bisection; 0 without one."""

@@ -141,7 +141,8 @@ class RunReport:
             key = group_key(sub.name)
             for metric, value in sub.metrics.items():
                 rows.append({"subtask": sub.name, "kind": sub.kind, "tasks": ",".join(sub.tasks), "n": sub.n,
-                             "metric": metric, "value": value, "primary": metric == sub.primary,
+                             "metric": metric, "label": sub.label(metric), "value": value,
+                             "primary": metric == sub.primary,
                              "direction": direction(metric),
                              "energy_per_sample_j": energy.get(ENERGY_PER_SAMPLE_GROUP.format(group=key)),
                              "energy_per_correct_j": energy.get(ENERGY_PER_CORRECT_GROUP.format(group=key))})

@@ -23,8 +23,8 @@ TABLE = "subtasks.json"
 COUNT = "subtasks"  # sustain.catalog's SUBTASKS (the catalog is not imported by the report)
 TAGS = {"model": "model", "quantization": "quantization", "engine": "engine", "batch_size": "batch_size",
         "task": names.TASK_TAG, "energy_source": names.ENERGY_SOURCE_TAG, "config_hash": CONFIG_HASH_TAG}
-COLUMNS = ["subtask", "kind", "tasks", "label", "run_name", "run_id", "model", "quantization", "engine",
-           "batch_size", "n", "metric", "value", "primary", "direction", "energy_per_sample_j",
+COLUMNS = ["subtask", "kind", "tasks", "run", "run_name", "run_id", "model", "quantization", "engine",
+           "batch_size", "n", "metric", "label", "value", "primary", "direction", "energy_per_sample_j",
            "energy_per_correct_j", "energy_source"]
 
 
@@ -44,14 +44,14 @@ def load(tracking_uri: str, experiment: str, parent_run_id: str | None, tags: di
     tables = {run_id: store.read_table(tracking_uri, run_id, TABLE) for run_id in runs["run_id"]}
     frames = [table.assign(**{c: run[c] for c in runs.columns if c in COLUMNS})
               for run in runs.to_dict("records") if (table := tables[run["run_id"]]) is not None]
-    without = [run["label"] for run in runs.to_dict("records") if tables[run["run_id"]] is None]
+    without = [run["run"] for run in runs.to_dict("records") if tables[run["run_id"]] is None]
     if not frames:
         return Subtasks(pd.DataFrame(columns=COLUMNS), without)
     return Subtasks(pd.concat(frames, ignore_index=True).reindex(columns=COLUMNS), without)
 
 
 def _runs(raw: store.Raw) -> pd.DataFrame:
-    """One row per run with sub-tasks, the newest of each config hash, newest first, each with a label."""
+    """One row per run with sub-tasks, the newest of each config hash, newest first, each with a label (`run`)."""
     if raw.runs.empty:
         return pd.DataFrame()
     counts = pd.to_numeric(raw.wide("metric", (COUNT,))[COUNT], errors="coerce")
@@ -63,7 +63,7 @@ def _runs(raw: store.Raw) -> pd.DataFrame:
     df = df[df[COUNT].notna()].sort_values("start_time", ascending=False, kind="stable")
     same = df["config_hash"].where(df["config_hash"].notna(), df["run_id"])
     df = df[~same.duplicated()].reset_index(drop=True)
-    return df.assign(label=labels(df))
+    return df.assign(run=labels(df))
 
 
 def labels(runs: pd.DataFrame) -> list[str]:
@@ -82,16 +82,14 @@ def labels(runs: pd.DataFrame) -> list[str]:
 
 def family(rows: pd.DataFrame) -> pd.DataFrame:
     """One sub-task's rows as shown: a row per run (best primary score first), a column per metric."""
-    name = str(rows["subtask"].iloc[0])
-    prefix = f"lm_eval_{name}_"
-    wide = rows.pivot_table(index=["label", "run_id"], columns="metric", values="value", aggfunc="first", sort=False)
+    wide = rows.pivot_table(index=["run", "run_id"], columns="metric", values="value", aggfunc="first", sort=False)
     primary = rows.loc[rows["primary"].astype(str).str.lower() == "true", "metric"]
     order = list(dict.fromkeys([*primary, *rows["metric"]]))
     first = rows.drop_duplicates("run_id").set_index("run_id")
-    shown = pd.DataFrame({"Run": [label for label, _ in wide.index]})
+    label = dict(zip(rows["metric"], rows["label"]))
+    shown = pd.DataFrame({"Run": [run for run, _ in wide.index]})
     for metric in order:
-        column = metric[len(prefix):] if metric.startswith(prefix) else metric
-        shown[column + (" (primary)" if metric in set(primary) else "")] = [_score(v) for v in wide[metric]]
+        shown[label[metric] + (" (primary)" if metric in set(primary) else "")] = [_score(v) for v in wide[metric]]
     ids = [run_id for _, run_id in wide.index]
     shown["Documents"] = [_count(first.at[i, "n"]) for i in ids]
     group = rows["kind"].iloc[0] == "group"

@@ -187,12 +187,10 @@ def _subtask_rows(subtasks: list[dict[str, Any]]) -> list[tuple[str, str]]:
     """Each task and group of a run made of tasks: its primary score, documents and energy per sample."""
     rows = []
     for i, sub in enumerate(subtasks):
-        prefix = f"lm_eval_{sub['subtask']}_"
-        metric = sub["metric"][len(prefix):] if sub["metric"].startswith(prefix) else sub["metric"]
         energy = ("energy: its tasks'" if sub["kind"] == "group" else "no energy per sample"
                   if sub["energy_per_sample_j"] is None else f"{sub['energy_per_sample_j']:.3g} J / sample")
         correct = "" if sub["energy_per_correct_j"] is None else f", {sub['energy_per_correct_j']:.3g} J / correct sample"
-        rows.append(("sub-tasks" if i == 0 else "", f"{sub['subtask']} ({sub['kind']}): {metric} {sub['value']:.3f} "
+        rows.append(("sub-tasks" if i == 0 else "", f"{sub['subtask']} ({sub['kind']}): {sub['label']} {sub['value']:.3f} "
                                                      f"over {sub['n']} documents; {energy}{correct}"))
     return rows
 

@@ -242,7 +242,8 @@ class LmEvalTask(Task):
                              "higher_is_better": task.higher_is_better(), "n_shot": task.config.num_fewshot,
                              "version": task.VERSION}
             n_docs += len(per_doc)
-            subtasks.append(SubtaskScore(name, "task", len(per_doc), scores, metric_name(name, *first_metric(task))))
+            subtasks.append(SubtaskScore(name, "task", len(per_doc), scores, metric_name(name, *first_metric(task)),
+                                         prefix=metric_prefix(name)))
             scored_predictions += [self._prediction(i, per_doc[i.instance.doc_id], outputs[i.id].parse_error)
                                    if i.id in kept_ids else outputs[i.id] for i in items]
         metrics["n"] = float(n_docs)
@@ -251,7 +252,7 @@ class LmEvalTask(Task):
             scores = {metric_name(name, *key.split(",", 1)): v for key, v in values["metrics"].items()}
             metrics.update(scores)
             subtasks.append(SubtaskScore(name, "group", int(values["n"]), scores, _ranked_by(self.groups[name], scores),
-                                         tuple(values["tasks"])))
+                                         tuple(values["tasks"]), metric_prefix(name)))
         return QualityResult(primary=self.primary, metrics=metrics, predictions=scored_predictions,
                              details={"lm_eval": details, **({"lm_eval_groups": groups} if groups else {})},
                              tags=self._tags(), flags=self._flags(scored_predictions), subtasks=subtasks)
@@ -495,7 +496,11 @@ def primary_metric(tasks: dict[str, Any]) -> str:
 
 def metric_name(task: str, metric: str, filter_key: str) -> str:
     """lm-eval's `metric,filter` of a task as a sustain (MLflow) metric name."""
-    return _safe(f"lm_eval_{task}_{metric}_{filter_key}")
+    return metric_prefix(task) + _safe(f"{metric}_{filter_key}")
+
+
+def metric_prefix(task: str) -> str:
+    return _safe(f"lm_eval_{task}_")
 
 
 def _safe(name: str) -> str:
