@@ -1,7 +1,7 @@
 """sustain's overhead, as ratios: is sustain ever slower than the stack it measures?
 
-Three parts, each printing one ratio sustain / plain (goal >= 0.98), A and B alternated `--rounds` times in
-one run, the median of each side compared:
+Five parts, each printing one ratio sustain / plain (goal >= 0.98), A and B alternated `--rounds` times in
+one run (A B, then B A, ...), the median of each side compared:
 
 - `vllm`: generation throughput (output tokens per second of the generation window) of `engine=vllm`
   (sustain's `VllmEngine`: its engine process, token timing and record stream) against vLLM's
@@ -56,16 +56,50 @@ PARTS = ("vllm", "vllm_server", "llamacpp", "client", "sessions")
 
 
 def alternate(sides: dict[str, Callable[[], tuple[float, str]]], rounds: int, label: str) -> float:
-    """Run the sides A, B, A, B...; print each result and the ratio of the medians (first / second)."""
+    """Run the sides A B, B A, A B, ... (each round's order the reverse of the last, so that neither side
+    always goes first: a warming cache or a machine slowing down falls on both alike); print each result, the
+    per-round ratios and return the ratio of the medians (first / second)."""
     rates: dict[str, list[float]] = {name: [] for name in sides}
     for i in range(rounds):
-        for name, side in sides.items():
+        for name, side in (sides.items() if i % 2 == 0 else reversed(list(sides.items()))):
+            before = _descendants()
             rate, detail = side()
+            _nothing_left(before, f"{label} round {i + 1} {name}")
             rates[name].append(rate)
             print(f"{label} round {i + 1} {name:8s} {rate:10,.1f} {detail}", flush=True)
     first, second = rates.values()
     print(f"{label} per-round ratios: " + ", ".join(f"{x / y:.3f}" for x, y in zip(first, second)), flush=True)
     return statistics.median(first) / statistics.median(second)
+
+
+HELPERS = ("multiprocessing.resource_tracker", "multiprocessing.forkserver")  # this process's own, for its lifetime
+
+
+def _descendants() -> set[int]:
+    import psutil
+
+    found = set()
+    for p in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if not any(helper in " ".join(p.cmdline()) for helper in HELPERS):
+                found.add(p.pid)
+    return found
+
+
+def _nothing_left(before: set[int], what: str, grace_s: float = 15.0) -> None:
+    """Stop the benchmark if a side left a process running (an engine core, a worker): it would take CPU from
+    the next side and make the ratio read worse, or better, than it is."""
+    import psutil
+
+    deadline = time.monotonic() + grace_s
+    while left := _descendants() - before:
+        if time.monotonic() > deadline:
+            names = []
+            for pid in sorted(left):
+                with contextlib.suppress(psutil.Error):
+                    names.append(f"{pid} {' '.join(psutil.Process(pid).cmdline())[:80]}")
+            raise SystemExit(f"{what} left {len(left)} process(es) running: " + "; ".join(names))
+        time.sleep(0.2)
 
 
 # --- engine=vllm against LLMEngine stepped directly -------------------------------------------------------
@@ -197,20 +231,28 @@ def plain_stream(endpoint: streaming.Endpoint, bodies: list[dict[str, Any]]) -> 
     return asyncio.run(all_())
 
 
+@contextlib.contextmanager
+def running(engine: Any, job: Any):
+    """The engine's server, started once and warmed up by one unmeasured burst of the job's requests (a fresh
+    server's first burst is slower for whoever sends it); yields an engine whose runs use that server, and its
+    endpoint."""
+    from sustain.engines.served import remote
+
+    already_serving = type("AlreadyServing", (type(engine),), {"serving": lambda self, job_: remote(self.endpoint)})
+    with engine.serving(job) as (endpoint, load_s):
+        print(f"{engine.cfg.name}: server ready in {load_s:.1f} s", flush=True)
+        warm = already_serving(engine.cfg)
+        warm.__dict__.update({k: v for k, v in engine.__dict__.items() if k != "cfg"}, endpoint=endpoint)
+        plain_stream(endpoint, [engine.body(job, r.messages) for r in job.requests])
+        yield warm, endpoint
+
+
 def bench_served(name: str, a: argparse.Namespace, tmp: Path) -> float:
     """A server engine's `run` (its streaming client, every token timed into records) against a plain aiohttp
     client, on one server started once by sustain's engine and warmed up by one unmeasured burst."""
-    from sustain.engines.served import remote
-
     engine, job = prepared(name, a, tmp)
-    already_serving = type("AlreadyServing", (type(engine),), {"serving": lambda self, job_: remote(self.endpoint)})
-
-    with engine.serving(job) as (endpoint, load_s):
-        print(f"{name}: server ready in {load_s:.1f} s", flush=True)
-        warm = already_serving(engine.cfg)
-        warm.__dict__.update({k: v for k, v in engine.__dict__.items() if k != "cfg"}, endpoint=endpoint)
+    with running(engine, job) as (warm, endpoint):
         bodies = [engine.body(job, r.messages) for r in job.requests]
-        plain_stream(endpoint, bodies)  # unmeasured: a fresh server's first burst is slower for whoever sends it
 
         def sustain_side() -> tuple[float, str]:
             t0 = time.perf_counter()

@@ -2,8 +2,10 @@
 (issue 22: 100,000 runs in <= 5 s and <= 500 MB resident, 10,000 runs in <= 2 s, memory flat as runs grow).
 
 It fills a SQLite store with realistic finished runs (about 90 metrics, 40 params and 25 tags each, the
-names sustain logs) and times the report as a subprocess, the way a user runs it: wall and CPU seconds and
-the process's peak resident memory (its own rusage from wait4), each size `--repeat` times (min and median).
+names sustain logs) and times the report as a subprocess, the way a user runs it: wall seconds, CPU seconds
+of the report and every process it starts (its figure workers, each reaped here), and peak memory: the larger
+of the report's own peak resident set and the peak of its process tree's summed PSS (shared pages divided
+among the processes sharing them, sampled every 50 ms), each size `--repeat` times (min and median).
 
 How the store is filled: MLflow itself creates the store and the experiment (so the schema is exactly
 the installed MLflow's), and one run is logged through `MlflowClient.log_batch` as a template; the
@@ -12,7 +14,8 @@ runs are then written by direct SQL inserts (`executemany`) into the tables MLfl
 hour per 10,000 runs on a 2-core machine; the rows are the same that `log_batch` writes.
 
     python scripts/bench_report.py                                   # 10,000 runs in a temporary folder
-    python scripts/bench_report.py --runs 1000,10000,100000 --keep /tmp/stores   # the curve; stores kept
+    python scripts/bench_report.py --runs 1000,10000,100000 --keep /tmp/stores --plot curve.png   # the curve
+    python scripts/bench_report.py --runs 10000 --keep /tmp/stores --versus="--jobs 1"   # two sides alternated
     python scripts/bench_report.py --runs 100000 --keep /tmp/stores --repeat 1 --profile   # + cProfile
 """
 from __future__ import annotations
@@ -23,6 +26,7 @@ import math
 import os
 import pstats
 import random
+import shlex
 import statistics
 import sqlite3
 import subprocess
@@ -156,25 +160,91 @@ GOAL_MB = 500.0  # issue 22: peak resident memory at any size
 
 class Timing(NamedTuple):
     wall_s: float
-    cpu_s: float
-    peak_mb: float  # the report process's own maximum resident set (wait4's rusage, not all children's)
+    cpu_s: float  # the report and every process it started (its figure workers), exactly: each one reaped here
+    peak_mb: float  # the larger of the report process's own peak resident set and its process tree's peak PSS
+
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def _adopt_orphans() -> None:
+    """Become the reaper of the report's orphaned descendants (the forkserver its figure workers come from
+    outlives the report by a moment), so that their CPU time is counted by `wait4` here, not lost."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def _pss_mb(pid: int) -> float:
+    """A process's proportional set size: shared pages (the workers share most of theirs with the forkserver)
+    divided among the processes sharing them, so a tree's PSS adds up to the memory it really holds."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("Pss:")) / 1024
+    except (OSError, StopIteration):
+        return 0.0
+
+
+def _tree(pid: int) -> list[int]:
+    import psutil
+
+    try:
+        return [pid] + [child.pid for child in psutil.Process(pid).children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+class TreeMemory:
+    """The peak of the summed PSS of a process and all its descendants, sampled every `interval_s`."""
+
+    def __init__(self, pid: int, interval_s: float = 0.05) -> None:
+        import threading
+
+        self.peak_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, args=(pid, interval_s), daemon=True)
+        self._thread.start()
+
+    def _sample(self, pid: int, interval_s: float) -> None:
+        while not self._stop.wait(interval_s):
+            self.peak_mb = max(self.peak_mb, sum(_pss_mb(p) for p in _tree(pid)))
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak_mb
 
 
 def time_report(uri: str, out: Path, extra: list[str]) -> tuple[Timing, str, str, int]:
-    """Wall, CPU seconds and peak memory of one `python -m sustain.report` process; on a shared machine the
-    CPU time is the steadier figure. Returns the timing, stdout, stderr and exit status."""
+    """Wall, CPU seconds and peak memory of one `python -m sustain.report` process and the processes it starts;
+    on a shared machine the CPU time is the steadier figure. Returns the timing, stdout, stderr and exit status."""
     out.parent.mkdir(parents=True, exist_ok=True)
+    _adopt_orphans()
     with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
         start = time.perf_counter()
         proc = subprocess.Popen([sys.executable, "-m", "sustain.report", "--tracking-uri", uri, "--out", str(out),
                                  *extra], stdout=stdout, stderr=stderr, text=True)
+        memory = TreeMemory(proc.pid)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
+        tree_mb = memory.stop()
+        cpu = usage.ru_utime + usage.ru_stime + _reap_orphans()
         proc.returncode = os.waitstatus_to_exitcode(status)
         stdout.seek(0)
         stderr.seek(0)
         text, errors = stdout.read(), stderr.read()
-    return Timing(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024), text, errors, proc.returncode
+    return Timing(wall, cpu, max(usage.ru_maxrss / 1024, tree_mb)), text, errors, proc.returncode
+
+
+def _reap_orphans() -> float:
+    """CPU seconds of the report's descendants that outlived it, once each has exited."""
+    cpu = 0.0
+    while True:
+        try:
+            _, _, usage = os.wait4(-1, 0)
+        except ChildProcessError:
+            return cpu
+        cpu += usage.ru_utime + usage.ru_stime
 
 
 def profile(uri: str, out: Path, extra: list[str], top: int = 30) -> str:
@@ -201,22 +271,69 @@ def store(folder: Path, n_runs: int) -> str:
     return uri
 
 
-def measure(n_runs: int, uri: str, folder: Path, repeat: int, extra: list[str]) -> list[Timing] | None:
-    timings = []
-    for _ in range(repeat):
-        timing, text, errors, code = time_report(uri, folder / "report", extra)
-        if code != 0:
-            print(text.strip(), errors.strip()[-2000:], sep="\n", file=sys.stderr)
-            return None
-        timings.append(timing)
+def measure(n_runs: int, uri: str, folder: Path, repeat: int, sides: dict[str, list[str]]
+            ) -> dict[str, list[Timing]] | None:
+    """Each side's report `repeat` times, the sides alternated A B B A A B ... so that a drift of the machine's
+    speed falls on both alike; each side's summary, and with two sides their ratio."""
+    timings: dict[str, list[Timing]] = {name: [] for name in sides}
+    for i in range(repeat):
+        for name in (sides if i % 2 == 0 else reversed(list(sides))):
+            timing, text, errors, code = time_report(uri, folder / "report", sides[name])
+            if code != 0:
+                print(text.strip(), errors.strip()[-2000:], sep="\n", file=sys.stderr)
+                return None
+            timings[name].append(timing)
+    for name, side in timings.items():
+        _summary(n_runs, repeat, f" {name}" if len(sides) > 1 else "", side)
+    if len(sides) == 2:
+        a, b = (statistics.median(t.wall_s for t in side) for side in timings.values())
+        print(f"bench: {n_runs:>7} runs: wall {' / '.join(sides)} = {a / b:.3f} (medians)")
+    return timings
+
+
+def _summary(n_runs: int, repeat: int, label: str, timings: list[Timing]) -> None:
     walls, peaks = [t.wall_s for t in timings], [t.peak_mb for t in timings]
     goal = GOALS.get(n_runs)
     over = ([f"the {goal:g} s goal"] if goal is not None and min(walls) > goal else []) + (
         [f"the {GOAL_MB:g} MB goal"] if min(peaks) > GOAL_MB else [])
-    print(f"bench: {n_runs:>7} runs x{repeat}: wall min {min(walls):.2f} s, median {statistics.median(walls):.2f} s; "
-          f"CPU median {statistics.median(t.cpu_s for t in timings):.2f} s; peak resident min {min(peaks):.0f} MB, "
+    print(f"bench: {n_runs:>7} runs x{repeat}{label}: wall min {min(walls):.2f} s, median {statistics.median(walls):.2f} "
+          f"s; CPU median {statistics.median(t.cpu_s for t in timings):.2f} s; peak memory min {min(peaks):.0f} MB, "
           f"median {statistics.median(peaks):.0f} MB ({'OVER ' + ' and '.join(over) if over else 'within the goals'})")
-    return timings
+
+
+def plot(curve: dict[str, dict[int, list[Timing]]], path: Path) -> None:
+    """Wall time and peak memory against the number of runs, one line per side (its minimum), each run of the
+    report a dot, the goals drawn."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    fig, (wall, memory) = plt.subplots(1, 2, figsize=(10, 4), dpi=110)
+    for ax, field in ((wall, "wall_s"), (memory, "peak_mb")):
+        for name, side in curve.items():
+            sizes = sorted(side)
+            line, = ax.plot(sizes, [min(getattr(t, field) for t in side[n]) for n in sizes], marker="o", label=name)
+            for n in sizes:
+                ax.scatter([n] * len(side[n]), [getattr(t, field) for t in side[n]], s=10, color=line.get_color(),
+                           alpha=0.5, zorder=3)
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        ax.set_xlabel("finished runs in the MLflow store (SQLite)")
+        ax.grid(alpha=0.3, which="both")
+        ax.set_ylim(bottom=0)
+    wall.scatter(list(GOALS), list(GOALS.values()), marker="v", s=70, color="#c0392b", zorder=4, label="goal")
+    memory.axhline(GOAL_MB, color="#c0392b", ls="--", lw=1, label=f"goal {GOAL_MB:g} MB")
+    wall.set_ylabel("wall seconds of `python -m sustain.report`")
+    memory.set_ylabel("peak memory, MB (report and its workers, PSS)")
+    for ax in (wall, memory):
+        ax.legend(fontsize=8, loc="upper left")
+    fig.suptitle(f"The report over many runs ({os.cpu_count()} CPUs; lines: the fastest of each size, dots: every "
+                 f"run of the report)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
 
 
 def main() -> int:
@@ -225,19 +342,32 @@ def main() -> int:
     p.add_argument("--repeat", type=int, default=3, help="timed reports per size (min and median are printed)")
     p.add_argument("--keep", type=Path, help="fill (or reuse) the stores in this folder (runs-N/) and keep them")
     p.add_argument("--profile", action="store_true", help="then profile the report over the last size (cProfile)")
+    p.add_argument("--versus", metavar="ARGS", help='a second side, alternated with the first: the report with these '
+                        'arguments instead, e.g. --versus="--jobs 1"')
+    p.add_argument("--plot", type=Path, metavar="PNG", help="draw the curve (wall time and memory against runs) here")
     p.add_argument("report_args", nargs="*", help="extra arguments for sustain.report (after --)")
     args = p.parse_args()
     sizes = [int(n.replace("_", "")) for n in args.runs.split(",") if n.strip()]
     root = args.keep or Path(tempfile.mkdtemp(prefix="sustain-bench-"))
+    sides = {" ".join(args.report_args) or "default": args.report_args}
+    if args.versus is not None:
+        sides[args.versus or "default"] = shlex.split(args.versus)
     within = True
+    curve: dict[str, dict[int, list[Timing]]] = {name: {} for name in sides}
     for n_runs in sizes:
         folder = root / f"runs-{n_runs}"
-        timings = measure(n_runs, store(folder, n_runs), folder, args.repeat, args.report_args)
+        timings = measure(n_runs, store(folder, n_runs), folder, args.repeat, sides)
         if timings is None:
             return 2
-        within &= (min(t.wall_s for t in timings) <= GOALS.get(n_runs, math.inf)
-                   and min(t.peak_mb for t in timings) <= GOAL_MB)
+        for name, side in timings.items():
+            curve[name][n_runs] = side
+        first = next(iter(timings.values()))
+        within &= (min(t.wall_s for t in first) <= GOALS.get(n_runs, math.inf)
+                   and min(t.peak_mb for t in first) <= GOAL_MB)
     print(f"bench: load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs after the runs")
+    if args.plot:
+        plot(curve, args.plot)
+        print(f"bench: curve in {args.plot}")
     if args.profile:
         folder = root / f"runs-{sizes[-1]}"
         print(profile(f"sqlite:///{folder / 'mlflow.db'}", folder / "report-profile", args.report_args))

@@ -66,11 +66,14 @@ def _frames(uri, **query):
     return direct.sort_values("run_id").reset_index(drop=True), client.sort_values("run_id").reset_index(drop=True)
 
 
-@pytest.mark.parametrize("few_runs", [store.FEW_RUNS, 0], ids=["run-index", "table-scan"])
+@pytest.mark.parametrize(("few_runs", "threads"), [(store.FEW_RUNS, 2), (0, 1), (0, 3)],
+                         ids=["run-index", "table-scan", "table-scan-in-3-stretches"])
 @pytest.mark.parametrize("query", [{}, {"tags": {"task": "arithmetic"}}, {"experiment": "absent"}, "parent"])
-def test_direct_sqlite_read_equals_mlflows_client(small_store, query, few_runs, monkeypatch):
-    """Both ways the columnar reader finds values (a few runs by the run index, many by a scan of the table)."""
+def test_direct_sqlite_read_equals_mlflows_client(small_store, query, few_runs, threads, monkeypatch):
+    """Both ways the columnar reader finds values (a few runs by the run index, many by scans of the table, in
+    one stretch or several read side by side)."""
     monkeypatch.setattr(store, "FEW_RUNS", few_runs)
+    monkeypatch.setattr(store, "_threads", lambda: threads)
     query = {"parent": small_store["parent"]} if query == "parent" else query
     direct, client = _frames(small_store["uri"], **query)
     pd.testing.assert_frame_equal(direct, client)
@@ -117,6 +120,17 @@ def test_cli_one_section_per_task_with_pick(small_store, tmp_path, capsys):
     assert picks[["task", "model", "batch_size"]].values.tolist() == [["hallucination", "m-small", 32],
                                                                        ["arithmetic", "m-small", 32]]
     assert "hallucination: What the search picked" in page and "batch-size search" in page and "Pareto set" in page
+
+
+def test_the_same_figures_with_and_without_workers(small_store, tmp_path):
+    outs = {}
+    for jobs in ("1", "3"):
+        outs[jobs] = tmp_path / f"j{jobs}"
+        assert main(["--tracking-uri", small_store["uri"], "--out", str(outs[jobs]), "--jobs", jobs]) == 0
+    pngs = sorted(p.name for p in outs["1"].glob("*.png"))
+    assert len(pngs) == 5 and pngs == sorted(p.name for p in outs["3"].glob("*.png"))
+    for name in pngs:
+        assert (outs["1"] / name).read_bytes() == (outs["3"] / name).read_bytes(), name
 
 
 def test_cli_reference_row_and_bad_pick(small_store, tmp_path, capsys):

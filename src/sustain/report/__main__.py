@@ -16,6 +16,7 @@ import pandas as pd
 from sustain.errors import SustainError
 from sustain.report import agents as agent_section
 from sustain.report import compare
+from sustain.report.drawing import Drawing, Job, default_jobs
 from sustain.report import pick as picking
 from sustain.report import sessions as session_section
 from sustain.report import subtasks as subtask_section
@@ -85,7 +86,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="output folder (default: reports/<timestamp>)")
     p.add_argument("--log-to-run", metavar="RUN_ID",
                    help="log every output as artifacts under report/ of this MLflow run (default: --parent-run)")
+    p.add_argument("--jobs", "-j", type=_positive, default=default_jobs(), metavar="N",
+                   help="processes drawing the figures side by side, this one included (default: one per CPU, at "
+                        "most 4, here %(default)s; 1 draws them all in this process)")
     return p.parse_args(argv)
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of processes of 1 or more")
+    return int(text)
 
 
 @dataclass
@@ -228,6 +238,11 @@ def _load(args, tags):
 def run(args: argparse.Namespace) -> Path:
     tags = _tags(args.tag)
     constraints = picking.parse(args.pick) if args.pick else None
+    with Drawing(args.jobs) as drawing:
+        return _report(args, tags, constraints, drawing)
+
+
+def _report(args: argparse.Namespace, tags: dict[str, str], constraints, drawing: Drawing) -> Path:
     runs, externals, df, declared = _load(args, tags)
     if df.empty:
         raise SustainError(
@@ -247,6 +262,7 @@ def run(args: argparse.Namespace) -> Path:
 
     out = args.out or Path("reports") / time.strftime("%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
+    figures = _draw_figures(out, sections, scenarios, drawing)
     _write_outputs(out, df, sections, scenarios)
     sessions = session_section.load(args.tracking_uri, args.experiment, args.parent_run, tags)
     if sessions is not None:
@@ -258,6 +274,9 @@ def run(args: argparse.Namespace) -> Path:
     if subtasks is not None:
         subtask_section.write(subtasks, out)
     sources = _sources(args, tags, runs, externals, df, sections, declared)
+    drawing.finish()
+    for section, name, figure in figures:
+        setattr(section, name, figure.result())
     _write_html(out, sources, sections, scenarios, sessions, agents, subtasks)
 
     target = args.log_to_run or args.parent_run
@@ -277,9 +296,28 @@ def _suffix(sections: list[Section], task: str) -> str:
     return "" if len(sections) == 1 else "." + re.sub(r"[^A-Za-z0-9_.-]", "_", task)
 
 
-def _write_outputs(out: Path, df: pd.DataFrame, sections: list[Section], scenarios) -> None:
+def _draw_figures(out: Path, sections: list[Section], scenarios, drawing: Drawing) -> list[tuple[Section, str, Job]]:
+    """Figures 2, 6 and 3 of each section, submitted to be drawn while the tables are written."""
     from sustain.report import figures
 
+    pending = []
+    for s in sections:  # Figure 3 first: the longest to draw, it should not be the one left last
+        end = _suffix(sections, s.task)
+        pending.append((s, "fig3", drawing.draw(figures.fig3_rank_bump, s.om, scenarios,
+                                                out / f"fig3_rank_bump{end}.png", compare.energy_caption(s.t3))))
+    for s in sections:
+        end = _suffix(sections, s.task)
+        pending += [
+            (s, "fig2", drawing.draw(figures.fig2_quality_vs_energy, s.t3, s.front, s.metric,
+                                     out / f"fig2_quality_vs_energy{end}.png", compare.energy_caption(s.t3),
+                                     s.metric_name)),
+            (s, "fig6", drawing.draw(figures.fig6_energy_vs_latency, s.rows, out / f"fig6_energy_vs_latency{end}.png",
+                                     compare.energy_caption(s.rows))),
+        ]
+    return pending
+
+
+def _write_outputs(out: Path, df: pd.DataFrame, sections: list[Section], scenarios) -> None:
     df.to_csv(out / "runs.csv", index=False)
     _write_table(out, "table3", pd.concat([s.t3 for s in sections]),
                  [(s.task, compare.format_table3(s.t3)) for s in sections],
@@ -302,14 +340,6 @@ def _write_outputs(out: Path, df: pd.DataFrame, sections: list[Section], scenari
     if any(s.answer is not None for s in sections):
         (out / "pick.md").write_text("# Pick\n\n```\n" + "\n".join(s.answer.text() for s in sections) + "\n```\n",
                                      encoding="utf-8")
-    for s in sections:
-        end = _suffix(sections, s.task)
-        caption = compare.energy_caption(s.t3)
-        s.fig2 = figures.fig2_quality_vs_energy(s.t3, s.front, s.metric, out / f"fig2_quality_vs_energy{end}.png",
-                                                caption, s.metric_name)
-        s.fig6 = figures.fig6_energy_vs_latency(s.rows, out / f"fig6_energy_vs_latency{end}.png",
-                                                compare.energy_caption(s.rows))
-        s.fig3 = figures.fig3_rank_bump(s.om, scenarios, out / f"fig3_rank_bump{end}.png", caption)
 
 
 def _write_html(out: Path, sources: list[str], sections: list[Section], scenarios,

@@ -150,58 +150,101 @@ def _select(path: Path, sql: str, args: list) -> pd.DataFrame:
 def _columns(path: Path, run_ids: pd.Series, keys: dict[str, tuple[str, ...]]) -> dict[str, pd.DataFrame]:
     """Each kind's wanted keys as one column per key, one row per run of `run_ids`, read through ADBC's SQLite
     driver into Arrow batches and scattered into arrays: no Python object per value, so 100,000 runs take
-    seconds and memory that does not grow with the table (issue 22)."""
+    seconds and memory that does not grow with the table (issue 22). Many runs are read by scans of stretches
+    of each table side by side, one connection per thread (SQLite decodes rows without holding the GIL)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     import adbc_driver_manager
     import pyarrow as pa
-    from adbc_driver_sqlite import dbapi
 
     ids = pa.array(run_ids, pa.string())
+    grids = {kind: _Grid(kind, ids, keys[kind]) for kind in KINDS}
     try:
-        with dbapi.connect(_uri(path)) as con:
-            return {kind: _pivot(con, kind, ids, keys[kind]) for kind in KINDS}
-    except adbc_driver_manager.Error as exc:
+        parts = [part for kind in KINDS if keys[kind] for part in _parts(path, kind, ids, keys[kind])]
+        with ThreadPoolExecutor(max(1, min(len(parts), _threads()))) as pool:
+            list(pool.map(lambda part: _scan(path, part, grids[part[0]]), parts))
+    except (adbc_driver_manager.Error, sqlite3.Error) as exc:
         raise Unreadable(str(exc)) from None
+    return {kind: grids[kind].frame() for kind in KINDS}
 
 
-def _pivot(con, kind: str, ids, keys: tuple[str, ...]) -> pd.DataFrame:
-    """One kind's values as a frame, one row per id, one column per key. Few runs are found through the
-    table's run index; many through one sequential scan (NOT INDEXED), which reads the wanted keys about twice
-    as fast as the (key, run) index, whose every hit is a random read of the table."""
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
+def _threads() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
 
-    if not keys:
-        return pd.DataFrame(index=range(len(ids)))
+
+def _parts(path: Path, kind: str, ids, keys: tuple[str, ...]) -> list[tuple[str, str, list]]:
+    """The queries that read one kind: few runs through the table's run index; many by sequential scans
+    (NOT INDEXED: about twice as fast as the (key, run) index, whose every hit is a random read of the table),
+    one per stretch of rowids, so that the stretches can be read side by side. (The rowid bounds are two queries:
+    SQLite finds min() or max() alone in the table's b-tree, both in one query by reading every row.)"""
     table, value = VALUE_SQL[kind]
     marks = ",".join("?" * len(keys))
     if len(ids) <= FEW_RUNS:
-        sql = (f"SELECT run_uuid, key, {value} FROM {table} WHERE +key IN ({marks}) "
-               f"AND run_uuid IN ({','.join('?' * len(ids))})")
-        args = [*keys, *ids.to_pylist()]
-    else:
-        sql, args = f"SELECT run_uuid, key, {value} FROM {table} NOT INDEXED WHERE key IN ({marks})", list(keys)
-    numeric = kind == "metric"
-    grid = np.full((len(ids), len(keys)), np.nan if numeric else -1, dtype=float if numeric else np.int64)
-    names: dict[str, int] = {}  # each distinct text value's code
-    key_set = pa.array(keys, pa.string())
-    cur = con.cursor()
-    try:
+        return [(kind, f"SELECT run_uuid, key, {value} FROM {table} WHERE +key IN ({marks}) "
+                       f"AND run_uuid IN ({','.join('?' * len(ids))})", [*keys, *ids.to_pylist()])]
+    with sqlite3.connect(_uri(path), uri=True) as con:
+        (low,), (high,) = (con.execute(f"SELECT {end}(rowid) FROM {table}").fetchone() for end in ("min", "max"))
+    if low is None:
+        return []
+    sql = f"SELECT run_uuid, key, {value} FROM {table} NOT INDEXED WHERE key IN ({marks}) AND rowid BETWEEN ? AND ?"
+    bounds = [low + (high - low + 1) * i // _threads() for i in range(_threads() + 1)]
+    return [(kind, sql, [*keys, start, end - 1]) for start, end in zip(bounds, bounds[1:]) if end > start]
+
+
+class _Grid:
+    """One kind's values, one row per run and one column per key, filled batch by batch from any thread."""
+
+    def __init__(self, kind: str, ids, keys: tuple[str, ...]) -> None:
+        import threading
+
+        import numpy as np
+        import pyarrow as pa
+
+        self.numeric = kind == "metric"
+        self.ids, self.keys, self.key_set = ids, keys, pa.array(keys, pa.string())
+        self.values = np.full((len(ids), len(keys)), np.nan if self.numeric else -1,
+                              dtype=float if self.numeric else np.int64)
+        self.names: dict[str, int] = {}  # each distinct text value's code
+        self._lock = threading.Lock()
+
+    def add(self, batch) -> None:
+        import pyarrow.compute as pc
+
+        rows = pc.index_in(batch.column(0), value_set=self.ids)
+        found = pc.is_valid(rows)
+        rows, cols = rows.filter(found).to_numpy(), pc.index_in(batch.column(1), value_set=self.key_set).filter(found)
+        values = batch.column(2).filter(found)
+        if self.numeric:
+            self.values[rows, cols.to_numpy()] = values.to_numpy(zero_copy_only=False)
+            return
+        encoded = pc.dictionary_encode(values)
+        with self._lock:
+            self.values[rows, cols.to_numpy()] = _codes(encoded, self.names)
+
+    def frame(self) -> pd.DataFrame:
+        import numpy as np
+
+        if not self.keys:
+            return pd.DataFrame(index=range(len(self.ids)))
+        if self.numeric:
+            return pd.DataFrame(self.values, columns=list(self.keys))
+        lookup = np.array([*self.names, np.nan], dtype=object)  # code -1 (no value) is the last: NaN
+        return pd.DataFrame({key: lookup[self.values[:, j]] for j, key in enumerate(self.keys)},
+                            columns=list(self.keys))
+
+
+def _scan(path: Path, part: tuple[str, str, list], grid: _Grid) -> None:
+    from adbc_driver_sqlite import dbapi
+
+    _, sql, args = part
+    with dbapi.connect(_uri(path)) as con, con.cursor() as cur:
         cur.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(BATCH_ROWS)})
         cur.execute(sql, args)
         for batch in cur.fetch_record_batch():
-            rows = pc.index_in(batch.column(0), value_set=ids)
-            found = pc.is_valid(rows)
-            rows, cols = rows.filter(found).to_numpy(), pc.index_in(batch.column(1), value_set=key_set).filter(found)
-            values = batch.column(2).filter(found)
-            grid[rows, cols.to_numpy()] = (values.to_numpy(zero_copy_only=False) if numeric
-                                           else _codes(pc.dictionary_encode(values), names))
-    finally:
-        cur.close()
-    if numeric:
-        return pd.DataFrame(grid, columns=list(keys))
-    lookup = np.array([*names, np.nan], dtype=object)  # code -1 (no value) is the last: NaN
-    return pd.DataFrame({key: lookup[grid[:, j]] for j, key in enumerate(keys)}, columns=list(keys))
+            grid.add(batch)
 
 
 def _codes(encoded, names: dict[str, int]):
