@@ -300,17 +300,14 @@ def _draw_figures(out: Path, sections: list[Section], scenarios, drawing: Drawin
     """Figures 2, 6 and 3 of each section, submitted to be drawn while the tables are written."""
     from sustain.report import figures
 
-    pending = []
-    for s in sections:  # Figure 3 first: the longest to draw, it should not be the one left last
-        end = _suffix(sections, s.task)
-        pending.append((s, "fig3", drawing.draw(figures.fig3_rank_bump, s.om, scenarios,
-                                                out / f"fig3_rank_bump{end}.png", compare.energy_caption(s.t3))))
-    for s in sections:
-        end = _suffix(sections, s.task)
+    plans = [(s, _suffix(sections, s.task), compare.energy_caption(s.t3)) for s in sections]
+    pending = [(s, "fig3", drawing.draw(figures.fig3_rank_bump, s.om, scenarios, out / f"fig3_rank_bump{end}.png",
+                                        caption))
+               for s, end, caption in plans]  # Figure 3 first: the longest to draw, it should not be left last
+    for s, end, caption in plans:
         pending += [
             (s, "fig2", drawing.draw(figures.fig2_quality_vs_energy, s.t3, s.front, s.metric,
-                                     out / f"fig2_quality_vs_energy{end}.png", compare.energy_caption(s.t3),
-                                     s.metric_name)),
+                                     out / f"fig2_quality_vs_energy{end}.png", caption, s.metric_name)),
             (s, "fig6", drawing.draw(figures.fig6_energy_vs_latency, s.rows, out / f"fig6_energy_vs_latency{end}.png",
                                      compare.energy_caption(s.rows))),
         ]

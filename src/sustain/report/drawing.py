@@ -77,8 +77,7 @@ class Drawing:
             if context.get_start_method() == "forkserver":
                 context.set_forkserver_preload(PRELOAD)
             self._pool = ProcessPoolExecutor(jobs - 1, mp_context=context, initializer=_warm)
-            for _ in range(jobs - 1):
-                self._pool.submit(_warm)
+            self._pool.submit(os.getpid)  # the pool starts its workers at its first submission: now, not at a figure
 
     def draw(self, fn: Callable[..., Any], *args: Any) -> Job:
         job = Job(fn, args, self._pool.submit(fn, *args) if self._pool is not None else None)

@@ -116,9 +116,10 @@ def _read_sqlite(path: Path, query: Query) -> Raw:
         keys = {"metric": query.metrics,
                 "tag": tuple(dict.fromkeys((*query.tag_keys, *_prefixed(con, "tags", query.prefixes)))),
                 "param": _prefixed(con, "params", query.prefixes)}
+        parts = [part for kind in KINDS if keys[kind] for part in _parts(con, kind, runs["run_id"], keys[kind])]
     finally:
         con.close()
-    return _raw(runs, _columns(path, runs["run_id"], keys))
+    return _raw(runs, _columns(path, runs["run_id"], keys, parts))
 
 
 class Unreadable(Exception):
@@ -147,7 +148,8 @@ def _select(path: Path, sql: str, args: list) -> pd.DataFrame:
     return table.to_pandas() if table.num_rows else pd.DataFrame(columns=table.column_names)
 
 
-def _columns(path: Path, run_ids: pd.Series, keys: dict[str, tuple[str, ...]]) -> dict[str, pd.DataFrame]:
+def _columns(path: Path, run_ids: pd.Series, keys: dict[str, tuple[str, ...]],
+             parts: list[tuple[str, str, list]]) -> dict[str, pd.DataFrame]:
     """Each kind's wanted keys as one column per key, one row per run of `run_ids`, read through ADBC's SQLite
     driver into Arrow batches and scattered into arrays: no Python object per value, so 100,000 runs take
     seconds and memory that does not grow with the table (issue 22). Many runs are read by scans of stretches
@@ -160,10 +162,9 @@ def _columns(path: Path, run_ids: pd.Series, keys: dict[str, tuple[str, ...]]) -
     ids = pa.array(run_ids, pa.string())
     grids = {kind: _Grid(kind, ids, keys[kind]) for kind in KINDS}
     try:
-        parts = [part for kind in KINDS if keys[kind] for part in _parts(path, kind, ids, keys[kind])]
         with ThreadPoolExecutor(max(1, min(len(parts), _threads()))) as pool:
             list(pool.map(lambda part: _scan(path, part, grids[part[0]]), parts))
-    except (adbc_driver_manager.Error, sqlite3.Error) as exc:
+    except adbc_driver_manager.Error as exc:
         raise Unreadable(str(exc)) from None
     return {kind: grids[kind].frame() for kind in KINDS}
 
@@ -175,22 +176,23 @@ def _threads() -> int:
         return os.cpu_count() or 1
 
 
-def _parts(path: Path, kind: str, ids, keys: tuple[str, ...]) -> list[tuple[str, str, list]]:
+def _parts(con: sqlite3.Connection, kind: str, run_ids: pd.Series,
+           keys: tuple[str, ...]) -> list[tuple[str, str, list]]:
     """The queries that read one kind: few runs through the table's run index; many by sequential scans
     (NOT INDEXED: about twice as fast as the (key, run) index, whose every hit is a random read of the table),
     one per stretch of rowids, so that the stretches can be read side by side. (The rowid bounds are two queries:
     SQLite finds min() or max() alone in the table's b-tree, both in one query by reading every row.)"""
     table, value = VALUE_SQL[kind]
     marks = ",".join("?" * len(keys))
-    if len(ids) <= FEW_RUNS:
+    if len(run_ids) <= FEW_RUNS:
         return [(kind, f"SELECT run_uuid, key, {value} FROM {table} WHERE +key IN ({marks}) "
-                       f"AND run_uuid IN ({','.join('?' * len(ids))})", [*keys, *ids.to_pylist()])]
-    with sqlite3.connect(_uri(path), uri=True) as con:
-        (low,), (high,) = (con.execute(f"SELECT {end}(rowid) FROM {table}").fetchone() for end in ("min", "max"))
+                       f"AND run_uuid IN ({','.join('?' * len(run_ids))})", [*keys, *run_ids])]
+    (low,), (high,) = (con.execute(f"SELECT {end}(rowid) FROM {table}").fetchone() for end in ("min", "max"))
     if low is None:
         return []
     sql = f"SELECT run_uuid, key, {value} FROM {table} NOT INDEXED WHERE key IN ({marks}) AND rowid BETWEEN ? AND ?"
-    bounds = [low + (high - low + 1) * i // _threads() for i in range(_threads() + 1)]
+    stretches = _threads()
+    bounds = [low + (high - low + 1) * i // stretches for i in range(stretches + 1)]
     return [(kind, sql, [*keys, start, end - 1]) for start, end in zip(bounds, bounds[1:]) if end > start]
 
 
