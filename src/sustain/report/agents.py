@@ -47,7 +47,7 @@ class Agents:
 def load(tracking_uri: str, experiment: str, parent_run_id: str | None, tags: dict[str, str]) -> Agents | None:
     """The agent runs among those the report reads (runs with `agent_success_rate`); None when there are none."""
     raw = store.read(tracking_uri, store.Query(experiment, parent_run_id, dict(tags), METRICS, tuple(TAGS.values()),
-                                               (TOOL_CALLING_KEY, THINKING_KEY)))
+                                               (TOOL_CALLING_KEY, THINKING_KEY), require=SUCCESS))
     runs = _runs(raw)
     return None if runs.empty else Agents(table(runs))
 

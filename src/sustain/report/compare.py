@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -179,13 +179,12 @@ def from_raw(raw) -> pd.DataFrame:
     if raw.runs.empty:
         return empty_runs()
     metrics = raw.wide("metric", (*metric_columns().values(), P90_DECODE_MS))
-    tags = raw.wide("tag", tuple(TAGS.values())).astype(object)
-    df = pd.DataFrame({"run_id": raw.runs["run_id"].to_numpy(), "run_name": raw.runs["run_name"].to_numpy()})
-    for column, key in metric_columns().items():
-        df[column] = metrics[key].to_numpy(dtype=float)
-    df["p90_decode_s"] = metrics[P90_DECODE_MS].to_numpy(dtype=float) / 1000.0
-    for column, key in TAGS.items():
-        df[column] = tags[key].to_numpy()
+    tags = raw.wide("tag", tuple(TAGS.values()))
+    data = {"run_id": raw.runs["run_id"].array, "run_name": raw.runs["run_name"].array}
+    data |= {column: metrics[key].to_numpy(dtype=float) for column, key in metric_columns().items()}
+    data["p90_decode_s"] = metrics[P90_DECODE_MS].to_numpy(dtype=float) / 1000.0
+    data |= {column: _text(tags[key]) for column, key in TAGS.items()}
+    df = pd.DataFrame(data)
     df["model"] = df["model"].fillna(df["run_name"])
     df["quantization"] = df["quantization"].fillna("none")
     df["engine"] = df["engine"].fillna("vllm")  # runs from before engines were plugins: offline vLLM
@@ -201,6 +200,12 @@ def from_raw(raw) -> pd.DataFrame:
     df["start_time"] = pd.to_datetime(raw.runs["start_time"].to_numpy(dtype="int64"), unit="ms", utc=True)
     df = df[df["energy_j"].notna()]
     return _with_defaults(_typed(df.reindex(columns=columns())))
+
+
+def _text(values: pd.Series) -> Any:
+    """A tag's column as read (no Python string made per run); missing text where no run has the tag, whichever
+    reader gave it (MLflow's client leaves such a column float)."""
+    return values.to_numpy(dtype=object) if values.dtype == float else values.array
 
 
 def _footprint_inputs(raw) -> pd.Series:
