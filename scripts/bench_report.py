@@ -322,9 +322,10 @@ def plot(curve: dict[str, dict[int, list[Timing]]], path: Path) -> None:
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
         ax.set_xlabel("finished runs in the MLflow store (SQLite)")
         ax.grid(alpha=0.3, which="both")
-        ax.set_ylim(bottom=0)
     wall.scatter(list(GOALS), list(GOALS.values()), marker="v", s=70, color="#c0392b", zorder=4, label="goal")
     memory.axhline(GOAL_MB, color="#c0392b", ls="--", lw=1, label=f"goal {GOAL_MB:g} MB")
+    for ax in (wall, memory):
+        ax.set_ylim(0, ax.get_ylim()[1] * 1.08)  # the goals drawn first, so that the axis takes them in
     wall.set_ylabel("wall seconds of `python -m sustain.report`")
     memory.set_ylabel("peak memory, MB (report and its workers, PSS)")
     for ax in (wall, memory):
