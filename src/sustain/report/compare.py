@@ -403,10 +403,12 @@ def table4(df: pd.DataFrame) -> pd.DataFrame:
     one_task(df)
     grouped = with_labels(df)
     best = _lowest_energy(grouped, ["label", "gpus"]).copy()
-    tested = grouped.dropna(subset=["energy_j"]).groupby(["label", "gpus"], dropna=False)["batch_size"].agg(
-        lambda s: ", ".join(str(int(b)) for b in sorted(s.dropna().unique()))
-    )
-    best["batch_sizes_tested"] = [tested.get((label, gpus), "") for label, gpus in zip(best["label"], best["gpus"])]
+    valid = grouped.dropna(subset=["energy_j", "batch_size"])
+    tested: dict[tuple[str, Any], set[int]] = {}  # a missing GPU count is pd.NA, one object: it keys like a value
+    for label, gpus, size in zip(valid["label"], valid["gpus"].astype(object), valid["batch_size"]):
+        tested.setdefault((label, gpus), set()).add(int(size))
+    best["batch_sizes_tested"] = [", ".join(map(str, sorted(tested.get((label, gpus), ()))))
+                                  for label, gpus in zip(best["label"], best["gpus"].astype(object))]
     best["family"] = best["model"].map(family)
     best["_family"] = _family_rank(best["family"])
     best = best.sort_values(["_family", "label", "gpus"])

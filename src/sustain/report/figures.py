@@ -60,18 +60,19 @@ def _place_labels(ax: Any, xs: list[float], ys: list[float], labels: list[str], 
     candidates = [(8, 5, "left"), (8, -13, "left"), (-8, 5, "right"), (-8, -13, "right"),
                   (8, 16, "left"), (8, -24, "left"), (-8, 16, "right"), (-8, -24, "right"), (0, 22, "center")]
     for (x, y), label, strong in zip(zip(xs, ys), labels, bold):
-        for dx, dy, ha in candidates:
-            ann = ax.annotate(label, (x, y), xytext=(dx, dy), textcoords="offset points", ha=ha, fontsize=7.5,
-                              fontweight="bold" if strong else "normal")
+        ann = ax.annotate(label, (x, y), xytext=(8, 5), textcoords="offset points", fontsize=7.5,
+                          fontweight="bold" if strong else "normal")
+        for dx, dy, ha in candidates:  # one label moved from place to place: its text is laid out once
+            ann.set_position((dx, dy))
+            ann.set_horizontalalignment(ha)
             box = ann.get_window_extent(renderer).expanded(1.04, 1.1)
             inside = frame.x0 <= box.x0 and box.x1 <= frame.x1
             if inside and not any(box.x0 < b[2] and b[0] < box.x1 and box.y0 < b[3] and b[1] < box.y1 for b in taken):
                 taken.append((box.x0, box.y0, box.x1, box.y1))
                 break
-            ann.remove()
-        else:
-            ax.annotate(label, (x, y), xytext=(8, 5), textcoords="offset points", fontsize=7.5,
-                        fontweight="bold" if strong else "normal")
+        else:  # nowhere free: the first place
+            ann.set_position((8, 5))
+            ann.set_horizontalalignment("left")
 
 
 def _caption(fig: Any, text: str) -> int:
