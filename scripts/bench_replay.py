@@ -74,12 +74,21 @@ def sustain_figures(run: Any) -> dict[str, float]:
     return {**{k: stats[k] for k in MEDIANS}, "output_throughput": stats["output_throughput_tok_s"]}
 
 
-def as_vllm_sends(job: Any) -> tuple[Any, list[str]]:
-    """The job as vLLM's benchmark can send it: each request's messages folded into one user message (its
-    custom dataset), no constrained decoding, no per-request stop sequence or cap (the job's output limit)."""
+def as_vllm_sends(engine: Any, job: Any) -> tuple[Any, list[str]]:
+    """The job as vLLM's benchmark sends it: each request's messages folded into one user message (its custom
+    dataset) whose content is a list of one text part (as its openai-chat backend writes it; the server parses
+    that form apart from a plain string), no per-request seed (vLLM's sends none), no constrained decoding, no
+    per-request stop sequence or cap (the job's output limit)."""
     texts = ["\n\n".join(m["content"] for m in r.messages) for r in job.requests]
-    requests = [dataclasses.replace(r, messages=[{"role": "user", "content": t}], stop=(), max_tokens=None,
-                                    temperature=None) for r, t in zip(job.requests, texts)]
+    requests = [dataclasses.replace(r, messages=[{"role": "user", "content": [{"type": "text", "text": t}]}],
+                                    stop=(), max_tokens=None, temperature=None)
+                for r, t in zip(job.requests, texts)]
+    body = engine.body
+
+    def unseeded(job: Any, messages: list) -> dict[str, Any]:
+        return {k: v for k, v in body(job, messages).items() if k != "seed"}
+
+    engine.body = unseeded
     return dataclasses.replace(job, requests=requests, decoding=None), texts
 
 
@@ -95,7 +104,7 @@ def main() -> int:
     a = p.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="sustain-replay-"))
     engine, job = bench_overhead.prepared("vllm_server", a, tmp)
-    job, texts = as_vllm_sends(job)
+    job, texts = as_vllm_sends(engine, job)
     prompts = tmp / "prompts.jsonl"
     prompts.write_text("".join(json.dumps({"prompt": t}) + "\n" for t in texts), encoding="utf-8")
     temperature = job.sampling.temperature
