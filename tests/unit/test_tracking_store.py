@@ -96,6 +96,37 @@ def test_required_metric_keeps_only_the_runs_that_logged_it(small_store):
     assert sorted(direct.wide("tag", ("model",))["model"]) == sorted(client.wide("tag", ("model",))["model"])
 
 
+@pytest.mark.parametrize("reader", ["sqlite", "client"])
+def test_the_newest_run_of_each_configuration_read_in_two_passes(tmp_path, reader, monkeypatch):
+    """`load_newest` (every run's tags, then the newest runs' metrics) gives what reading every run and keeping the
+    newest of each configuration gives: a newer run without an energy figure hides no older one that has one, and
+    the count and the validity flags are every run's, not the newest ones' alone."""
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.create_experiment("sustain", artifact_location=(tmp_path / "artifacts").as_uri())
+    same = {"model": "m", "gpus": "1", "batch_size": "8", "task": "arithmetic"}
+    energy = {"decode_latency_s_mean": 1.0, "quality": 0.5}
+    _run(client, exp, "old", {**same, "validity.flags": "batch_not_filled"},
+         {**energy, "energy_per_request_j_mean": 10.0}, start=1_000)
+    _run(client, exp, "new", same, {**energy, "energy_per_request_j_mean": 12.0}, start=2_000)
+    _run(client, exp, "newest, no energy", same, {**energy, "energy_per_request_j_mean": float("nan")}, start=3_000)
+    _run(client, exp, "other batch", {**same, "batch_size": "16"}, {**energy, "energy_per_request_j_mean": 9.0},
+         start=1_500)
+    _run(client, exp, "failed", same, {**energy, "energy_per_request_j_mean": 1.0}, status="FAILED", start=4_000)
+    if reader == "client":
+        monkeypatch.setattr(store, "_read_sqlite", lambda *a: (_ for _ in ()).throw(store.Unreadable("other schema")))
+    every = compare.load_runs(uri)
+    newest = compare.load_newest(uri)
+    assert sorted(newest.rows["run_name"]) == ["new", "other batch"] and newest.count == len(every) == 3
+    expected = compare.latest_per_configuration(every)
+    pd.testing.assert_frame_equal(newest.rows.sort_values("run_id").reset_index(drop=True),
+                                  expected.sort_values("run_id").reset_index(drop=True),
+                                  check_dtype=False)  # a tag no newest run has is text in one, missing in the other
+    assert newest.flagged.values.tolist() == [["old", "batch_not_filled"]]
+
+
 def test_cli_one_section_per_task_with_pick(small_store, tmp_path, capsys):
     out = tmp_path / "r"
     assert main(["--tracking-uri", small_store["uri"], "--out", str(out), "--pick", "quality>=0.5,p90_decode_s<=2"]) == 0

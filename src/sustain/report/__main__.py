@@ -153,15 +153,15 @@ def _score(value: float) -> str:
     return "no score for this task" if pd.isna(value) else f"{value:g}"
 
 
-def _sources(args, tags, runs, externals, df, sections: list[Section], declared) -> list[str]:
-    lines = [f"MLflow store {args.tracking_uri}, {_filter_text(args, tags)}: {len(runs)} run(s) with energy metrics."]
+def _sources(args, tags, runs: compare.Newest, externals, df, sections: list[Section], declared) -> list[str]:
+    lines = [f"MLflow store {args.tracking_uri}, {_filter_text(args, tags)}: {runs.count} run(s) with energy metrics."]
     lines += [f"CSV file {path}: {len(ext)} row(s), origin '{path.name}'." for path, ext in externals]
-    replaced = len(runs) + sum(len(ext) for _, ext in externals) - len(df) - len(declared)
+    replaced = runs.count + sum(len(ext) for _, ext in externals) - len(df) - len(declared)
     if replaced:
         lines.append(f"{replaced} older row(s) repeating a configuration (origin, task, model, quantization, GPUs, "
                      f"batch size) were left out: the newest run of each configuration counts.")
     lines += [_energy_line(df, origin) for origin in df["origin"].unique()]
-    flagged = runs[runs["validity_flags"].astype(object).fillna("none") != "none"]
+    flagged = runs.flagged
     if len(flagged):
         lines.append(f"{len(flagged)} MLflow run(s) carry validity flags (tag validity.flags): "
                      + "; ".join(f"{r.run_name}: {r.validity_flags}" for r in flagged.itertuples()))
@@ -227,14 +227,12 @@ def _section(task: str, rows: pd.DataFrame, base: compare.Baseline, args, scenar
 
 
 def _load(args, tags):
-    runs = compare.load_runs(args.tracking_uri, args.experiment, args.parent_run, tags)
+    runs = compare.load_newest(args.tracking_uri, args.experiment, args.parent_run, tags)
     externals = [(Path(p), compare.load_external(p, args.reference_row)) for p in args.add_csv]
     if args.reference_row and not any(ext["reference"].any() for _, ext in externals):
         raise SustainError(f"--reference-row {args.reference_row} matches no model of the --add-csv files: "
                            f"give the exact model name of the reference row.")
-    # the runs alone are typed already: combining them would copy every run's row twice more (100,000 at scale)
-    rows, declared = compare.split_references(compare.combine([runs] + [ext for _, ext in externals])
-                                              if externals else runs)
+    rows, declared = compare.split_references(compare.combine([runs.rows] + [ext for _, ext in externals]))
     return runs, externals, compare.latest_per_configuration(rows), declared
 
 
@@ -289,7 +287,7 @@ def _report(args: argparse.Namespace, tags: dict[str, str], constraints, drawing
     for s in sections:
         if s.answer is not None:
             print(s.answer.text())
-    print(f"sustain.report: {len(runs)} MLflow run(s), {sum(len(e) for _, e in externals)} CSV row(s); "
+    print(f"sustain.report: {runs.count} MLflow run(s), {sum(len(e) for _, e in externals)} CSV row(s); "
           + "; ".join(f"task {s.task}: quality for OM = {s.metric_name}" for s in sections))
     print(f"sustain.report: outputs in {out.resolve()}")
     return out

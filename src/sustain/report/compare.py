@@ -174,15 +174,66 @@ def load_runs(
     return from_raw(store.read(tracking_uri, query))
 
 
+@dataclass(frozen=True)
+class Newest:
+    """The newest run of each configuration, and what the report says of every run it read."""
+
+    rows: pd.DataFrame  # `from_raw`'s columns, one row per configuration
+    count: int  # the runs read (those with an energy figure), every configuration's
+    flagged: pd.DataFrame  # run_name and validity_flags of each run read that carries validity flags
+
+
+def load_newest(
+    tracking_uri: str,
+    experiment: str = "sustain",
+    parent_run_id: str | None = None,
+    tags: dict[str, str] | None = None,
+) -> Newest:
+    """`latest_per_configuration(load_runs(...))` in two reads, so that memory follows the configurations rather
+    than the runs (issue 22): every run's tags first (its configuration), then the metrics and params of the
+    newest run of each configuration alone."""
+    from dataclasses import replace
+
+    from sustain.tracking import store
+
+    query = store.Query(experiment, parent_run_id, dict(tags or {}), (*metric_columns().values(), P90_DECODE_MS),
+                        tuple(TAGS.values()), FOOTPRINT_PREFIXES, require=metric_columns()["energy_j"])
+    heads = store.read(tracking_uri, replace(query, kinds=("tag",)))
+    if heads.runs.empty:
+        return Newest(empty_runs(), 0, pd.DataFrame(columns=["run_name", "validity_flags"]))
+    every = _configurations(heads)
+    flagged = every.loc[every["validity_flags"].astype(object).fillna("none") != "none", ["run_name", "validity_flags"]]
+    newest = latest_per_configuration(every)
+    values = store.read(tracking_uri, replace(query, kinds=("metric", "param"), require=None,  # found already
+                                              only=frozenset(newest["run_id"])))
+    tagged = heads.tag.reindex(pd.Index(values.runs["run_id"], name="run_id"))
+    raw = store.Raw(values.runs, values.metric, tagged, values.param)
+    return Newest(from_raw(raw), len(every), flagged.reset_index(drop=True))
+
+
 def from_raw(raw) -> pd.DataFrame:
     """The report's columns from what `store.read` returns, column by column (no per-run Python loop)."""
     if raw.runs.empty:
         return empty_runs()
     metrics = raw.wide("metric", (*metric_columns().values(), P90_DECODE_MS))
-    tags = raw.wide("tag", tuple(TAGS.values()))
-    data = {"run_id": raw.runs["run_id"].array, "run_name": raw.runs["run_name"].array}
-    data |= {column: metrics[key].to_numpy(dtype=float) for column, key in metric_columns().items()}
+    data = {column: metrics[key].to_numpy(dtype=float) for column, key in metric_columns().items()}
     data["p90_decode_s"] = metrics[P90_DECODE_MS].to_numpy(dtype=float) / 1000.0
+    df = _configurations(raw, data)
+    df["measured"] = df["measured"].fillna("false").str.lower() == "true"
+    df["om_flagged"] = df["om_flagged"].fillna("").str.lower() == "false"
+    for column in ("search_pareto", "search_best_batch"):
+        df[column] = df[column].fillna("").str.lower() == "true"
+    df["footprint_inputs"] = _footprint_inputs(raw).reindex(df["run_id"]).to_numpy()
+    df["reference"] = False
+    df = df[df["energy_j"].notna()]
+    return _with_defaults(_typed(df.reindex(columns=columns())))
+
+
+def _configurations(raw, columns: dict[str, Any] | None = None) -> pd.DataFrame:
+    """One row per run of `raw`: its name, start and tags, its configuration as the report reads a missing part
+    of it (the model from the run name, no quantization, offline vLLM, the paper's task), then `columns`."""
+    tags = raw.wide("tag", tuple(TAGS.values()))
+    data = {"run_id": raw.runs["run_id"].array, "run_name": raw.runs["run_name"].array, **(columns or {})}
     data |= {column: _text(tags[key]) for column, key in TAGS.items()}
     df = pd.DataFrame(data)
     df["model"] = df["model"].fillna(df["run_name"])
@@ -190,16 +241,15 @@ def from_raw(raw) -> pd.DataFrame:
     df["engine"] = df["engine"].fillna("vllm")  # runs from before engines were plugins: offline vLLM
     df["gpus"] = pd.to_numeric(df["gpus"], errors="coerce")
     df["batch_size"] = pd.to_numeric(df["batch_size"], errors="coerce")
-    df["measured"] = df["measured"].fillna("false").str.lower() == "true"
-    df["om_flagged"] = df["om_flagged"].fillna("").str.lower() == "false"
-    for column in ("search_pareto", "search_best_batch"):
-        df[column] = df[column].fillna("").str.lower() == "true"
-    df["footprint_inputs"] = _footprint_inputs(raw).reindex(df["run_id"]).to_numpy()
-    df["reference"] = False
+    df["task"] = _task(df["task"])
     df["origin"] = "mlflow"
     df["start_time"] = pd.to_datetime(raw.runs["start_time"].to_numpy(dtype="int64"), unit="ms", utc=True)
-    df = df[df["energy_j"].notna()]
-    return _with_defaults(_typed(df.reindex(columns=columns())))
+    return df
+
+
+def _task(values: pd.Series) -> pd.Series:
+    """Rows from before tasks were plugins ran the paper's task."""
+    return values.where(values.notna() & (values.astype(str) != ""), PAPER_TASK).astype(str)
 
 
 def _text(values: pd.Series) -> Any:
@@ -283,7 +333,7 @@ def _typed(df: pd.DataFrame) -> pd.DataFrame:
 def _with_defaults(df: pd.DataFrame) -> pd.DataFrame:
     """Rows from before tasks were plugins: the paper's task, and macro F1 as its quality (marked)."""
     df = df.copy()
-    df["task"] = df["task"].where(df["task"].notna() & (df["task"].astype(str) != ""), PAPER_TASK).astype(str)
+    df["task"] = _task(df["task"])
     fallback = df["quality"].isna() & df["f1"].notna()
     df["quality_fallback"] = df["quality_fallback"].astype(bool) | fallback
     df["quality"] = df["quality"].where(~fallback, df["f1"])

@@ -43,6 +43,8 @@ class Query:
     tag_keys: tuple[str, ...]
     prefixes: tuple[str, ...]  # tags and params whose key starts with one of these (inputs of a figure)
     require: str | None = None  # only runs that logged this metric (a section's own runs, found by the index)
+    kinds: tuple[str, ...] = ("metric", "tag", "param")  # the kinds of value to read (the others left empty)
+    only: frozenset[str] | None = None  # only these of the runs found (a reduction the caller made of an earlier read)
 
 
 KINDS = ("metric", "tag", "param")
@@ -111,15 +113,21 @@ def _read_sqlite(path: Path, query: Query) -> Raw:
                              f"WHERE {' AND '.join(where)}", args)
         if query.parent_run_id:
             runs = pd.concat([runs, _reused_sqlite(con, query, set(runs["run_id"]))], ignore_index=True)
+        runs = _only(runs, query)
         if runs.empty:
             return empty()
         keys = {"metric": query.metrics,
                 "tag": tuple(dict.fromkeys((*query.tag_keys, *_prefixed(con, "tags", query.prefixes)))),
                 "param": _prefixed(con, "params", query.prefixes)}
+        keys = {kind: keys[kind] if kind in query.kinds else () for kind in KINDS}
         parts = [part for kind in KINDS if keys[kind] for part in _parts(con, kind, runs["run_id"], keys[kind])]
     finally:
         con.close()
     return _raw(runs, _columns(path, runs["run_id"], keys, parts))
+
+
+def _only(runs: pd.DataFrame, query: Query) -> pd.DataFrame:
+    return runs if query.only is None else runs[runs["run_id"].isin(query.only)].reset_index(drop=True)
 
 
 class Unreadable(Exception):
@@ -328,11 +336,14 @@ def _raw_from_runs(runs: list, query: Query) -> Raw:
 
     if query.require:
         runs = [r for r in runs if not math.isnan(r.data.metrics.get(query.require, math.nan))]
+    if query.only is not None:
+        runs = [r for r in runs if r.info.run_id in query.only]
     heads = pd.DataFrame([(r.info.run_id, r.info.run_name, r.info.start_time) for r in runs],
                          columns=["run_id", "run_name", "start_time"])
-    metrics = [{k: v for k, v in r.data.metrics.items() if k in query.metrics} for r in runs]
-    tags = [{k: v for k, v in r.data.tags.items() if wanted(k, query.tag_keys)} for r in runs]
-    params = [{k: v for k, v in r.data.params.items() if wanted(k, ())} for r in runs]
+    read = set(query.kinds)
+    metrics = [{k: v for k, v in r.data.metrics.items() if "metric" in read and k in query.metrics} for r in runs]
+    tags = [{k: v for k, v in r.data.tags.items() if "tag" in read and wanted(k, query.tag_keys)} for r in runs]
+    params = [{k: v for k, v in r.data.params.items() if "param" in read and wanted(k, ())} for r in runs]
     return _raw(heads, {"metric": pd.DataFrame.from_records(metrics, columns=_keys(metrics)).astype(float),
                         "tag": pd.DataFrame.from_records(tags, columns=_keys(tags)).astype(object),
                         "param": pd.DataFrame.from_records(params, columns=_keys(params)).astype(object)})
