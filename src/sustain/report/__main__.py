@@ -399,17 +399,24 @@ def _write_html(out: Path, sources: list[str], sections: list[Section], scenario
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    _return_freed_memory()
-    gc.freeze()  # what the imports made is never collected: the figure workers forked from here share its pages
     try:
         run(args)
     except SustainError as exc:
         print(f"sustain.report: {exc}", file=sys.stderr)
         return 2
-    finally:
-        gc.freeze()  # the collector would walk every object left (matplotlib's, pandas') at exit, only to free them
     return 0
 
 
+def command_line() -> int:
+    """`main` as a process of its own, which ends with the report: nothing it made needs collecting. (Called from
+    another program, `main` leaves its garbage collector and Arrow's allocator as they were.)"""
+    _return_freed_memory()
+    gc.freeze()  # what the imports made is never collected: the figure workers forked from here share its pages
+    try:
+        return main()
+    finally:
+        gc.freeze()  # the collector would walk every object left (matplotlib's, pandas') at exit, only to free them
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(command_line())

@@ -34,6 +34,9 @@ PARENT_TAG = "mlflow.parentRunId"
 PROGRESS_BAR = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 
 
+KINDS = ("metric", "tag", "param")
+
+
 @dataclass(frozen=True)
 class Query:
     experiment: str
@@ -43,11 +46,9 @@ class Query:
     tag_keys: tuple[str, ...]
     prefixes: tuple[str, ...]  # tags and params whose key starts with one of these (inputs of a figure)
     require: str | None = None  # only runs that logged this metric (a section's own runs, found by the index)
-    kinds: tuple[str, ...] = ("metric", "tag", "param")  # the kinds of value to read (the others left empty)
+    kinds: tuple[str, ...] = KINDS  # the kinds of value to read (the others left empty)
     only: frozenset[str] | None = None  # only these of the runs found (a reduction the caller made of an earlier read)
 
-
-KINDS = ("metric", "tag", "param")
 
 
 @dataclass(frozen=True)
