@@ -96,11 +96,12 @@ def test_required_metric_keeps_only_the_runs_that_logged_it(small_store):
     assert sorted(direct.wide("tag", ("model",))["model"]) == sorted(client.wide("tag", ("model",))["model"])
 
 
-@pytest.mark.parametrize("reader", ["sqlite", "client"])
+@pytest.mark.parametrize("reader", ["sqlite", "client", "one-read"])
 def test_the_newest_run_of_each_configuration_read_in_two_passes(tmp_path, reader, monkeypatch):
-    """`load_newest` (every run's tags, then the newest runs' metrics) gives what reading every run and keeping the
-    newest of each configuration gives: a newer run without an energy figure hides no older one that has one, and
-    the count and the validity flags are every run's, not the newest ones' alone."""
+    """`load_newest` (every run's tags, then the newest runs' metrics; from another store than SQLite in one read)
+    gives what reading every run and keeping the newest of each configuration gives: a newer run without an
+    energy figure hides no older one that has one, and the count and the validity flags are every run's, not
+    the newest ones' alone."""
     from mlflow.tracking import MlflowClient
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
@@ -115,8 +116,10 @@ def test_the_newest_run_of_each_configuration_read_in_two_passes(tmp_path, reade
     _run(client, exp, "other batch", {**same, "batch_size": "16"}, {**energy, "energy_per_request_j_mean": 9.0},
          start=1_500)
     _run(client, exp, "failed", same, {**energy, "energy_per_request_j_mean": 1.0}, status="FAILED", start=4_000)
-    if reader == "client":
+    if reader != "sqlite":
         monkeypatch.setattr(store, "_read_sqlite", lambda *a: (_ for _ in ()).throw(store.Unreadable("other schema")))
+    if reader == "one-read":
+        monkeypatch.setattr(store, "columnar", lambda uri: False)
     every = compare.load_runs(uri)
     newest = compare.load_newest(uri)
     assert sorted(newest.rows["run_name"]) == ["new", "other batch"] and newest.count == len(every) == 3

@@ -189,26 +189,34 @@ def load_newest(
     parent_run_id: str | None = None,
     tags: dict[str, str] | None = None,
 ) -> Newest:
-    """`latest_per_configuration(load_runs(...))` in two reads, so that memory follows the configurations rather
-    than the runs (issue 22): every run's tags first (its configuration), then the metrics and params of the
-    newest run of each configuration alone."""
+    """`latest_per_configuration(load_runs(...))`. From a SQLite store in two reads, so that memory follows the
+    configurations rather than the runs (issue 22): every run's tags first (its configuration), then the metrics
+    and params of the newest run of each configuration alone. MLflow's client (any other store) returns every
+    value of every run whatever is asked, so there one read serves."""
     from dataclasses import replace
 
     from sustain.tracking import store
 
     query = store.Query(experiment, parent_run_id, dict(tags or {}), (*metric_columns().values(), P90_DECODE_MS),
                         tuple(TAGS.values()), FOOTPRINT_PREFIXES, require=metric_columns()["energy_j"])
+    if not store.columnar(tracking_uri):
+        every = from_raw(store.read(tracking_uri, query))
+        return Newest(latest_per_configuration(every), len(every), _flagged(every))
     heads = store.read(tracking_uri, replace(query, kinds=("tag",)))
     if heads.runs.empty:
-        return Newest(empty_runs(), 0, pd.DataFrame(columns=["run_name", "validity_flags"]))
+        return Newest(empty_runs(), 0, _flagged(empty_runs()))
     every = _configurations(heads)
-    flagged = every.loc[every["validity_flags"].astype(object).fillna("none") != "none", ["run_name", "validity_flags"]]
     newest = latest_per_configuration(every)
     values = store.read(tracking_uri, replace(query, kinds=("metric", "param"), require=None,  # found already
                                               only=frozenset(newest["run_id"])))
     tagged = heads.tag.reindex(pd.Index(values.runs["run_id"], name="run_id"))
     raw = store.Raw(values.runs, values.metric, tagged, values.param)
-    return Newest(from_raw(raw), len(every), flagged.reset_index(drop=True))
+    return Newest(from_raw(raw), len(every), _flagged(every))
+
+
+def _flagged(runs: pd.DataFrame) -> pd.DataFrame:
+    flagged = runs["validity_flags"].astype(object).fillna("none") != "none"
+    return runs.loc[flagged, ["run_name", "validity_flags"]].reset_index(drop=True)
 
 
 def from_raw(raw) -> pd.DataFrame:

@@ -77,10 +77,15 @@ def _raw(runs: pd.DataFrame, values: dict[str, pd.DataFrame]) -> Raw:
                        for kind in KINDS))
 
 
+def columnar(tracking_uri: str) -> bool:
+    """Whether `read` reads only the values asked for (a SQLite store), not every value of every run."""
+    return tracking_uri.startswith("sqlite:///")
+
+
 def read(tracking_uri: str, query: Query) -> Raw:
     """FINISHED, active runs of `query.experiment` (children of a sweep, or tagged as asked). A store or
     experiment that does not exist yields no runs rather than an error (nor a new empty sqlite file)."""
-    if tracking_uri.startswith("sqlite:///"):
+    if columnar(tracking_uri):
         path = Path(tracking_uri.removeprefix("sqlite:///"))
         if not path.is_file():
             return empty()
