@@ -185,7 +185,10 @@ def test_perplexity_is_scored_as_lm_evals_own_vllm_model_scores_it(tmp_path, off
     proc = subprocess.run([sys.executable, str(Path(__file__).parent / "lm_eval_vllm.py"),
                            str(embedded.prepare()), "sustain_rolling"],
                           cwd=DATA, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    # vLLM's CPU engine can abort in its C++ teardown at the helper's exit, after the answer is printed (exit -6,
+    # "terminate called without an active exception": one CI run in several); any other end is a failure
+    aborted_at_exit = proc.returncode == -6 and "terminate called without an active exception" in proc.stderr
+    assert proc.returncode == 0 or aborted_at_exit, proc.stderr[-3000:]
     theirs = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith('{"results"')))
     assert sorted(ours) == list(range(6))
     for doc, logprob in ours.items():
