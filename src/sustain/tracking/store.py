@@ -50,7 +50,6 @@ class Query:
     only: frozenset[str] | None = None  # only these of the runs found (a reduction the caller made of an earlier read)
 
 
-
 @dataclass(frozen=True)
 class Raw:
     """One row per run (run_id, run_name, start_time) and, per kind, its values: run_id-indexed frames with one
@@ -346,10 +345,11 @@ def _raw_from_runs(runs: list, query: Query) -> Raw:
         runs = [r for r in runs if r.info.run_id in query.only]
     heads = pd.DataFrame([(r.info.run_id, r.info.run_name, r.info.start_time) for r in runs],
                          columns=["run_id", "run_name", "start_time"])
-    read = set(query.kinds)
-    metrics = [{k: v for k, v in r.data.metrics.items() if "metric" in read and k in query.metrics} for r in runs]
-    tags = [{k: v for k, v in r.data.tags.items() if "tag" in read and wanted(k, query.tag_keys)} for r in runs]
-    params = [{k: v for k, v in r.data.params.items() if "param" in read and wanted(k, ())} for r in runs]
+    metrics = [{k: v for k, v in r.data.metrics.items() if k in query.metrics} if "metric" in query.kinds else {}
+               for r in runs]
+    tags = [{k: v for k, v in r.data.tags.items() if wanted(k, query.tag_keys)} if "tag" in query.kinds else {}
+            for r in runs]
+    params = [{k: v for k, v in r.data.params.items() if wanted(k, ())} if "param" in query.kinds else {} for r in runs]
     return _raw(heads, {"metric": pd.DataFrame.from_records(metrics, columns=_keys(metrics)).astype(float),
                         "tag": pd.DataFrame.from_records(tags, columns=_keys(tags)).astype(object),
                         "param": pd.DataFrame.from_records(params, columns=_keys(params)).astype(object)})
